@@ -1,0 +1,36 @@
+// Disk formats and the checks that make a user-supplied disk safe to package
+// and to boot. The format is always declared or detected here and then
+// passed explicitly to qemu; qemu never guesses.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/status.h"
+
+namespace regdisk::disk {
+
+enum class Format { kRaw, kQcow2 };
+const char* FormatName(Format f);  // "raw", "qcow2"
+StatusOr<Format> ParseFormat(std::string_view name);
+
+// Limits, each with its reason.
+// A virtual size above this is refused: no VM disk regdisk serves is larger,
+// and a huge size is how a tiny image asks a node for unbounded space.
+inline constexpr uint64_t kMaxVirtualSize = 16ull << 40;  // 16 TiB
+
+struct DiskInfo {
+  Format format = Format::kRaw;
+  uint64_t virtual_size = 0;  // bytes the guest sees
+  uint64_t file_size = 0;     // bytes of the file
+};
+
+// Opens `path`, detects the format from its first bytes (qcow2 magic or
+// not), and, when `declared` is set, fails if it differs. A qcow2 is parsed
+// with Qcow2Header and refused if unsafe (see qcow2.h). Every error names
+// `path` and the cause.
+StatusOr<DiskInfo> Inspect(const std::string& path, std::optional<Format> declared = {});
+
+}  // namespace regdisk::disk

@@ -1,0 +1,47 @@
+// A reader of the qcow2 header (versions 2 and 3), written from the qcow2
+// spec (qemu docs/interop/qcow2.txt). It parses only what regdisk must check
+// before a disk is packaged or attached, and validates in a fixed order,
+// each failure with its own message.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "util/status.h"
+
+namespace regdisk::disk {
+
+inline constexpr uint32_t kQcow2Magic = 0x514649fb;  // "QFI\xfb"
+
+struct Qcow2Header {
+  uint32_t version = 0;            // 2 or 3
+  uint32_t cluster_bits = 0;       // 9..21
+  uint64_t size = 0;               // virtual size in bytes
+  uint32_t crypt_method = 0;       // 0 none, 1 AES, 2 LUKS
+  uint64_t backing_file_offset = 0;
+  uint32_t backing_file_size = 0;
+  std::string backing_file;        // empty when none
+  uint64_t incompatible_features = 0;
+  uint64_t compatible_features = 0;
+  uint64_t autoclear_features = 0;
+  uint32_t header_length = 72;     // v2: 72
+  bool has_external_data_file = false;  // incompatible bit 2
+  std::string data_file;           // from header extension 0x44415441, if any
+  uint8_t compression_type = 0;    // v3 with incompatible bit 3: 0 zlib, 1 zstd
+
+  // Parses the header from the first bytes of a file (`head` should be the
+  // first min(file size, 2 MiB) bytes: the header, its extensions and the
+  // backing file name all live in the first cluster, and a cluster is at
+  // most 2 MiB). Structural errors only: a header with a backing file
+  // parses fine; CheckSafe() refuses it.
+  static StatusOr<Qcow2Header> Parse(std::string_view head);
+
+  // Refuses what must never be packaged or attached: a backing file
+  // (CVE-2011-3147 et al.), an external data file (CVE-2024-32498),
+  // encryption, incompatible feature bits regdisk does not know, a dirty or
+  // corrupt image, and a virtual size over kMaxVirtualSize.
+  Status CheckSafe() const;
+};
+
+}  // namespace regdisk::disk

@@ -1,0 +1,100 @@
+// Status and StatusOr<T>: the error convention at every module boundary.
+//
+// A Status is either OK or carries a code and a one-line message. Context is
+// added while unwinding ("opening /x: no such file"), so the message a user
+// finally sees names the bad input. Third-party exceptions are caught where
+// the library is called and turned into a Status; nothing throws across a
+// module boundary.
+#pragma once
+
+#include <cassert>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace regdisk {
+
+enum class Code {
+  kOk = 0,
+  kInvalidArgument,  // bad input from the user or from outside data
+  kNotFound,
+  kAlreadyExists,
+  kCorrupt,          // data failed verification (digest, size, format)
+  kUnsupported,      // valid but not something regdisk handles
+  kIo,               // the operating system refused
+  kUnauthorized,
+  kUnavailable,      // a peer is down or timed out; may succeed later
+  kInternal,
+};
+
+const char* CodeName(Code code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+
+  // Returns a copy with "context: " in front of the message.
+  Status Annotate(const std::string& context) const;
+  std::string ToString() const { return ok() ? "OK" : message_; }
+
+ private:
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+inline Status OkStatus() { return Status(); }
+Status InvalidArgument(std::string msg);
+Status NotFound(std::string msg);
+Status AlreadyExists(std::string msg);
+Status Corrupt(std::string msg);
+Status Unsupported(std::string msg);
+Status Internal(std::string msg);
+Status Unavailable(std::string msg);
+Status Unauthorized(std::string msg);
+// An I/O error from errno, e.g. IoError("opening /x", ENOENT) ->
+// "opening /x: No such file or directory".
+Status IoError(const std::string& what, int err);
+
+template <typename T>
+class [[nodiscard]] StatusOr {
+ public:
+  StatusOr(Status status) : status_(std::move(status)) { assert(!status_.ok()); }
+  StatusOr(T value) : value_(std::move(value)) {}
+
+  bool ok() const { return status_.ok(); }
+  const Status& status() const { return status_; }
+  T& value() & { assert(ok()); return *value_; }
+  const T& value() const& { assert(ok()); return *value_; }
+  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+ private:
+  Status status_;
+  std::optional<T> value_;
+};
+
+}  // namespace regdisk
+
+#define REGDISK_CONCAT_INNER(a, b) a##b
+#define REGDISK_CONCAT(a, b) REGDISK_CONCAT_INNER(a, b)
+
+#define RETURN_IF_ERROR(expr)                     \
+  do {                                            \
+    ::regdisk::Status _st = (expr);               \
+    if (!_st.ok()) return _st;                    \
+  } while (0)
+
+#define ASSIGN_OR_RETURN(lhs, expr) \
+  ASSIGN_OR_RETURN_IMPL(REGDISK_CONCAT(_so_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                          \
+  if (!tmp.ok()) return tmp.status();         \
+  lhs = std::move(tmp).value()

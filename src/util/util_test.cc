@@ -1,0 +1,71 @@
+#include <filesystem>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "util/fs.h"
+#include "util/sha256.h"
+#include "util/status.h"
+
+namespace regdisk {
+namespace {
+
+TEST(Status, AnnotateAddsContext) {
+  Status s = NotFound("no such file").Annotate("opening /x");
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  EXPECT_EQ(s.message(), "opening /x: no such file");
+  EXPECT_TRUE(OkStatus().Annotate("ctx").ok());
+}
+
+StatusOr<int> Half(int x) {
+  if (x % 2) return InvalidArgument("odd");
+  return x / 2;
+}
+
+StatusOr<int> Quarter(int x) {
+  ASSIGN_OR_RETURN(int h, Half(x));
+  return Half(h);
+}
+
+TEST(Status, AssignOrReturnPropagates) {
+  EXPECT_EQ(*Quarter(8), 2);
+  EXPECT_EQ(Quarter(6).status().message(), "odd");
+}
+
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(Sha256::HexOf(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  Sha256 h;
+  h.Update("a");
+  h.Update("bc");
+  EXPECT_EQ(h.FinishHex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(AtomicFile, CommitPublishesAbandonLeavesNothing) {
+  TempDir dir;
+  std::string path = dir.path() + "/f";
+  {
+    auto f = AtomicFile::Create(path);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(f->Write("half").ok());
+    EXPECT_FALSE(PathExists(path));
+  }  // abandoned
+  EXPECT_FALSE(PathExists(path));
+  ASSERT_TRUE(WriteFileAtomic(path, "whole").ok());
+  EXPECT_EQ(*ReadFile(path), "whole");
+  int entries = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path())) (void)e, ++entries;
+  EXPECT_EQ(entries, 1) << "a temp file was left behind";
+}
+
+TEST(ReadFile, RefusesOverLimit) {
+  TempDir dir;
+  std::string path = dir.path() + "/big";
+  ASSERT_TRUE(WriteFileAtomic(path, std::string(100, 'x')).ok());
+  EXPECT_FALSE(ReadFile(path, 99).ok());
+  EXPECT_TRUE(ReadFile(path, 100).ok());
+  EXPECT_EQ(ReadFile(dir.path() + "/missing").status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace regdisk
