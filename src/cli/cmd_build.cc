@@ -1,1 +1,201 @@
+// regdisk build: a disk file (or a Dockerfile) to a registry-disk image.
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <array>
+#include <cstdio>
+
+#include "build/builder.h"
+#include "build/dockerfile.h"
+#include "cli/common.h"
+#include "oci/media_types.h"
+#include "util/fs.h"
+#include "util/progress.h"
+
+namespace regdisk::cli {
+namespace {
+
+struct BuildArgs {
+  std::string source;  // the disk, or the context with -f
+  std::string dockerfile, tag, format, convert, compress = "gzip", base, platform, disk_name;
+  std::vector<std::string> labels;
+  int level = -1, threads = 0;
+};
+
+// Resolves a base image name (local store or oci:) to a manifest for
+// `platform`. When it lives in `dest`, that store object is reused.
+StatusOr<build::BaseImage> ResolveBase(const Globals& g, const std::string& name, layout::Layout& dest,
+                                       std::unique_ptr<layout::Layout>& holder,
+                                       const oci::Platform& platform) {
+  ASSIGN_OR_RETURN(StoreImage img, OpenImage(g, name, false));
+  auto raw = img.store->GetManifest(img.location.tag);
+  if (!raw.ok()) return raw.status().Annotate("base image " + name);
+  oci::Store* store = img.store.get();
+  if (img.store->root() == dest.root()) {
+    store = &dest;
+  } else {
+    holder = std::move(img.store);
+  }
+  oci::Descriptor desc = raw->descriptor;
+  if (oci::IsIndexType(desc.media_type)) {
+    ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw->bytes));
+    auto pick = oci::SelectPlatform(index, platform);
+    if (!pick.ok()) return pick.status().Annotate("base image " + name);
+    desc = *pick;
+  }
+  return build::BaseImage{store, desc};
+}
+
+int RunBuild(const Globals& g, const BuildArgs& a) {
+  build::BuildOptions opts;
+  auto platform = a.platform.empty() ? StatusOr<oci::Platform>(oci::Platform::Host())
+                                     : oci::Platform::Parse(a.platform);
+  if (!platform.ok()) return Fail(platform.status());
+  opts.platform = *platform;
+  auto compression = layer::ParseCompression(a.compress);
+  if (!compression.ok()) return Fail(compression.status());
+  opts.layer.compression = *compression;
+  opts.layer.level = a.level;
+  opts.layer.threads = a.threads;
+  if (!a.convert.empty() && a.convert != "qcow2") {
+    return Fail(InvalidArgument("--convert " + a.convert + ": only qcow2 is supported"));
+  }
+  opts.convert_to_qcow2 = !a.convert.empty();
+  for (const auto& l : a.labels) {
+    auto eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail(InvalidArgument("--label " + l + ": expected KEY=VALUE"));
+    opts.labels[l.substr(0, eq)] = l.substr(eq + 1);
+  }
+  std::optional<disk::Format> declared;
+  if (!a.format.empty()) {
+    auto f = disk::ParseFormat(a.format);
+    if (!f.ok()) return Fail(f.status().Annotate("--format"));
+    declared = *f;
+  }
+
+  std::string base_name = a.base;
+  if (!a.dockerfile.empty()) {
+    auto text = ReadFile(a.dockerfile, 1 << 20);
+    if (!text.ok()) return Fail(text.status());
+    auto df = build::ParseDockerfile(*text, a.dockerfile);
+    if (!df.ok()) return Fail(df.status());
+    if (df->copies.empty()) return Fail(InvalidArgument(a.dockerfile + ": no ADD or COPY of a disk into /disk"));
+    Status s = build::ApplyDockerfile(*df, a.source, opts);
+    if (!s.ok()) return Fail(s.Annotate(a.dockerfile));
+    if (base_name.empty() && df->from != "scratch") base_name = df->from;
+    for (auto& d : opts.disks) d.format = declared;
+  } else {
+    build::DiskSource d;
+    d.path = a.source;
+    d.name = a.disk_name.empty() ? a.source.substr(a.source.rfind('/') + 1) : a.disk_name;
+    d.format = declared;
+    opts.disks.push_back(d);
+  }
+
+  // Validate the target name before any work.
+  auto loc = oci::ImageLocation::Parse(a.tag);
+  if (!loc.ok()) return Fail(loc.status());
+  auto dest = OpenImage(g, a.tag, true);
+  if (!dest.ok()) return Fail(dest.status());
+  std::optional<build::BaseImage> base;
+  std::unique_ptr<layout::Layout> base_holder;
+  if (!base_name.empty() && base_name != "scratch") {
+    auto b = ResolveBase(g, base_name, *dest->store, base_holder, opts.platform);
+    if (!b.ok()) return Fail(b.status());
+    base = *b;
+  }
+
+  uint64_t total = 0;
+  for (const auto& d : opts.disks) {
+    struct stat st;
+    if (::stat(d.path.c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_size);
+  }
+  Progress progress("packing " + a.tag, total);
+  opts.on_bytes = [&](uint64_t n) { progress.Add(n); };
+  auto result = build::BuildImage(*dest->store, opts, base, dest->location.tag);
+  progress.Done();
+  if (!result.ok()) return Fail(result.status().Annotate("building " + a.tag));
+
+  if (g.quiet) {
+    std::printf("%s\n", result->manifest.digest.str().c_str());
+    return 0;
+  }
+  std::printf("built %s %s\n", dest->location.str().c_str(), result->manifest.digest.str().c_str());
+  for (const auto& d : result->disks) {
+    std::printf("  %s  %s, %s virtual, layer %s\n", d.path_in_image.c_str(), disk::FormatName(d.info.format),
+                HumanBytes(d.info.virtual_size).c_str(), HumanBytes(d.layer.size).c_str());
+  }
+  return 0;
+}
+
+// regdisk-serve beside this binary (installed) or in the build tree.
+std::string FindServe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "regdisk-serve";
+  std::string dir(buf, static_cast<size_t>(n));
+  dir = dir.substr(0, dir.rfind('/'));
+  for (const std::string& c : {dir + "/regdisk-serve", dir + "/../serve/regdisk-serve"}) {
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  }
+  return dir + "/regdisk-serve";
+}
+
+int RunBuildBase(const Globals& g, const std::string& tag, std::string serve, const std::string& platform) {
+  build::BuildOptions opts;
+  auto p = platform.empty() ? StatusOr<oci::Platform>(oci::Platform::Host()) : oci::Platform::Parse(platform);
+  if (!p.ok()) return Fail(p.status());
+  opts.platform = *p;
+  if (serve.empty()) serve = FindServe();
+  opts.files.push_back({serve, "regdisk-serve", 0755});
+  opts.entrypoint = {"/regdisk-serve"};
+  opts.labels["io.regdisk.disk.standard"] = "v1alpha";
+  auto dest = OpenImage(g, tag, true);
+  if (!dest.ok()) return Fail(dest.status());
+  auto result = build::BuildImage(*dest->store, opts, std::nullopt, dest->location.tag);
+  if (!result.ok()) return Fail(result.status().Annotate("building " + tag));
+  std::printf("built %s %s\n", dest->location.str().c_str(), result->manifest.digest.str().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterBuild(CLI::App& app, Globals& g, int& exit_code) {
+  auto args = std::make_shared<BuildArgs>();
+  auto* cmd = app.add_subcommand("build", "Pack a VM disk (raw or qcow2) into a registry-disk image")
+                  ->footer(
+                      "Examples:\n"
+                      "  regdisk build fedora.qcow2 -t vmdisks/fedora:38\n"
+                      "  regdisk build disk.raw --convert qcow2 --compress zstd -t oci:out:v1\n"
+                      "  regdisk build -f Dockerfile . -t vmdisks/fedora:38\n\n"
+                      "The disk lands at /disk/<name> (owner 107:107, mode 0440) in one layer;\n"
+                      "raw disks are stored sparse. A qcow2 with a backing file or an external\n"
+                      "data file is refused: it would point at files on this machine.");
+  cmd->add_option("source", args->source, "the disk file; with -f, the build context directory")
+      ->required();
+  cmd->add_option("-t,--tag", args->tag, "image name: NAME[:TAG] (local store) or oci:PATH[:TAG]")
+      ->required();
+  cmd->add_option("-f,--file", args->dockerfile, "build from a Dockerfile (FROM, ADD/COPY to /disk, LABEL, ENV)");
+  cmd->add_option("--format", args->format, "insist on the disk's format: raw or qcow2 (default: detect)");
+  cmd->add_option("--convert", args->convert, "convert raw disks with qemu-img first: qcow2");
+  cmd->add_option("--compress", args->compress, "layer compression: gzip, zstd or none")->capture_default_str();
+  cmd->add_option("--level", args->level, "compression level (default: gzip 6, zstd 3)");
+  cmd->add_option("--threads", args->threads, "compression threads (default: one per core)");
+  cmd->add_option("--base", args->base, "put the disk on this base image (local store or oci:)");
+  cmd->add_option("--platform", args->platform, "OS/ARCH[/VARIANT] of the image (default: this machine's)");
+  cmd->add_option("--disk-name", args->disk_name, "file name inside /disk (default: the disk's own)");
+  cmd->add_option("--label", args->labels, "KEY=VALUE label on the image config (repeatable)");
+  cmd->callback([&g, &exit_code, args] { exit_code = RunBuild(g, *args); });
+
+  auto base = std::make_shared<std::array<std::string, 3>>();  // tag, serve, platform
+  auto* b = app.add_subcommand("build-base", "Build the registry-disk base image (the seed's registry-disk-v1alpha)")
+                ->footer("FROM scratch with the static /regdisk-serve entrypoint and an empty /disk.\n"
+                         "Example: regdisk build-base -t kubevirt.io/registry-disk-v1alpha\n"
+                         "then:    regdisk build --base kubevirt.io/registry-disk-v1alpha disk.qcow2 -t NAME");
+  b->add_option("-t,--tag", (*base)[0], "image name: NAME[:TAG] or oci:PATH[:TAG]")->required();
+  b->add_option("--serve", (*base)[1], "the regdisk-serve binary (default: the one beside regdisk)");
+  b->add_option("--platform", (*base)[2], "OS/ARCH[/VARIANT] (default: this machine's)");
+  b->callback([&g, &exit_code, base] { exit_code = RunBuildBase(g, (*base)[0], (*base)[1], (*base)[2]); });
+}
+
+}  // namespace regdisk::cli

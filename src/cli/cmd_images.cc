@@ -1,1 +1,175 @@
+// regdisk images, inspect, rmi, gc: looking at and tidying the local store.
+#include <cstdio>
 
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "oci/media_types.h"
+#include "util/progress.h"
+
+namespace regdisk::cli {
+namespace {
+
+using nlohmann::json;
+
+struct DiskView {
+  std::string path, format, virtual_size;
+};
+
+// Disks as recorded in layer annotations by regdisk build.
+std::vector<DiskView> DisksOf(const oci::Manifest& m) {
+  std::vector<DiskView> out;
+  for (const auto& l : m.layers) {
+    auto p = l.annotations.find(oci::annotation::kDiskPath);
+    if (p == l.annotations.end()) continue;
+    auto get = [&](const char* k) {
+      auto it = l.annotations.find(k);
+      return it == l.annotations.end() ? std::string() : it->second;
+    };
+    out.push_back({p->second, get(oci::annotation::kDiskFormat), get(oci::annotation::kDiskVirtualSize)});
+  }
+  return out;
+}
+
+int RunImages(const Globals& g, bool as_json) {
+  std::string root = g.store.empty() ? layout::DefaultStorePath() : g.store;
+  auto store = layout::Layout::Open(root, true);
+  if (!store.ok()) return Fail(store.status());
+  auto tags = (*store)->ListTags();
+  if (!tags.ok()) return Fail(tags.status());
+  json list = json::array();
+  if (!as_json) std::printf("%-50s %-19s %10s\n", "NAME", "DIGEST", "SIZE");
+  for (const auto& [tag, desc] : *tags) {
+    uint64_t size = desc.size;
+    auto raw = (*store)->GetManifest(desc.digest.str());
+    if (raw.ok() && oci::IsManifestType(desc.media_type)) {
+      if (auto m = oci::ParseManifest(raw->bytes); m.ok()) {
+        size += m->config.size;
+        for (const auto& l : m->layers) size += l.size;
+      }
+    }
+    if (as_json) {
+      list.push_back({{"name", tag}, {"digest", desc.digest.str()}, {"size", size}});
+    } else {
+      std::printf("%-50s %-19s %10s\n", tag.c_str(), ("sha256:" + desc.digest.short_hex()).c_str(),
+                  HumanBytes(size).c_str());
+    }
+  }
+  if (as_json) std::printf("%s\n", list.dump(2).c_str());
+  return 0;
+}
+
+int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& name, bool as_json) {
+  auto img = OpenAny(g, reg, name, false);
+  if (!img.ok()) return Fail(img.status());
+  auto got = img->store->GetManifest(img->location.tag);
+  if (!got.ok()) return Fail(got.status());
+  const oci::Descriptor* desc = &got->descriptor;
+  const std::string* raw = &got->bytes;
+  if (oci::IsIndexType(desc->media_type)) {
+    auto index = oci::ParseIndex(*raw);
+    if (!index.ok()) return Fail(index.status());
+    if (as_json) {
+      std::printf("%s\n", json({{"name", img->location.str()}, {"digest", desc->digest.str()},
+                                {"mediaType", desc->media_type}, {"index", json::parse(*raw)}})
+                              .dump(2).c_str());
+      return 0;
+    }
+    std::printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nManifests:\n", img->location.str().c_str(),
+                desc->digest.str().c_str(), desc->media_type.c_str());
+    for (const auto& m : index->manifests) {
+      std::printf("  %s  %s\n", m.digest.str().c_str(), m.platform ? m.platform->str().c_str() : "-");
+    }
+    return 0;
+  }
+  auto manifest = oci::ParseManifest(*raw);
+  if (!manifest.ok()) return Fail(manifest.status());
+  auto raw_config = oci::ReadBlob(*img->store, manifest->config.digest, oci::kMaxManifestBytes);
+  if (!raw_config.ok()) return Fail(raw_config.status());
+  auto config = oci::ParseImageConfig(*raw_config);
+  if (!config.ok()) return Fail(config.status());
+  uint64_t size = manifest->config.size;
+  for (const auto& l : manifest->layers) size += l.size;
+  oci::Platform platform{config->architecture, config->os, config->variant};
+  auto disks = DisksOf(*manifest);
+
+  if (as_json) {
+    json jd = json::array();
+    for (const auto& d : disks) {
+      jd.push_back({{"path", d.path}, {"format", d.format},
+                    {"virtualSize", d.virtual_size.empty() ? 0 : std::stoull(d.virtual_size)}});
+    }
+    json out = {{"name", img->location.str()}, {"digest", desc->digest.str()},
+                {"mediaType", desc->media_type}, {"platform", platform.str()},
+                {"created", config->created}, {"size", size}, {"disks", jd},
+                {"manifest", json::parse(*raw)}, {"config", json::parse(*raw_config)}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nPlatform:   %s\nCreated:    %s\n",
+              img->location.str().c_str(), desc->digest.str().c_str(), desc->media_type.c_str(),
+              platform.str().c_str(), config->created.c_str());
+  for (const auto& d : disks) {
+    std::string vs = d.virtual_size.empty() ? "?" : HumanBytes(std::stoull(d.virtual_size));
+    std::printf("Disk:       %s (%s, %s virtual)\n", d.path.c_str(), d.format.c_str(), vs.c_str());
+  }
+  std::printf("Layers:\n");
+  for (const auto& l : manifest->layers) {
+    std::printf("  sha256:%s  %10s  %s\n", l.digest.short_hex().c_str(), HumanBytes(l.size).c_str(),
+                l.media_type.c_str());
+  }
+  std::printf("Size:       %s\n", HumanBytes(size).c_str());
+  return 0;
+}
+
+int RunRmi(const Globals& g, const std::string& name) {
+  auto img = OpenImage(g, name, false);
+  if (!img.ok()) return Fail(img.status());
+  Status s = img->store->Untag(img->location.tag);
+  if (!s.ok()) return Fail(s);
+  std::printf("untagged %s\n", img->location.str().c_str());
+  return 0;
+}
+
+int RunGc(const Globals& g, const std::string& layout_path) {
+  std::string root = !layout_path.empty() ? layout_path : g.store.empty() ? layout::DefaultStorePath() : g.store;
+  auto store = layout::Layout::Open(root, false);
+  if (!store.ok()) return Fail(store.status());
+  auto r = (*store)->Gc();
+  if (!r.ok()) return Fail(r.status());
+  std::printf("removed %d blobs, freed %s\n", r->removed, HumanBytes(r->bytes_freed).c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterImages(CLI::App& app, Globals& g, int& exit_code) {
+  auto json_images = std::make_shared<bool>(false);
+  auto* images = app.add_subcommand("images", "List the images in the local store");
+  images->add_flag("--json", *json_images, "print JSON");
+  images->callback([&g, &exit_code, json_images] { exit_code = RunImages(g, *json_images); });
+
+  auto name = std::make_shared<std::string>();
+  auto json_inspect = std::make_shared<bool>(false);
+  auto* inspect = app.add_subcommand("inspect", "Show an image's manifest, config and disks")
+                      ->footer("Example: regdisk inspect vmdisks/fedora:38 --json");
+  auto reg = std::make_shared<RegistryFlags>();
+  inspect->add_option("image", *name, "NAME[:TAG], oci:PATH[:TAG] or docker://REF")->required();
+  inspect->add_flag("--json", *json_inspect, "print JSON (with the raw manifest and config)");
+  reg->Add(inspect);
+  inspect->callback([&g, &exit_code, name, json_inspect, reg] {
+    exit_code = RunInspect(g, *reg, *name, *json_inspect);
+  });
+
+  auto rmi_name = std::make_shared<std::string>();
+  auto* rmi = app.add_subcommand("rmi", "Remove an image's tag (blobs go at the next gc)");
+  rmi->add_option("image", *rmi_name, "NAME[:TAG] or oci:PATH[:TAG]")->required();
+  rmi->callback([&g, &exit_code, rmi_name] { exit_code = RunRmi(g, *rmi_name); });
+
+  auto gc_path = std::make_shared<std::string>();
+  auto* gc = app.add_subcommand("gc", "Remove blobs no tagged image uses");
+  gc->add_option("--layout", *gc_path, "an OCI layout directory instead of the local store");
+  gc->callback([&g, &exit_code, gc_path] { exit_code = RunGc(g, *gc_path); });
+}
+
+}  // namespace regdisk::cli

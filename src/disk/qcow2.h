@@ -22,6 +22,7 @@ struct Qcow2Header {
   uint64_t backing_file_offset = 0;
   uint32_t backing_file_size = 0;
   std::string backing_file;        // empty when none
+  std::string backing_format;      // from header extension 0xe2792aca, if any
   uint64_t incompatible_features = 0;
   uint64_t compatible_features = 0;
   uint64_t autoclear_features = 0;

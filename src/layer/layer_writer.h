@@ -40,6 +40,7 @@ struct LayerResult {
   oci::Descriptor descriptor;  // compressed blob: media type, digest, size
   oci::Digest diff_id;         // sha256 of the uncompressed tar
   uint64_t uncompressed_size = 0;
+  bool created = false;        // BlobWriter::created() of the committed blob
 };
 
 // Per-entry metadata.

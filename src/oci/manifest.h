@@ -26,12 +26,14 @@ struct Platform {
   std::string architecture;  // amd64, arm64, ...
   std::string os;            // linux
   std::string variant;       // v8, ... (optional)
-  // "linux/amd64" or "linux/arm64/v8"
+  // "linux/amd64" or "linux/arm64/v8"; uname names are mapped to Go's
+  // (x86_64 -> amd64, aarch64 -> arm64, armv7l -> arm/v7).
   static StatusOr<Platform> Parse(std::string_view s);
+  // linux and the machine's architecture, in Go's names.
   static Platform Host();
   std::string str() const;
   // True when `this` (a wanted platform) accepts `candidate`; an empty
-  // variant matches any variant.
+  // variant matches any variant, and arm64 without a variant is arm64/v8.
   bool Matches(const Platform& candidate) const;
 };
 
@@ -75,6 +77,10 @@ bool IsManifestType(std::string_view media_type);
 bool IsIndexType(std::string_view media_type);
 
 // Decoders check required fields, types and digests; sizes must be >= 0.
+// Input over kMaxManifestBytes or nested over 64 levels is refused. A
+// missing mediaType is taken as OCI; unknown fields are ignored (so are
+// config fields ImageConfig has no member for). Errors read
+// `manifest: layers[2].digest: invalid digest "x": ...`.
 StatusOr<Manifest> ParseManifest(std::string_view json);
 StatusOr<Index> ParseIndex(std::string_view json);
 StatusOr<ImageConfig> ParseImageConfig(std::string_view json);
@@ -82,12 +88,15 @@ StatusOr<ImageConfig> ParseImageConfig(std::string_view json);
 StatusOr<std::string> SniffMediaType(std::string_view json);
 
 // Canonical encoders (stable key order, no whitespace): the same value
-// always gives the same bytes, hence the same digest.
+// always gives the same bytes, hence the same digest. Empty optional fields
+// are left out; the mediaType written is always the OCI one (descriptors
+// keep theirs, so Docker layer types stay as they were).
 std::string EncodeManifest(const Manifest& m);
 std::string EncodeIndex(const Index& i);
 std::string EncodeImageConfig(const ImageConfig& c);
 
-// Picks the manifest for `want` from an index; errors list what is there.
+// Picks the first manifest for `want` from an index (NotFound, listing the
+// platforms there, when none matches).
 StatusOr<Descriptor> SelectPlatform(const Index& index, const Platform& want);
 
 }  // namespace regdisk::oci

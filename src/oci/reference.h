@@ -34,9 +34,12 @@ struct Reference {
   // What a registry request names: the digest if set, else the tag.
   std::string identifier() const;
   // Short form as docker prints it: "busybox:latest", "vmdisks/fedora25:v1".
+  // Parse(familiar()) gives back the same reference ("docker.io/" is kept
+  // where the first component would otherwise read as a host).
   std::string familiar() const;
-  // Copy with the tag replaced and any digest dropped.
+  // Copy with the tag replaced and any digest dropped. `tag` is not checked.
   Reference WithTag(std::string tag) const;
+  // Copy with the digest set; the tag is kept, as docker does.
   Reference WithDigest(const Digest& d) const;
 };
 

@@ -34,23 +34,44 @@ class BlobWriter {
   virtual Status Write(const void* data, size_t len) = 0;
   virtual StatusOr<Descriptor> Commit(const std::string& media_type,
                                       const std::optional<Digest>& expected) = 0;
+  // After a successful Commit: true when the store did not have the blob
+  // before (so undoing a failed build may delete it), false when it did.
+  virtual bool created() const = 0;
 };
 
+// A manifest or index as stored: its descriptor and its exact bytes (the
+// digest is over these bytes, so they are never re-encoded in transit).
+struct RawManifest {
+  Descriptor descriptor;
+  std::string bytes;
+};
+
+// Blobs (configs, layers) and manifests (manifests, indexes) of one
+// repository: a layout directory, a registry repository, the node cache.
 class Store {
  public:
   virtual ~Store() = default;
   virtual StatusOr<bool> HasBlob(const Digest& digest) = 0;
   virtual StatusOr<std::unique_ptr<BlobReader>> OpenBlob(const Digest& digest) = 0;
   virtual StatusOr<std::unique_ptr<BlobWriter>> CreateBlob() = 0;
+  // Removes a blob (NotFound if absent). Used to undo a failed build or
+  // transfer so that bad input leaves nothing behind.
+  virtual Status DeleteBlob(const Digest& digest) = 0;
 
-  // Tags name manifests (or indexes). Tag() replaces an existing tag.
-  virtual StatusOr<Descriptor> Resolve(const std::string& tag) = 0;
-  virtual Status Tag(const std::string& tag, const Descriptor& manifest) = 0;
+  // A manifest by tag or by digest ("sha256:..."). The bytes are verified
+  // against the digest whenever one is known, and bounded by
+  // kMaxManifestBytes.
+  virtual StatusOr<RawManifest> GetManifest(const std::string& tag_or_digest) = 0;
+  // Stores a manifest (its blobs must be there already) and points `tag` at
+  // it; with an empty tag it is stored by digest only. Replaces the tag.
+  virtual Status PutManifest(const RawManifest& manifest, const std::string& tag) = 0;
   virtual StatusOr<std::vector<std::pair<std::string, Descriptor>>> ListTags() = 0;
 };
 
 // Helpers built on the interface.
 StatusOr<std::string> ReadBlob(Store& store, const Digest& digest, uint64_t limit = 16 << 20);
 StatusOr<Descriptor> WriteBlob(Store& store, std::string_view data, const std::string& media_type);
+// Encodes and stores a manifest under `tag` (may be empty).
+StatusOr<RawManifest> PutManifest(Store& store, const Manifest& m, const std::string& tag);
 
 }  // namespace regdisk::oci

@@ -61,19 +61,19 @@ Status AtomicFile::Write(const void* data, size_t len) {
   return WriteAll(fd_, data, len).Annotate("writing " + path_);
 }
 
-Status AtomicFile::Commit() {
-  if (fd_ < 0) return Internal("commit of a closed file " + path_);
+Status AtomicFile::CommitAs(const std::string& path) {
+  if (fd_ < 0) return Internal("commit of a closed file " + path);
   if (::fsync(fd_) != 0) return IoError("syncing " + temp_, errno);
   ::close(fd_);
   fd_ = -1;
-  if (::rename(temp_.c_str(), path_.c_str()) != 0) {
+  if (::rename(temp_.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(temp_.c_str());
     temp_.clear();
-    return IoError("renaming to " + path_, err);
+    return IoError("renaming to " + path, err);
   }
   temp_.clear();
-  return SyncDir(DirOf(path_));
+  return SyncDir(DirOf(path));
 }
 
 void AtomicFile::Abandon() {

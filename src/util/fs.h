@@ -26,7 +26,10 @@ class AtomicFile {
   Status Write(const void* data, size_t len);
   Status Write(std::string_view s) { return Write(s.data(), s.size()); }
   // fsync, rename over `path`, fsync the directory.
-  Status Commit();
+  Status Commit() { return CommitAs(path_); }
+  // The same, publishing under another name (same file system), for files
+  // whose name is known only at the end (content-addressed blobs).
+  Status CommitAs(const std::string& path);
   void Abandon();
 
  private:

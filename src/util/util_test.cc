@@ -69,3 +69,33 @@ TEST(ReadFile, RefusesOverLimit) {
 
 }  // namespace
 }  // namespace regdisk
+
+#include "util/subprocess.h"
+
+namespace regdisk {
+namespace {
+
+TEST(Subprocess, CapturesOutputAndExitCode) {
+  auto r = RunProcess({"sh", "-c", "echo out; echo err >&2; exit 3"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->out, "out\n");
+  EXPECT_EQ(r->err, "err\n");
+  auto c = RunChecked({"sh", "-c", "echo first >&2; echo 'the cause' >&2; exit 1"});
+  EXPECT_EQ(c.status().message(), "sh failed (exit code 1): the cause");
+}
+
+TEST(Subprocess, MissingProgramIsAnError) {
+  auto r = RunProcess({"/nonexistent/program"});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("/nonexistent/program"), std::string::npos);
+}
+
+TEST(Subprocess, CpuLimitKills) {
+  auto r = RunProcess({"sh", "-c", "while :; do :; done"}, {.cpu_seconds = 1});
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->signal, 0);
+}
+
+}  // namespace
+}  // namespace regdisk

@@ -1,0 +1,374 @@
+#include "cache/node_cache.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "disk/qemu_img.h"
+#include "oci/media_types.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace regdisk::cache {
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") out.push_back(n);
+    }
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// "/disk/NAME" (or "") -> "NAME" (or ""); refuses anything outside /disk,
+// "..", empty components (GHSA-qv98-3369-g364: relative or odd paths).
+StatusOr<std::string> DiskName(const std::string& path) {
+  if (path.empty()) return std::string();
+  auto bad = [&](const char* why) {
+    return InvalidArgument("path \"" + path + "\": " + why);
+  };
+  if (!path.starts_with("/disk/")) return bad("must name a file inside /disk");
+  std::string rel = path.substr(6);
+  if (rel.empty() || rel.back() == '/') return bad("must name a file, not a directory");
+  size_t pos = 0;
+  while (pos <= rel.size()) {
+    size_t slash = rel.find('/', pos);
+    if (slash == std::string::npos) slash = rel.size();
+    std::string part = rel.substr(pos, slash - pos);
+    if (part.empty() || part == "." || part == "..") return bad("must not contain empty, \".\" or \"..\" parts");
+    pos = slash + 1;
+  }
+  return rel;
+}
+
+std::string KeyFor(const oci::Digest& manifest, const std::string& rel) {
+  return manifest.hex().substr(0, 32) + "-" + (rel.empty() ? std::string("only") : Sha256::HexOf(rel).substr(0, 16));
+}
+
+std::optional<disk::Format> DeclaredFormat(const oci::Manifest& m, const std::string& path_in_image) {
+  auto from = [&](const oci::Annotations& a) -> std::optional<disk::Format> {
+    auto p = a.find(oci::annotation::kDiskPath);
+    auto f = a.find(oci::annotation::kDiskFormat);
+    if (p == a.end() || f == a.end() || p->second != path_in_image) return std::nullopt;
+    auto parsed = disk::ParseFormat(f->second);
+    if (!parsed.ok()) return std::nullopt;
+    return *parsed;
+  };
+  for (auto it = m.layers.rbegin(); it != m.layers.rend(); ++it) {
+    if (auto f = from(it->annotations)) return f;
+  }
+  return from(m.annotations);
+}
+
+json LeaseToJson(const Lease& l) {
+  return {{"vm", l.vm}, {"image", l.image}, {"path", l.path_in_image}, {"manifest", l.manifest.str()},
+          {"diskKey", l.disk_key}, {"baseFile", l.base_file}, {"baseFormat", disk::FormatName(l.base_format)},
+          {"overlay", l.overlay}};
+}
+
+StatusOr<Lease> LeaseFromJson(const std::string& text, const std::string& where) {
+  try {
+    auto j = json::parse(text);
+    Lease l;
+    l.vm = j.at("vm").get<std::string>();
+    l.image = j.at("image").get<std::string>();
+    l.path_in_image = j.at("path").get<std::string>();
+    ASSIGN_OR_RETURN(l.manifest, oci::Digest::Parse(j.at("manifest").get<std::string>()));
+    l.disk_key = j.at("diskKey").get<std::string>();
+    l.base_file = j.at("baseFile").get<std::string>();
+    ASSIGN_OR_RETURN(l.base_format, disk::ParseFormat(j.at("baseFormat").get<std::string>()));
+    l.overlay = j.at("overlay").get<std::string>();
+    return l;
+  } catch (const json::exception& e) {
+    return Corrupt(where + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+PullPolicy DefaultPullPolicy(const oci::Reference& ref) {
+  return !ref.digest && ref.tag == "latest" ? PullPolicy::kAlways : PullPolicy::kIfNotPresent;
+}
+
+StatusOr<PullPolicy> ParsePullPolicy(std::string_view s) {
+  if (s == "Always") return PullPolicy::kAlways;
+  if (s == "IfNotPresent") return PullPolicy::kIfNotPresent;
+  return InvalidArgument("imagePullPolicy \"" + std::string(s) + "\": expected Always or IfNotPresent");
+}
+
+Status CheckVmName(const std::string& vm) {
+  bool ok = !vm.empty() && vm.size() <= 253 && vm != "." && vm != "..";
+  for (char c : vm) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+  }
+  if (!ok) {
+    return InvalidArgument("VM name \"" + vm.substr(0, 100) +
+                           "\": must be lowercase letters, digits, '-' or '.', at most 253");
+  }
+  return OkStatus();
+}
+
+StatusOr<std::unique_ptr<NodeCache>> NodeCache::Open(CacheOptions options) {
+  for (const char* sub : {"/disks", "/vms", "/locks", "/tmp"}) {
+    RETURN_IF_ERROR(MakeDirs(options.root + sub));
+  }
+  std::unique_ptr<NodeCache> cache(new NodeCache(std::move(options)));
+  ASSIGN_OR_RETURN(cache->images_, layout::Layout::Open(cache->root() + "/images", true));
+  return cache;
+}
+
+StatusOr<DiskEntry> NodeCache::ReadEntry(const std::string& key) {
+  std::string dir = root() + "/disks/" + key;
+  ASSIGN_OR_RETURN(std::string text, ReadFile(dir + "/meta.json", 1 << 20));
+  DiskEntry e;
+  e.key = key;
+  e.file = dir + "/disk";
+  try {
+    auto j = json::parse(text);
+    ASSIGN_OR_RETURN(e.manifest, oci::Digest::Parse(j.at("manifest").get<std::string>()));
+    e.path_in_image = j.at("path").get<std::string>();
+    ASSIGN_OR_RETURN(e.format, disk::ParseFormat(j.at("format").get<std::string>()));
+    e.virtual_size = j.at("virtualSize").get<uint64_t>();
+    e.source = j.at("source").get<std::string>();
+  } catch (const json::exception& ex) {
+    return Corrupt(dir + "/meta.json: " + ex.what());
+  }
+  struct stat st;
+  if (::stat(e.file.c_str(), &st) != 0) return IoError("disk of cache entry " + key, errno);
+  e.bytes_on_disk = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (::stat((dir + "/meta.json").c_str(), &st) == 0) e.last_used = st.st_mtime;
+  return e;
+}
+
+StatusOr<oci::Digest> NodeCache::ResolveDigest(const oci::Reference& ref, PullPolicy policy,
+                                               std::unique_ptr<oci::Store>& src, const StoreOpener& open) {
+  if (ref.digest) return *ref.digest;
+  if (policy == PullPolicy::kIfNotPresent) {
+    if (auto have = images_->GetManifest(ref.str()); have.ok()) return have->descriptor.digest;
+  }
+  if (!src) {
+    ASSIGN_OR_RETURN(src, open(ref));
+  }
+  ASSIGN_OR_RETURN(oci::RawManifest raw, src->GetManifest(ref.tag));
+  if (!oci::IsIndexType(raw.descriptor.media_type)) return raw.descriptor.digest;
+  ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw.bytes));
+  auto pick = oci::SelectPlatform(index, options_.platform);
+  if (!pick.ok()) return pick.status().Annotate(ref.str());
+  return pick->digest;
+}
+
+StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, const std::string& rel,
+                                    const std::string& key, const std::string& source) {
+  ASSIGN_OR_RETURN(oci::RawManifest raw, src.GetManifest(digest.str()));
+  if (!oci::IsManifestType(raw.descriptor.media_type)) {
+    return InvalidArgument(digest.str() + " is a " + raw.descriptor.media_type + ", not an image manifest");
+  }
+  ASSIGN_OR_RETURN(oci::Manifest m, oci::ParseManifest(raw.bytes));
+  ASSIGN_OR_RETURN(std::string raw_config, oci::ReadBlob(src, m.config.digest, oci::kMaxManifestBytes));
+  ASSIGN_OR_RETURN(oci::ImageConfig config, oci::ParseImageConfig(raw_config));
+  if (config.diff_ids.size() != m.layers.size()) {
+    return Corrupt("image has " + std::to_string(m.layers.size()) + " layers but " +
+                   std::to_string(config.diff_ids.size()) + " diff_ids");
+  }
+
+  // Work happens in ROOT/tmp/KEY.work, which only the holder of KEY's lock
+  // touches; whatever a killed predecessor left there is discarded.
+  std::string work = root() + "/tmp/" + key + ".work";
+  RETURN_IF_ERROR(RemoveAll(work));
+  RETURN_IF_ERROR(MakeDirs(work));
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { (void)RemoveAll(dir); }
+  } cleanup{work};
+
+  layer::DiskExtractor::Taken taken;
+  {
+    layer::DiskExtractor extractor(work, options_.limits);
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+      ASSIGN_OR_RETURN(auto reader, src.OpenBlob(m.layers[i].digest));
+      RETURN_IF_ERROR(extractor.AddLayer(*reader, m.layers[i], config.diff_ids[i], options_.on_bytes));
+    }
+    ASSIGN_OR_RETURN(taken, extractor.Take(rel));
+  }
+  const std::string& file = taken.file;
+  std::string path_in_image = "/disk/" + taken.name;
+  ASSIGN_OR_RETURN(disk::DiskInfo info, disk::Inspect(file, DeclaredFormat(m, path_in_image)));
+  RETURN_IF_ERROR(disk::CrossCheck(file, info));
+
+  if (::chmod(file.c_str(), 0444) != 0) return IoError("chmod " + file, errno);
+  if (::rename(file.c_str(), (work + "/disk").c_str()) != 0) return IoError("renaming " + file, errno);
+  json meta = {{"manifest", digest.str()}, {"path", path_in_image}, {"format", disk::FormatName(info.format)},
+               {"virtualSize", info.virtual_size}, {"source", source}};
+  RETURN_IF_ERROR(WriteFileAtomic(work + "/meta.json", meta.dump(2) + "\n"));
+  // Manifest and config are kept for inspection and IfNotPresent.
+  RETURN_IF_ERROR(oci::WriteBlob(*images_, raw_config, m.config.media_type).status());
+  RETURN_IF_ERROR(images_->PutManifest(raw, ""));
+
+  std::string dest = root() + "/disks/" + key;
+  if (::rename(work.c_str(), dest.c_str()) != 0) return IoError("publishing " + dest, errno);
+  int fd = ::open((root() + "/disks").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  return ReadEntry(key);
+}
+
+StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::Digest& digest,
+                                          const std::string& rel, std::unique_ptr<oci::Store>& src,
+                                          const StoreOpener& open) {
+  std::string key = KeyFor(digest, rel);
+  if (auto e = ReadEntry(key); e.ok()) {
+    ::utimensat(AT_FDCWD, (root() + "/disks/" + key + "/meta.json").c_str(), nullptr, 0);
+    return e;
+  }
+  if (!src) {
+    ASSIGN_OR_RETURN(src, open(ref));
+  }
+  auto e = Fill(*src, digest, rel, key, ref.str());
+  if (!e.ok()) return e.status().Annotate(ref.str());
+  return e;
+}
+
+StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener& open) {
+  RETURN_IF_ERROR(CheckVmName(req.vm));
+  ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(req.image));
+  ASSIGN_OR_RETURN(std::string rel, DiskName(req.path));
+  ASSIGN_OR_RETURN(FileLock vm_lock, FileLock::Acquire(root() + "/locks/vm-" + req.vm + ".lock"));
+
+  ASSIGN_OR_RETURN(std::optional<Lease> existing, GetLease(req.vm));
+  if (existing && existing->image == req.image && PathExists(existing->overlay)) return *existing;
+  if (existing && existing->image != req.image) {
+    return InvalidArgument("VM " + req.vm + " already holds a lease on " + existing->image + "; release it first");
+  }
+
+  std::unique_ptr<oci::Store> src;
+  oci::Digest digest;
+  if (existing) {
+    digest = existing->manifest;  // pinned: a moved tag does not change a VM's disk
+  } else {
+    ASSIGN_OR_RETURN(digest, ResolveDigest(ref, req.policy.value_or(DefaultPullPolicy(ref)), src, open));
+  }
+  ASSIGN_OR_RETURN(FileLock key_lock, FileLock::Acquire(root() + "/locks/disk-" + KeyFor(digest, rel) + ".lock"));
+  ASSIGN_OR_RETURN(DiskEntry entry, EnsureDisk(ref, digest, rel, src, open));
+
+  Lease lease;
+  lease.vm = req.vm;
+  lease.image = req.image;
+  lease.path_in_image = entry.path_in_image;
+  lease.manifest = digest;
+  lease.disk_key = entry.key;
+  lease.base_file = entry.file;
+  lease.base_format = entry.format;
+  std::string vm_dir = root() + "/vms/" + req.vm;
+  lease.overlay = vm_dir + "/overlay.qcow2";
+  RETURN_IF_ERROR(MakeDirs(vm_dir));
+  RETURN_IF_ERROR(disk::CreateOverlay(entry.file, entry.format, lease.overlay));
+  Status written = WriteFileAtomic(vm_dir + "/lease.json", LeaseToJson(lease).dump(2) + "\n");
+  if (!written.ok()) {
+    (void)RemoveAll(vm_dir);
+    return written;
+  }
+  if (!ref.digest) {
+    if (auto m = images_->GetManifest(digest.str()); m.ok()) (void)images_->PutManifest(*m, ref.str());
+  }
+  return lease;
+}
+
+StatusOr<std::optional<Lease>> NodeCache::GetLease(const std::string& vm) {
+  RETURN_IF_ERROR(CheckVmName(vm));
+  std::string path = root() + "/vms/" + vm + "/lease.json";
+  auto text = ReadFile(path, 1 << 20);
+  if (!text.ok()) {
+    if (text.status().code() == Code::kNotFound) return std::optional<Lease>();
+    return text.status();
+  }
+  ASSIGN_OR_RETURN(Lease l, LeaseFromJson(*text, path));
+  return std::optional<Lease>(l);
+}
+
+Status NodeCache::Release(const std::string& vm) {
+  RETURN_IF_ERROR(CheckVmName(vm));
+  ASSIGN_OR_RETURN(FileLock vm_lock, FileLock::Acquire(root() + "/locks/vm-" + vm + ".lock"));
+  std::string dir = root() + "/vms/" + vm;
+  if (!PathExists(dir)) return NotFound("VM " + vm + " holds no lease");
+  // The lease goes first: a crash after it leaves only an orphan overlay.
+  ::unlink((dir + "/lease.json").c_str());
+  return RemoveAll(dir);
+}
+
+StatusOr<std::vector<DiskEntry>> NodeCache::List() {
+  std::map<std::string, std::vector<std::string>> leases;
+  for (const auto& vm : ListDir(root() + "/vms")) {
+    auto l = GetLease(vm);
+    if (l.ok() && *l) leases[(*l)->disk_key].push_back(vm);
+  }
+  std::vector<DiskEntry> out;
+  for (const auto& key : ListDir(root() + "/disks")) {
+    auto e = ReadEntry(key);
+    if (!e.ok()) continue;  // not a published entry
+    e->leased_by = leases[key];
+    out.push_back(*e);
+  }
+  return out;
+}
+
+StatusOr<NodeCache::GcResult> NodeCache::Gc(uint64_t max_bytes) {
+  ASSIGN_OR_RETURN(std::vector<DiskEntry> entries, List());
+  std::sort(entries.begin(), entries.end(),
+            [](const DiskEntry& a, const DiskEntry& b) { return a.last_used < b.last_used; });
+  GcResult r;
+  uint64_t total = 0;
+  for (const auto& e : entries) total += e.bytes_on_disk;
+  std::set<std::string> live_manifests;
+  for (const auto& e : entries) {
+    bool over = max_bytes == 0 || total > max_bytes;
+    if (!over || !e.leased_by.empty()) {
+      live_manifests.insert(e.manifest.str());
+      continue;
+    }
+    ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root() + "/locks/disk-" + e.key + ".lock"));
+    // A prepare may have leased it between List() and the lock.
+    ASSIGN_OR_RETURN(std::vector<DiskEntry> now, List());
+    bool leased = std::any_of(now.begin(), now.end(),
+                              [&](const DiskEntry& n) { return n.key == e.key && !n.leased_by.empty(); });
+    if (leased) {
+      live_manifests.insert(e.manifest.str());
+      continue;
+    }
+    std::string trash = root() + "/tmp/" + e.key + ".trash";
+    RETURN_IF_ERROR(RemoveAll(trash));
+    if (::rename((root() + "/disks/" + e.key).c_str(), trash.c_str()) != 0) {
+      return IoError("removing cache entry " + e.key, errno);
+    }
+    RETURN_IF_ERROR(RemoveAll(trash));
+    total -= e.bytes_on_disk;
+    r.removed++;
+    r.bytes_freed += e.bytes_on_disk;
+  }
+  r.bytes_kept = total;
+  // Tags of images whose disks are all gone, then their manifests.
+  ASSIGN_OR_RETURN(auto tags, images_->ListTags());
+  for (const auto& [tag, desc] : tags) {
+    if (!live_manifests.count(desc.digest.str())) (void)images_->Untag(tag);
+  }
+  RETURN_IF_ERROR(images_->Gc().status());
+  return r;
+}
+
+}  // namespace regdisk::cache

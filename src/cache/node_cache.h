@@ -1,0 +1,125 @@
+// The node cache: on a node, a registry disk becomes one verified local file
+// shared by every VM that uses it, and each VM gets its own throw-away qcow2
+// overlay on top of it.
+//
+//   ROOT/images/                OCI layout: manifests and configs by digest,
+//                               tags = references pulled (for IfNotPresent)
+//   ROOT/disks/KEY/disk         the extracted disk, mode 0444
+//   ROOT/disks/KEY/meta.json    format, sizes, source, manifest digest
+//   ROOT/vms/VM/lease.json      the VM's pinned digest and disk key
+//   ROOT/vms/VM/overlay.qcow2   the VM's writes; backing file = the disk
+//   ROOT/locks/*.lock           flocks: one per disk key, one per VM
+//   ROOT/tmp/                   work in progress, never trusted
+//
+// Every entry is published by a rename after it was verified (layer digests,
+// diff_ids, our qcow2 checks and qemu-img's), so a crash leaves the old
+// state or the new one. Concurrent prepares of one image, from threads or
+// processes, serialise on the disk key's flock: one downloads, the others
+// find the entry. gc takes the same lock, so it never removes a disk that a
+// prepare is about to lease.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "disk/format.h"
+#include "layer/disk_extractor.h"
+#include "layout/layout.h"
+#include "oci/manifest.h"
+#include "oci/reference.h"
+#include "oci/store.h"
+#include "util/status.h"
+
+namespace regdisk::cache {
+
+struct CacheOptions {
+  std::string root = "/var/lib/regdisk";
+  layer::ExtractLimits limits;
+  oci::Platform platform = oci::Platform::Host();
+  std::function<void(uint64_t)> on_bytes;  // download progress
+};
+
+struct DiskEntry {
+  std::string key;
+  std::string file;            // ROOT/disks/KEY/disk
+  oci::Digest manifest;
+  std::string path_in_image;   // /disk/NAME
+  disk::Format format = disk::Format::kRaw;
+  uint64_t virtual_size = 0;
+  uint64_t bytes_on_disk = 0;  // allocated, holes excluded
+  std::string source;          // the reference it was pulled as
+  int64_t last_used = 0;       // seconds since the epoch
+  std::vector<std::string> leased_by;  // VM names (from ls)
+};
+
+enum class PullPolicy { kAlways, kIfNotPresent };
+// KubeVirt's default: Always for ":latest" (or no tag), IfNotPresent else.
+PullPolicy DefaultPullPolicy(const oci::Reference& ref);
+StatusOr<PullPolicy> ParsePullPolicy(std::string_view s);
+
+// Opens the store an image comes from (a registry repository, or a layout
+// in tests and air-gapped nodes). Called only when the cache needs it.
+using StoreOpener = std::function<StatusOr<std::unique_ptr<oci::Store>>(const oci::Reference&)>;
+
+struct PrepareRequest {
+  std::string vm;
+  std::string image;      // reference as written in the VM spec
+  std::string path;       // file inside /disk; empty: the only one
+  std::optional<PullPolicy> policy;
+};
+
+struct Lease {
+  std::string vm, image, path_in_image;
+  oci::Digest manifest;   // pinned for the VM's life
+  std::string disk_key, base_file, overlay;
+  disk::Format base_format = disk::Format::kRaw;
+};
+
+class NodeCache {
+ public:
+  static StatusOr<std::unique_ptr<NodeCache>> Open(CacheOptions options);
+
+  // Gives the VM its overlay on the image's disk, pulling it if needed. A
+  // VM that already holds a lease gets the same lease back (its digest
+  // stays pinned even if the tag has moved since).
+  StatusOr<Lease> Prepare(const PrepareRequest& req, const StoreOpener& open);
+  // Ends the VM's lease and deletes its overlay. NotFound if none.
+  Status Release(const std::string& vm);
+  StatusOr<std::optional<Lease>> GetLease(const std::string& vm);
+
+  StatusOr<std::vector<DiskEntry>> List();
+  struct GcResult {
+    int removed = 0;
+    uint64_t bytes_freed = 0, bytes_kept = 0;
+  };
+  // Removes unleased disks, least recently used first, until the cache's
+  // disks take at most `max_bytes` (0: remove every unleased disk); then
+  // unreferenced manifests and stale temp files.
+  StatusOr<GcResult> Gc(uint64_t max_bytes);
+
+  const std::string& root() const { return options_.root; }
+
+ private:
+  explicit NodeCache(CacheOptions options) : options_(std::move(options)) {}
+  StatusOr<oci::Digest> ResolveDigest(const oci::Reference& ref, PullPolicy policy,
+                                      std::unique_ptr<oci::Store>& src, const StoreOpener& open);
+  StatusOr<DiskEntry> EnsureDisk(const oci::Reference& ref, const oci::Digest& manifest,
+                                 const std::string& path, std::unique_ptr<oci::Store>& src,
+                                 const StoreOpener& open);
+  StatusOr<DiskEntry> Fill(oci::Store& src, const oci::Digest& manifest, const std::string& path,
+                           const std::string& key, const std::string& source);
+  StatusOr<DiskEntry> ReadEntry(const std::string& key);
+
+  CacheOptions options_;
+  std::unique_ptr<layout::Layout> images_;
+};
+
+// VM names: what a Kubernetes object name may be, so that they are safe as
+// one path component.
+Status CheckVmName(const std::string& vm);
+
+}  // namespace regdisk::cache

@@ -1,0 +1,180 @@
+#include "cache/node_cache.h"
+#include "disk/qemu_img.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "forge.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+#include "util/subprocess.h"
+
+namespace regdisk::cache {
+namespace {
+
+namespace fs = std::filesystem;
+using forge::TarEntry;
+
+std::string DiskBytes(char fill) {
+  // 4 MiB of which only the first 256 KiB hold data: sparse when extracted.
+  std::string d(4 << 20, '\0');
+  for (size_t i = 0; i < (256u << 10); i += 4096) d[i] = fill;
+  return d;
+}
+
+std::string FileHash(const std::string& path) { return Sha256::HexOf(*ReadFile(path, 1ull << 32)); }
+
+class NodeCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    source_ = *layout::Layout::Open(dir_.path() + "/source", true);
+    CacheOptions o;
+    o.root = dir_.path() + "/root";
+    o.limits.max_layer_bytes = 64 << 20;
+    cache_ = *NodeCache::Open(o);
+  }
+  StoreOpener Opener() {
+    return [this](const oci::Reference&) -> StatusOr<std::unique_ptr<oci::Store>> {
+      ++opens_;
+      ASSIGN_OR_RETURN(auto l, layout::Layout::Open(dir_.path() + "/source", false));
+      return std::unique_ptr<oci::Store>(std::move(l));
+    };
+  }
+  // A one-disk image as regdisk build makes it, tagged `tag` in the source.
+  oci::RawManifest PutDisk(const std::string& tag, char fill, const std::string& format = "raw") {
+    std::string data = DiskBytes(fill);
+    auto m = forge::PutImage(*source_, {{forge::MakeTar({{"disk", TarEntry::Type::kDir}, {"disk/disk.img", TarEntry::Type::kFile, data}}),
+                                         forge::Compression::kGzip, forge::DiskAnnotations("disk.img", format, data.size())}},
+                             tag);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    return *m;
+  }
+  StatusOr<Lease> Prepare(const std::string& vm, const std::string& image, const std::string& path = "",
+                          std::optional<PullPolicy> policy = {}) {
+    return cache_->Prepare({vm, image, path, policy}, Opener());
+  }
+  // Nothing of a refused image may stay: no disk, no temp, no tag.
+  void ExpectCacheEmpty() {
+    EXPECT_EQ(fs::is_empty(dir_.path() + "/root/disks"), true);
+    EXPECT_EQ(fs::is_empty(dir_.path() + "/root/tmp"), true);
+    EXPECT_EQ(fs::is_empty(dir_.path() + "/root/vms"), true);
+    EXPECT_TRUE(cache_->List()->empty());
+  }
+  TempDir dir_{"regdisk-cache"};
+  std::unique_ptr<layout::Layout> source_;
+  std::unique_ptr<NodeCache> cache_;
+  int opens_ = 0;
+};
+
+TEST_F(NodeCacheTest, PrepareGivesAnOverlayOnAReadOnlyVerifiedDisk) {
+  PutDisk("v1", 'a');
+  auto lease = Prepare("vm-a", "example.com/disks/a:v1");
+  ASSERT_TRUE(lease.ok()) << lease.status().message();
+  EXPECT_EQ(lease->path_in_image, "/disk/disk.img");
+  EXPECT_EQ(lease->base_format, disk::Format::kRaw);
+  EXPECT_EQ(FileHash(lease->base_file), Sha256::HexOf(DiskBytes('a')));
+  struct stat st;
+  ASSERT_EQ(::stat(lease->base_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0444u);
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 1u << 20) << "the extracted raw disk is not sparse";
+  auto info = disk::RunQemuImgInfo(lease->overlay, disk::Format::kQcow2);
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  EXPECT_EQ(info->backing_filename, lease->base_file);
+  // Preparing again is idempotent.
+  auto again = Prepare("vm-a", "example.com/disks/a:v1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->overlay, lease->overlay);
+}
+
+TEST_F(NodeCacheTest, ManyVmsShareOneEntryAndOverlayWritesStayInTheOverlay) {
+  PutDisk("v1", 'a');
+  std::vector<Lease> leases;
+  for (int i = 0; i < 3; ++i) leases.push_back(*Prepare("vm-" + std::to_string(i), "example.com/disks/a:v1"));
+  auto entries = cache_->List();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].leased_by.size(), 3u);
+  EXPECT_EQ(opens_, 1) << "the source was consulted more than once";
+  std::string before = FileHash(leases[0].base_file);
+  auto w = RunProcess({"qemu-io", "-f", "qcow2", "-c", "write -P 0xab 0 64k", leases[0].overlay});
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(w->exit_code, 0) << w->err;
+  auto r = RunProcess({"qemu-io", "-f", "qcow2", "-c", "read -P 0xab 0 64k", leases[0].overlay});
+  EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
+  EXPECT_EQ(FileHash(leases[0].base_file), before) << "an overlay write reached the cached disk";
+}
+
+TEST_F(NodeCacheTest, ReleaseAndGcNeverTouchLeasedDisks) {
+  PutDisk("a", 'a');
+  PutDisk("b", 'b');
+  ASSERT_TRUE(Prepare("vm-a", "example.com/x:a").ok());
+  ASSERT_TRUE(Prepare("vm-b", "example.com/x:b").ok());
+  auto gc = cache_->Gc(0);
+  ASSERT_TRUE(gc.ok()) << gc.status().message();
+  EXPECT_EQ(gc->removed, 0);
+  ASSERT_TRUE(cache_->Release("vm-b").ok());
+  EXPECT_EQ(cache_->Release("vm-b").code(), Code::kNotFound);
+  gc = cache_->Gc(0);
+  EXPECT_EQ(gc->removed, 1);
+  auto entries = cache_->List();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].leased_by, std::vector<std::string>{"vm-a"});
+}
+
+TEST_F(NodeCacheTest, ADigestStaysPinnedForTheVmsLife) {
+  oci::RawManifest one = PutDisk("stable", '1');
+  auto first = Prepare("vm-p", "example.com/x:stable");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->manifest, one.descriptor.digest);
+  oci::RawManifest two = PutDisk("stable", '2');  // the tag moves
+  ASSERT_TRUE(cache_->Release("vm-p").ok());
+  auto restarted_ifnp = Prepare("vm-q", "example.com/x:stable");  // IfNotPresent: the cached tag
+  EXPECT_EQ(restarted_ifnp->manifest, one.descriptor.digest);
+  auto always = Prepare("vm-r", "example.com/x:stable", "", PullPolicy::kAlways);
+  EXPECT_EQ(always->manifest, two.descriptor.digest);
+  // vm-q keeps its digest on a second prepare even though the tag moved.
+  auto again = Prepare("vm-q", "example.com/x:stable", "", PullPolicy::kAlways);
+  EXPECT_EQ(again->manifest, one.descriptor.digest);
+}
+
+TEST_F(NodeCacheTest, PathPicksOneOfSeveralDisks) {
+  auto m = forge::PutImage(*source_, {{forge::MakeTar({{"disk/a.img", TarEntry::Type::kFile, DiskBytes('a')},
+                                                        {"disk/b.img", TarEntry::Type::kFile, DiskBytes('b')}})}},
+                           "two");
+  ASSERT_TRUE(m.ok());
+  auto none = Prepare("vm-1", "example.com/x:two");
+  EXPECT_NE(none.status().message().find("2 files in /disk"), std::string::npos) << none.status().message();
+  auto b = Prepare("vm-2", "example.com/x:two", "/disk/b.img");
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  EXPECT_EQ(FileHash(b->base_file), Sha256::HexOf(DiskBytes('b')));
+  for (const char* bad : {"disk/b.img", "/disk/../etc/passwd", "/disk/", "/etc/shadow", "/disk//b.img"}) {
+    EXPECT_EQ(Prepare("vm-3", "example.com/x:two", bad).status().code(), Code::kInvalidArgument) << bad;
+  }
+}
+
+TEST_F(NodeCacheTest, LaterLayersAndWhiteoutsApply) {
+  auto m = forge::PutImage(
+      *source_,
+      {{forge::MakeTar({{"disk/old.img", TarEntry::Type::kFile, DiskBytes('o')}})},
+       {forge::MakeTar({{"disk/.wh.old.img", TarEntry::Type::kFile, ""},
+                        {"disk/new.img", TarEntry::Type::kFile, DiskBytes('n')}}),
+        forge::Compression::kZstd},
+       {forge::MakeTar({{"etc/other", TarEntry::Type::kFile, "ignored"}}), forge::Compression::kNone}},
+      "layers");
+  ASSERT_TRUE(m.ok());
+  auto l = Prepare("vm-l", "example.com/x:layers");
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->path_in_image, "/disk/new.img");
+  EXPECT_EQ(FileHash(l->base_file), Sha256::HexOf(DiskBytes('n')));
+}
+
+TEST_F(NodeCacheTest, InvalidVmNamesAreRefused) {
+  for (const char* bad : {"", "..", "a/b", "UPPER", "x y"}) {
+    EXPECT_EQ(Prepare(bad, "example.com/x:1").status().code(), Code::kInvalidArgument) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace regdisk::cache

@@ -1,0 +1,152 @@
+// regdisk prepare, release, cache ls, cache gc: the node cache, for
+// operators (what the agent does for each VM disk).
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "cache/node_cache.h"
+#include "cli/common.h"
+#include "util/progress.h"
+
+namespace regdisk::cli {
+namespace {
+
+struct NodeArgs {
+  std::string root, vm, image, path, policy, max_size;
+  bool json = false;
+  RegistryFlags reg;
+};
+
+StatusOr<std::unique_ptr<cache::NodeCache>> OpenCache(const NodeArgs& a, Progress* progress) {
+  cache::CacheOptions o;
+  o.root = NodeRoot(a.root);
+  if (progress) o.on_bytes = [progress](uint64_t n) { progress->Add(n); };
+  return cache::NodeCache::Open(o);
+}
+
+int RunPrepare(const Globals& g, const NodeArgs& a) {
+  cache::PrepareRequest req{a.vm, a.image, a.path, {}};
+  if (!a.policy.empty()) {
+    auto p = cache::ParsePullPolicy(a.policy);
+    if (!p.ok()) return Fail(p.status());
+    req.policy = *p;
+  }
+  Progress progress("pulling " + a.image, 0);
+  auto cache = OpenCache(a, &progress);
+  if (!cache.ok()) return Fail(cache.status());
+  (void)g;
+  auto lease = (*cache)->Prepare(req, [&](const oci::Reference& ref) { return OpenRegistry(a.reg, ref); });
+  progress.Done();
+  if (!lease.ok()) return Fail(lease.status());
+  if (a.json) {
+    nlohmann::json j = {{"vm", lease->vm}, {"overlay", lease->overlay}, {"digest", lease->manifest.str()},
+                        {"base", lease->base_file}, {"baseFormat", disk::FormatName(lease->base_format)},
+                        {"path", lease->path_in_image}};
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("%s\n%s\n", lease->overlay.c_str(), lease->manifest.str().c_str());
+  }
+  return 0;
+}
+
+int RunRelease(const NodeArgs& a) {
+  auto cache = OpenCache(a, nullptr);
+  if (!cache.ok()) return Fail(cache.status());
+  Status s = (*cache)->Release(a.vm);
+  return s.ok() ? 0 : Fail(s);
+}
+
+int RunCacheLs(const NodeArgs& a) {
+  auto cache = OpenCache(a, nullptr);
+  if (!cache.ok()) return Fail(cache.status());
+  auto entries = (*cache)->List();
+  if (!entries.ok()) return Fail(entries.status());
+  nlohmann::json list = nlohmann::json::array();
+  if (!a.json) std::printf("%-50s %-19s %-6s %10s %10s  %s\n", "SOURCE", "DIGEST", "FORMAT", "VIRTUAL", "ON DISK", "LEASES");
+  for (const auto& e : *entries) {
+    std::string leases;
+    for (const auto& vm : e.leased_by) leases += (leases.empty() ? "" : ",") + vm;
+    if (a.json) {
+      list.push_back({{"key", e.key}, {"source", e.source}, {"digest", e.manifest.str()}, {"path", e.path_in_image},
+                      {"format", disk::FormatName(e.format)}, {"virtualSize", e.virtual_size},
+                      {"bytesOnDisk", e.bytes_on_disk}, {"lastUsed", e.last_used}, {"leasedBy", e.leased_by}});
+    } else {
+      std::printf("%-50s %-19s %-6s %10s %10s  %s\n", e.source.c_str(), ("sha256:" + e.manifest.short_hex()).c_str(),
+                  disk::FormatName(e.format), HumanBytes(e.virtual_size).c_str(), HumanBytes(e.bytes_on_disk).c_str(),
+                  leases.empty() ? "-" : leases.c_str());
+    }
+  }
+  if (a.json) std::printf("%s\n", list.dump(2).c_str());
+  return 0;
+}
+
+// "10G", "512Mi", "0": sizes as Kubernetes writes them, or plain bytes.
+StatusOr<uint64_t> ParseSize(const std::string& s) {
+  static const std::pair<const char*, uint64_t> kUnits[] = {
+      {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30}, {"Ti", 1ull << 40},
+      {"K", 1000ull}, {"M", 1000000ull}, {"G", 1000000000ull}, {"T", 1000000000000ull}};
+  size_t digits = 0;
+  while (digits < s.size() && isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+  if (digits == 0 || digits > 15) return InvalidArgument("--max-size " + s + ": expected a size like 10Gi");
+  uint64_t n = std::stoull(s.substr(0, digits));
+  std::string unit = s.substr(digits);
+  if (unit.empty()) return n;
+  for (const auto& [u, m] : kUnits) {
+    if (unit == u) return n * m;
+  }
+  return InvalidArgument("--max-size " + s + ": unknown unit \"" + unit + "\" (Ki Mi Gi Ti K M G T)");
+}
+
+int RunCacheGc(const NodeArgs& a) {
+  uint64_t max = 0;
+  if (!a.max_size.empty()) {
+    auto m = ParseSize(a.max_size);
+    if (!m.ok()) return Fail(m.status());
+    max = *m;
+  }
+  auto cache = OpenCache(a, nullptr);
+  if (!cache.ok()) return Fail(cache.status());
+  auto r = (*cache)->Gc(max);
+  if (!r.ok()) return Fail(r.status());
+  std::printf("removed %d disks, freed %s, %s kept\n", r->removed, HumanBytes(r->bytes_freed).c_str(),
+              HumanBytes(r->bytes_kept).c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterNode(CLI::App& app, Globals& g, int& exit_code) {
+  auto a = std::make_shared<NodeArgs>();
+  auto root_opt = [&](CLI::App* c) {
+    c->add_option("--root", a->root, "node state root (default $REGDISK_ROOT or /var/lib/regdisk)");
+  };
+
+  auto* prepare = app.add_subcommand("prepare", "Give a VM its ephemeral overlay on a registry disk")
+                      ->footer("Prints the overlay path and the pinned manifest digest.\n"
+                               "Example: regdisk prepare --vm web-0 registry.example.com/disks/fedora:38");
+  prepare->add_option("--vm", a->vm, "the VM (lease) name")->required();
+  prepare->add_option("image", a->image, "registry image reference")->required();
+  prepare->add_option("--path", a->path, "the disk inside the image, /disk/NAME (default: the only one)");
+  prepare->add_option("--pull-policy", a->policy, "Always or IfNotPresent (default: Always for :latest)");
+  prepare->add_flag("--json", a->json, "print JSON");
+  root_opt(prepare);
+  a->reg.Add(prepare);
+  prepare->callback([&g, &exit_code, a] { exit_code = RunPrepare(g, *a); });
+
+  auto* release = app.add_subcommand("release", "End a VM's lease and delete its overlay");
+  release->add_option("--vm", a->vm, "the VM (lease) name")->required();
+  root_opt(release);
+  release->callback([&exit_code, a] { exit_code = RunRelease(*a); });
+
+  auto* cache = app.add_subcommand("cache", "The node's disk cache")->require_subcommand(1);
+  auto* ls = cache->add_subcommand("ls", "List cached disks and who leases them");
+  ls->add_flag("--json", a->json, "print JSON");
+  root_opt(ls);
+  ls->callback([&exit_code, a] { exit_code = RunCacheLs(*a); });
+  auto* gc = cache->add_subcommand("gc", "Remove unleased disks, least recently used first");
+  gc->add_option("--max-size", a->max_size, "keep at most this much (e.g. 20Gi); default: remove all unleased");
+  root_opt(gc);
+  gc->callback([&exit_code, a] { exit_code = RunCacheGc(*a); });
+}
+
+}  // namespace regdisk::cli

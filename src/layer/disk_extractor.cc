@@ -1,0 +1,323 @@
+#include "layer/disk_extractor.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "layer/decompressor.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace regdisk::layer {
+namespace {
+
+constexpr size_t kBufferSize = 1 << 20;
+// Zero runs at least this long are left as holes in the extracted file.
+constexpr size_t kHoleGranule = 64 << 10;
+
+// One layer's bytes, pulled through the decompressor, hashing both sides.
+class LayerStream {
+ public:
+  LayerStream(oci::BlobReader& blob, Codec codec, uint64_t max_bytes,
+              const std::function<void(uint64_t)>& on_bytes)
+      : blob_(blob), dec_(Decompressor::Create(codec)), in_(kBufferSize), max_(max_bytes),
+        on_bytes_(on_bytes) {}
+
+  StatusOr<size_t> Read(char* out, size_t len) {
+    for (int idle = 0;; ) {
+      if (in_len_ == 0 && !blob_eof_) {
+        ASSIGN_OR_RETURN(size_t n, blob_.Read(in_.data(), in_.size()));
+        if (n == 0) blob_eof_ = true;
+        compressed_.Update(in_.data(), n);
+        compressed_bytes_ += n;
+        if (on_bytes_ && n) on_bytes_(n);
+        in_pos_ = in_.data();
+        in_len_ = n;
+      }
+      size_t before = in_len_;
+      ASSIGN_OR_RETURN(size_t produced, dec_->Decompress(&in_pos_, &in_len_, out, len));
+      if (produced > 0) {
+        uncompressed_.Update(out, produced);
+        uncompressed_bytes_ += produced;
+        if (uncompressed_bytes_ > max_) {
+          return InvalidArgument("layer decompresses to more than the limit of " + std::to_string(max_) +
+                                 " bytes (decompression bomb?)");
+        }
+        return produced;
+      }
+      if (blob_eof_ && in_len_ == 0) {
+        if (!dec_->AtEnd()) return Corrupt("layer is truncated: compressed stream ends early");
+        return 0;
+      }
+      // No output and no input used, twice: the decompressor is stuck.
+      idle = in_len_ == before && in_len_ > 0 ? idle + 1 : 0;
+      if (idle > 1) return Corrupt("layer stream is corrupt: decompressor makes no progress");
+    }
+  }
+
+  Status Verify(const oci::Descriptor& desc, const oci::Digest& diff_id) {
+    if (compressed_bytes_ != desc.size) {
+      return Corrupt("layer " + desc.digest.str() + " has " + std::to_string(compressed_bytes_) +
+                     " bytes, the manifest says " + std::to_string(desc.size));
+    }
+    if (oci::Digest::FromHex(compressed_.FinishHex()) != desc.digest) {
+      return Corrupt("layer " + desc.digest.str() + " does not match its digest");
+    }
+    if (oci::Digest::FromHex(uncompressed_.FinishHex()) != diff_id) {
+      return Corrupt("layer " + desc.digest.str() + " does not match its diff_id " + diff_id.str());
+    }
+    return OkStatus();
+  }
+
+ private:
+  oci::BlobReader& blob_;
+  std::unique_ptr<Decompressor> dec_;
+  std::vector<char> in_;
+  const char* in_pos_ = nullptr;
+  size_t in_len_ = 0;
+  bool blob_eof_ = false;
+  Sha256 compressed_, uncompressed_;
+  uint64_t compressed_bytes_ = 0, uncompressed_bytes_ = 0, max_;
+  const std::function<void(uint64_t)>& on_bytes_;
+};
+
+struct ReadContext {
+  LayerStream* stream;
+  std::vector<char> buf = std::vector<char>(kBufferSize);
+  Status error;
+};
+
+la_ssize_t ReadCallback(archive* a, void* ctx, const void** out) {
+  auto* c = static_cast<ReadContext*>(ctx);
+  auto n = c->stream->Read(c->buf.data(), c->buf.size());
+  if (!n.ok()) {
+    c->error = n.status();
+    archive_set_error(a, EIO, "%s", n.status().message().c_str());
+    return -1;
+  }
+  *out = c->buf.data();
+  return static_cast<la_ssize_t>(*n);
+}
+
+// "./disk//a" -> "disk/a"; refuses absolute names, ".." and NUL.
+StatusOr<std::string> NormalizeName(const char* raw) {
+  if (raw == nullptr || *raw == '\0') return Corrupt("tar entry without a name");
+  std::string name(raw);
+  if (name[0] == '/') return InvalidArgument("tar entry \"" + name.substr(0, 200) + "\" has an absolute name");
+  std::string out;
+  size_t pos = 0;
+  while (pos <= name.size()) {
+    size_t slash = name.find('/', pos);
+    if (slash == std::string::npos) slash = name.size();
+    std::string part = name.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") return InvalidArgument("tar entry \"" + name.substr(0, 200) + "\" contains \"..\"");
+    out += (out.empty() ? "" : "/") + part;
+  }
+  return out;
+}
+
+std::string ArchiveError(archive* a) {
+  const char* e = archive_error_string(a);
+  return e ? e : "unknown tar error";
+}
+
+bool InDisk(const std::string& name) { return name == "disk" || name.starts_with("disk/"); }
+
+bool AllZero(const char* p, size_t n) {
+  return n > 0 && p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0;
+}
+
+}  // namespace
+
+struct DiskExtractor::Impl {
+  std::string work_dir;
+  ExtractLimits limits;
+  std::map<std::string, std::string> files;  // name inside /disk -> file in work_dir
+  int counter = 0;
+
+  ~Impl() {
+    for (const auto& [name, path] : files) ::unlink(path.c_str());
+  }
+
+  void Remove(const std::string& prefix_or_name, bool prefix) {
+    for (auto it = files.begin(); it != files.end();) {
+      bool hit = prefix ? (prefix_or_name.empty() || it->first.starts_with(prefix_or_name + "/"))
+                        : (it->first == prefix_or_name || it->first.starts_with(prefix_or_name + "/"));
+      if (hit) {
+        ::unlink(it->second.c_str());
+        it = files.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  Status ExtractFile(archive* a, archive_entry* e, const std::string& rel) {
+    int64_t size = archive_entry_size(e);
+    if (size < 0 || static_cast<uint64_t>(size) > limits.max_file_size) {
+      return InvalidArgument("disk/" + rel + " is " + std::to_string(size) + " bytes, over the limit of " +
+                             std::to_string(limits.max_file_size));
+    }
+    std::string path = work_dir + "/.extract-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return IoError("creating " + path, errno);
+    Remove(rel, false);
+    files[rel] = path;
+    const void* buf;
+    size_t len;
+    la_int64_t offset;
+    for (;;) {
+      int r = archive_read_data_block(a, &buf, &len, &offset);
+      if (r == ARCHIVE_EOF) break;
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+        ::close(fd);
+        return Corrupt(std::string("reading disk/") + rel + ": " + ArchiveError(a));
+      }
+      if (offset < 0 || static_cast<uint64_t>(offset) + len > static_cast<uint64_t>(size)) {
+        ::close(fd);
+        return Corrupt("disk/" + rel + ": data beyond the entry's size");
+      }
+      const char* p = static_cast<const char*>(buf);
+      for (size_t done = 0; done < len;) {
+        size_t n = std::min(kHoleGranule, len - done);
+        if (!AllZero(p + done, n)) {
+          if (::pwrite(fd, p + done, n, offset + static_cast<off_t>(done)) != static_cast<ssize_t>(n)) {
+            int err = errno;
+            ::close(fd);
+            return IoError("writing " + path, err);
+          }
+        }
+        done += n;
+      }
+    }
+    if (::ftruncate(fd, size) != 0 || ::fsync(fd) != 0) {
+      int err = errno;
+      ::close(fd);
+      return IoError("finishing " + path, err);
+    }
+    ::close(fd);
+    return OkStatus();
+  }
+
+  Status HandleEntry(archive* a, archive_entry* e) {
+    ASSIGN_OR_RETURN(std::string name, NormalizeName(archive_entry_pathname(e)));
+    mode_t type = archive_entry_filetype(e);
+    if (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFIFO || type == AE_IFSOCK) {
+      return InvalidArgument("tar entry \"" + name + "\" is a device node or FIFO: refused");
+    }
+    if (const char* target = archive_entry_hardlink(e)) {
+      auto t = NormalizeName(target);
+      if (!t.ok()) return t.status().Annotate("hardlink " + name);
+      if (InDisk(name) || InDisk(*t)) {
+        return InvalidArgument("tar entry \"" + name + "\" is a hardlink to \"" + *t + "\": refused under /disk");
+      }
+      return OkStatus();
+    }
+    if (type == AE_IFLNK) {
+      if (InDisk(name)) {
+        const char* target = archive_entry_symlink(e);
+        return InvalidArgument("tar entry \"" + name + "\" is a symlink to \"" +
+                               std::string(target ? target : "") + "\": refused under /disk");
+      }
+      return OkStatus();
+    }
+    // Whiteouts: ".wh.NAME" deletes NAME below; ".wh..wh..opq" empties the dir.
+    size_t slash = name.rfind('/');
+    std::string dir = slash == std::string::npos ? "" : name.substr(0, slash);
+    std::string base = name.substr(slash == std::string::npos ? 0 : slash + 1);
+    if (base.starts_with(".wh.")) {
+      if (name == ".wh.disk" || (dir == "" && base == ".wh..wh..opq")) {
+        Remove("", true);
+      } else if (InDisk(dir)) {
+        std::string rel_dir = dir == "disk" ? "" : dir.substr(5);
+        if (base == ".wh..wh..opq") {
+          Remove(rel_dir, true);
+        } else {
+          Remove((rel_dir.empty() ? "" : rel_dir + "/") + base.substr(4), false);
+        }
+      }
+      return OkStatus();
+    }
+    if (!InDisk(name) || type == AE_IFDIR) return OkStatus();
+    if (name == "disk") return InvalidArgument("tar entry \"disk\" is a file, not a directory");
+    if (type != AE_IFREG) return InvalidArgument("tar entry \"" + name + "\" has an unsupported type");
+    return ExtractFile(a, e, name.substr(5));
+  }
+};
+
+DiskExtractor::DiskExtractor(std::string work_dir, ExtractLimits limits) : impl_(new Impl) {
+  impl_->work_dir = std::move(work_dir);
+  impl_->limits = limits;
+}
+
+DiskExtractor::~DiskExtractor() = default;
+
+Status DiskExtractor::AddLayer(oci::BlobReader& blob, const oci::Descriptor& desc, const oci::Digest& diff_id,
+                               const std::function<void(uint64_t)>& on_bytes) {
+  ASSIGN_OR_RETURN(Codec codec, CodecForMediaType(desc.media_type));
+  LayerStream stream(blob, codec, impl_->limits.max_layer_bytes, on_bytes);
+  ReadContext ctx{&stream};
+  std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
+  archive_read_support_format_tar(a.get());
+  if (archive_read_open(a.get(), &ctx, nullptr, ReadCallback, nullptr) != ARCHIVE_OK) {
+    if (!ctx.error.ok()) return ctx.error.Annotate("layer " + desc.digest.str());
+    return Corrupt("layer " + desc.digest.str() + " is not a tar stream: " + ArchiveError(a.get()));
+  }
+  archive_entry* e;
+  for (;;) {
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+      if (!ctx.error.ok()) return ctx.error.Annotate("layer " + desc.digest.str());
+      return Corrupt("layer " + desc.digest.str() + ": " + ArchiveError(a.get()));
+    }
+    Status s = impl_->HandleEntry(a.get(), e);
+    if (!ctx.error.ok()) return ctx.error.Annotate("layer " + desc.digest.str());
+    if (!s.ok()) return s.Annotate("layer " + desc.digest.str());
+  }
+  // Whatever follows the end-of-archive blocks still counts for the digests.
+  for (;;) {
+    auto n = stream.Read(ctx.buf.data(), ctx.buf.size());
+    if (!n.ok()) return n.status().Annotate("layer " + desc.digest.str());
+    if (*n == 0) break;
+  }
+  return stream.Verify(desc, diff_id);
+}
+
+std::vector<std::string> DiskExtractor::Disks() const {
+  std::vector<std::string> out;
+  for (const auto& [name, path] : impl_->files) out.push_back(name);
+  return out;
+}
+
+StatusOr<DiskExtractor::Taken> DiskExtractor::Take(const std::string& name) {
+  auto& files = impl_->files;
+  std::map<std::string, std::string>::iterator it;
+  if (name.empty()) {
+    if (files.empty()) return NotFound("the image has no file in /disk");
+    if (files.size() > 1) {
+      std::string list;
+      for (const auto& [n, p] : files) list += (list.empty() ? "" : ", ") + n;
+      return InvalidArgument("the image has " + std::to_string(files.size()) +
+                             " files in /disk (" + list + "): name one with path");
+    }
+    it = files.begin();
+  } else {
+    it = files.find(name);
+    if (it == files.end()) return NotFound("the image has no file /disk/" + name);
+  }
+  Taken taken{it->first, it->second};
+  files.erase(it);
+  return taken;
+}
+
+}  // namespace regdisk::layer

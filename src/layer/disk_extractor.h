@@ -1,0 +1,71 @@
+// DiskExtractor takes the disk out of an image's layers, streaming: blob
+// bytes -> sha256 (must equal the layer digest) -> decompress -> sha256
+// (must equal the config's diff_id) -> tar reader -> the disk file, written
+// sparse. No copy of the tarball is ever kept.
+//
+// Only regular files under disk/ are taken; everything else in a layer is
+// read (for the digests) but never written. Refused, each with its own
+// message: absolute names, ".." components, symlinks and hardlinks under
+// disk/, device nodes and FIFOs anywhere, a file over the size limit, more
+// decompressed bytes than the limit (decompression bombs), a compression
+// that does not match the media type's magic bytes, and any digest
+// mismatch. Whiteouts (.wh.NAME, .wh..wh..opq) in disk/ and later layers'
+// files override earlier ones, as a container runtime applies them.
+//
+// Owns the files it writes under `work_dir` until Take(); removes the rest
+// when destroyed. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "oci/manifest.h"
+#include "oci/store.h"
+#include "util/status.h"
+
+namespace regdisk::layer {
+
+struct ExtractLimits {
+  // Largest disk file accepted (its apparent size, holes included).
+  uint64_t max_file_size = 1ull << 40;  // 1 TiB
+  // Most decompressed bytes one layer may produce; holes in sparse entries
+  // do not count, so a sparse raw disk passes while a gzip bomb does not.
+  uint64_t max_layer_bytes = 1ull << 40;
+};
+
+class DiskExtractor {
+ public:
+  // Files are written into `work_dir`, which must exist and be on the file
+  // system where they will be published.
+  DiskExtractor(std::string work_dir, ExtractLimits limits);
+  ~DiskExtractor();
+  DiskExtractor(const DiskExtractor&) = delete;
+  DiskExtractor& operator=(const DiskExtractor&) = delete;
+
+  // Reads the whole layer from `blob` and verifies it against `desc`
+  // (digest, size) and `diff_id`. Layers must be added bottom first.
+  Status AddLayer(oci::BlobReader& blob, const oci::Descriptor& desc, const oci::Digest& diff_id,
+                  const std::function<void(uint64_t)>& on_bytes = {});
+
+  // The disk files present after all layers, by name inside /disk.
+  std::vector<std::string> Disks() const;
+
+  // Picks the disk: `name` (a path inside /disk) or, when empty, the only
+  // file there (an error if there are none or several). The caller now owns
+  // the returned file in work_dir.
+  struct Taken {
+    std::string name;  // inside /disk
+    std::string file;  // in work_dir
+  };
+  StatusOr<Taken> Take(const std::string& name);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace regdisk::layer

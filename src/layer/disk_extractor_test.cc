@@ -1,0 +1,91 @@
+// DiskExtractor against layers written by LayerWriter (the round trip the
+// node runtime depends on). Hostile layers are covered by the malicious
+// image suite (tests/support/malicious.cc) in the cache's tests.
+#include "layer/disk_extractor.h"
+
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "layer/decompressor.h"
+#include "layer/layer_writer.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace regdisk::layer {
+namespace {
+
+// An in-memory store of one blob, for the round trip.
+class MemoryBlob : public oci::BlobWriter, public oci::BlobReader {
+ public:
+  explicit MemoryBlob(std::string* bytes) : bytes_(bytes) {}
+  Status Write(const void* d, size_t n) override {
+    bytes_->append(static_cast<const char*>(d), n);
+    return OkStatus();
+  }
+  StatusOr<oci::Descriptor> Commit(const std::string& type, const std::optional<oci::Digest>&) override {
+    return oci::Descriptor{type, oci::Digest::Of(*bytes_), bytes_->size(), {}, {}};
+  }
+  bool created() const override { return true; }
+  StatusOr<size_t> Read(void* buf, size_t len) override {
+    size_t n = std::min(len, bytes_->size() - pos_);
+    std::memcpy(buf, bytes_->data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+  uint64_t size() const override { return bytes_->size(); }
+
+ private:
+  std::string* bytes_;
+  size_t pos_ = 0;
+};
+
+TEST(DiskExtractor, RoundTripsSparseDisksThroughEveryCompression) {
+  TempDir dir;
+  std::string src = dir.path() + "/disk.raw";
+  {
+    int fd = ::open(src.c_str(), O_WRONLY | O_CREAT, 0644);
+    ASSERT_EQ(::ftruncate(fd, 256 << 20), 0);
+    std::string data(1 << 20, 'z');
+    ASSERT_EQ(::pwrite(fd, data.data(), data.size(), 100 << 20), static_cast<ssize_t>(data.size()));
+    ::close(fd);
+  }
+  std::string want = Sha256::HexOf(*ReadFile(src, 1 << 30));
+  for (Compression c : {Compression::kNone, Compression::kGzip, Compression::kZstd}) {
+    SCOPED_TRACE(CompressionName(c));
+    std::string blob;
+    LayerOptions o;
+    o.compression = c;
+    LayerWriter w(std::make_unique<MemoryBlob>(&blob), o);
+    ASSERT_TRUE(w.AddDirectory("disk", {0, 0, 0755}).ok());
+    ASSERT_TRUE(w.AddFile("disk/disk.raw", src, {107, 107, 0440}, true).ok());
+    auto r = w.Finish();
+    ASSERT_TRUE(r.ok()) << r.status().message();
+
+    MemoryBlob reader(&blob);
+    DiskExtractor ex(dir.path(), {});
+    Status s = ex.AddLayer(reader, r->descriptor, r->diff_id);
+    ASSERT_TRUE(s.ok()) << s.message();
+    auto taken = ex.Take("");
+    ASSERT_TRUE(taken.ok()) << taken.status().message();
+    EXPECT_EQ(taken->name, "disk.raw");
+    EXPECT_EQ(Sha256::HexOf(*ReadFile(taken->file, 1 << 30)), want);
+    struct stat st;
+    ASSERT_EQ(::stat(taken->file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 256 << 20);
+    EXPECT_LT(st.st_blocks * 512, 8 << 20) << "extracted disk is not sparse";
+    ::unlink(taken->file.c_str());
+  }
+}
+
+TEST(DiskExtractor, UnknownMediaTypeIsRefused) {
+  EXPECT_FALSE(CodecForMediaType("application/vnd.oci.image.layer.v1.tar+lz4").ok());
+  EXPECT_EQ(*CodecForMediaType("application/vnd.docker.image.rootfs.diff.tar.gzip"), Codec::kGzip);
+}
+
+}  // namespace
+}  // namespace regdisk::layer

@@ -1,0 +1,39 @@
+// The one copy routine: moves an image (manifest or index, with everything
+// it references) from one Store to another. Blobs the destination already
+// has are skipped; every blob is verified by the destination's BlobWriter
+// before it becomes visible; the tag is set last, so a failed copy leaves
+// no tag pointing at a half image.
+#pragma once
+
+#include <functional>
+#include <cstdint>
+#include <string>
+
+#include "oci/manifest.h"
+#include "oci/store.h"
+
+namespace regdisk::oci {
+
+struct CopyOptions {
+  // Called with each blob's descriptor before its transfer, and with the
+  // bytes moved as they go (for progress).
+  std::function<void(const Descriptor&)> on_blob;
+  // Called from several threads at once when `parallel` > 1.
+  std::function<void(const Descriptor&, uint64_t)> on_bytes;
+  // Tried before uploading a blob the destination lacks; true when it made
+  // the blob appear without a transfer (a registry's cross-repository mount).
+  std::function<bool(const Descriptor&)> try_mount;
+  // Blobs of one manifest moved at once (both stores must allow it).
+  int parallel = 1;
+};
+
+// Copies the image `src_ref` (a tag or digest naming a manifest or an index)
+// and tags it `dst_tag` in `dst` (by digest only when empty). Returns the
+// descriptor of the root manifest or index.
+StatusOr<Descriptor> CopyImage(Store& src, const std::string& src_ref, Store& dst, const std::string& dst_tag,
+                 const CopyOptions& options = {});
+
+// Copies one blob, verified against `desc`.
+Status CopyBlob(Store& src, const Descriptor& desc, Store& dst, const CopyOptions& options = {});
+
+}  // namespace regdisk::oci

@@ -1,0 +1,229 @@
+// The blob writer: uploads as the data comes, in the Distribution protocol.
+//   POST /v2/NAME/blobs/uploads/           -> 202, Location: the upload URL
+//   PATCH <upload> (Content-Range: A-B)    -> 202, Range: 0-B, a new Location
+//   PUT <upload>?digest=sha256:...          -> 201 (the blob exists)
+// Data is collected into a chunk of Options::chunk_size; a full chunk is
+// sent with PATCH and kept until the registry accepted it. If a PATCH fails
+// (broken connection, 5xx), the writer asks the upload URL how much the
+// registry has (GET -> 204, Range: 0-N) and sends the rest of the chunk from
+// there. A blob that fits in one chunk goes as POST then one PUT with the
+// body (Distribution 2.8 has no single-request POST ?digest=).
+//
+// Commit first checks the digest against `expected`, then asks (HEAD)
+// whether the repository has the blob already: if so the upload is
+// cancelled and created() is false. An uncommitted writer cancels its
+// upload (DELETE on the upload URL) when destroyed.
+#include <cctype>
+
+#include "registry/blob_io.h"
+#include "registry/errors.h"
+#include "util/sha256.h"
+
+namespace regdisk::registry {
+namespace {
+
+// "0-1023" (or "bytes=0-1023") -> 1024 bytes held. Distribution says "0-0"
+// both for an empty upload and for one byte: read as 0 (resending a byte is
+// caught by the digest check; skipping one would not be), and "0--1" -> 0.
+// nullopt when unreadable.
+std::optional<uint64_t> RangeEnd(std::string range) {
+  if (range.starts_with("bytes=")) range.erase(0, 6);
+  if (!range.starts_with("0-")) return std::nullopt;
+  std::string end = range.substr(2);
+  if (end == "-1" || end == "0") return 0;
+  if (end.empty() || end.size() > 19) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : end) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v + 1;
+}
+
+class BlobWriter : public oci::BlobWriter {
+ public:
+  explicit BlobWriter(BlobTarget target)
+      : target_(std::move(target)), registry_(*target_.registry), chunk_(std::max<size_t>(registry_.options().chunk_size, 1)) {
+    buf_.reserve(chunk_);
+  }
+
+  ~BlobWriter() override {
+    if (!committed_) Cancel();
+  }
+
+  Status Write(const void* data, size_t len) override {
+    RETURN_IF_ERROR(error_);
+    if (committed_) return Internal("blob writer used after Commit");
+    hash_.Update(data, len);
+    size_ += len;
+    const char* p = static_cast<const char*>(data);
+    while (len > 0) {
+      size_t take = std::min(len, chunk_ - buf_.size());
+      buf_.append(p, take);
+      p += take;
+      len -= take;
+      if (buf_.size() == chunk_) {
+        error_ = SendChunk();
+        RETURN_IF_ERROR(error_);
+      }
+    }
+    return OkStatus();
+  }
+
+  StatusOr<oci::Descriptor> Commit(const std::string& media_type,
+                                   const std::optional<oci::Digest>& expected) override {
+    RETURN_IF_ERROR(error_);
+    if (committed_) return Internal("blob writer committed twice");
+    committed_ = true;  // from here on the destructor leaves the upload alone
+    oci::Digest got = oci::Digest::FromHex(hash_.FinishHex());
+    oci::Descriptor desc{.media_type = media_type, .digest = got, .size = size_};
+    Status s = Finish(got, expected);
+    if (!s.ok()) {
+      Cancel();
+      return s;
+    }
+    return desc;
+  }
+
+  bool created() const override { return created_; }
+
+ private:
+  Call MakeCall(std::string method, std::string url, std::string what) const {
+    return Call{.method = std::move(method), .url = std::move(url), .scopes = target_.scopes,
+                .repository = target_.repository, .what = std::move(what)};
+  }
+
+  std::string Where() const { return Prefix(registry_.host(), target_.repository); }
+
+  Status Finish(const oci::Digest& got, const std::optional<oci::Digest>& expected) {
+    if (expected && *expected != got) {
+      return Corrupt(Where() + "blob digest mismatch: expected " + expected->str() + ", got " + got.str());
+    }
+    ASSIGN_OR_RETURN(bool exists, BlobExists(target_, got));
+    if (exists) {  // created_ stays false
+      Cancel();
+      return OkStatus();
+    }
+    std::string_view body;
+    if (location_.empty()) {
+      RETURN_IF_ERROR(StartUpload());
+      body = buf_;  // the whole blob: one PUT
+    } else if (!buf_.empty()) {
+      RETURN_IF_ERROR(SendChunk());
+    }
+    std::string url = location_ + (location_.find('?') == std::string::npos ? "?" : "&") +
+                      "digest=" + http::Escape(got.str());
+    Call put = MakeCall("PUT", url, "uploading blob " + got.str());
+    put.headers.push_back("Content-Type: application/octet-stream");
+    put.body = body;
+    put.retry = false;  // the upload URL is spent once the PUT succeeded
+    auto r = registry_.Do(put);
+    if (!r.ok()) {
+      // A PUT that worked but whose answer was lost leaves the blob there.
+      auto there = BlobExists(target_, got);
+      if (!there.ok() || !*there) return r.status();
+    } else if (r->status != 201 && r->status != 204) {
+      return registry_.ResponseError(put, *r);
+    } else if (std::string d = r->Header("docker-content-digest"); !d.empty() && d != got.str()) {
+      return Corrupt(Where() + "the registry stored blob " + OneLine(d, 80) + " for " + got.str());
+    }
+    location_.clear();
+    created_ = true;
+    return OkStatus();
+  }
+
+  Status StartUpload() {
+    Call post = MakeCall("POST", "/v2/" + target_.repository + "/blobs/uploads/", "starting an upload");
+    ASSIGN_OR_RETURN(http::Response r, registry_.Do(post));
+    if (r.status != 202) return registry_.ResponseError(post, r);
+    std::string location = r.Header("location");
+    if (location.empty()) return Unsupported(Where() + "the upload answer has no Location");
+    location_ = registry_.Resolve(location);
+    return OkStatus();
+  }
+
+  // PATCHes buf_ (the bytes from sent_ on), resuming after failures.
+  Status SendChunk() {
+    if (location_.empty()) {
+      RETURN_IF_ERROR(StartUpload());
+    }
+    uint64_t from = sent_;  // the first byte the registry does not have
+    for (int attempt = 0;; ++attempt) {
+      std::string_view part = std::string_view(buf_).substr(from - sent_);
+      Call patch = MakeCall("PATCH", location_, "uploading a chunk at byte " + std::to_string(from));
+      patch.headers = {"Content-Type: application/octet-stream",
+                       "Content-Range: " + std::to_string(from) + "-" + std::to_string(from + part.size() - 1)};
+      patch.body = part;
+      patch.retry = false;  // resumed below, from where the registry is
+      auto r = registry_.Do(patch);
+      if (r.ok() && r->status == 202) return Accepted(*r, sent_ + buf_.size());
+      bool retryable = r.ok() ? (r->status == 429 || r->status >= 500) : r.status().code() == Code::kUnavailable;
+      if (!retryable || attempt >= registry_.options().retry_times) {
+        return r.ok() ? registry_.ResponseError(patch, *r) : r.status();
+      }
+      registry_.Backoff(attempt, r.ok() ? &*r : nullptr);
+      ASSIGN_OR_RETURN(from, UploadOffset());
+      if (from < sent_ || from > sent_ + buf_.size()) {
+        return Corrupt(Where() + "the upload is at byte " + std::to_string(from) + ", outside the chunk " +
+                       std::to_string(sent_) + "-" + std::to_string(sent_ + buf_.size()));
+      }
+      if (from == sent_ + buf_.size()) {  // it all arrived; only the answer was lost
+        sent_ = from;
+        buf_.clear();
+        return OkStatus();
+      }
+    }
+  }
+
+  // After a 202 to a PATCH: the new Location, and the registry's offset.
+  Status Accepted(const http::Response& r, uint64_t want) {
+    if (std::string location = r.Header("location"); !location.empty()) location_ = registry_.Resolve(location);
+    auto end = RangeEnd(r.Header("range"));
+    if (end && *end != want && !(*end == 0 && want == 1)) {
+      return Corrupt(Where() + "the registry holds " + std::to_string(*end) + " bytes of the upload, expected " +
+                     std::to_string(want));
+    }
+    sent_ = want;
+    buf_.clear();
+    return OkStatus();
+  }
+
+  // GET on the upload URL: how many bytes the registry has.
+  StatusOr<uint64_t> UploadOffset() {
+    Call get = MakeCall("GET", location_, "checking an upload");
+    ASSIGN_OR_RETURN(http::Response r, registry_.Do(get));
+    if (r.status != 204 && r.status != 200) return registry_.ResponseError(get, r);
+    auto end = RangeEnd(r.Header("range"));
+    if (!end) return Unsupported(Where() + "the upload status has no readable Range header");
+    if (std::string location = r.Header("location"); !location.empty()) location_ = registry_.Resolve(location);
+    return *end;
+  }
+
+  void Cancel() {
+    if (location_.empty()) return;
+    Call cancel = MakeCall("DELETE", location_, "cancelling an upload");
+    cancel.scopes = {DeleteScope(target_.repository)};
+    cancel.retry = false;
+    location_.clear();
+    (void)registry_.Do(cancel);  // best effort: the registry expires it anyway
+  }
+
+  BlobTarget target_;
+  Registry& registry_;
+  size_t chunk_;
+  std::string buf_;       // bytes from sent_ on, not yet accepted by the registry
+  uint64_t sent_ = 0;     // bytes the registry has accepted
+  uint64_t size_ = 0;     // bytes written
+  std::string location_;  // the upload URL; empty before POST and after the end
+  Sha256 hash_;
+  Status error_;
+  bool committed_ = false, created_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<oci::BlobWriter> NewBlobWriter(BlobTarget target) {
+  return std::make_unique<BlobWriter>(std::move(target));
+}
+
+}  // namespace regdisk::registry

@@ -1,0 +1,33 @@
+// Test helpers for the vm tests: test data and golden files under
+// src/vm/testdata. REGDISK_UPDATE_GOLDEN=1 rewrites goldens instead of
+// comparing (review the diff before committing).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "util/fs.h"
+
+namespace regdisk::vm {
+
+inline std::string TestDataPath(const std::string& name) {
+  return std::string(REGDISK_SOURCE_DIR) + "/src/vm/testdata/" + name;
+}
+
+inline std::string ReadTestData(const std::string& name) {
+  auto text = ReadFile(TestDataPath(name));
+  EXPECT_TRUE(text.ok()) << text.status().ToString();
+  return text.ok() ? *text : "";
+}
+
+inline void ExpectGolden(const std::string& name, const std::string& actual) {
+  if (const char* u = std::getenv("REGDISK_UPDATE_GOLDEN"); u && std::string(u) == "1") {
+    ASSERT_TRUE(WriteFileAtomic(TestDataPath(name), actual).ok());
+    return;
+  }
+  EXPECT_EQ(actual, ReadTestData(name)) << "golden " << name << " differs";
+}
+
+}  // namespace regdisk::vm

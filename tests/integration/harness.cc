@@ -1,0 +1,68 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "util/sha256.h"
+
+namespace regdisk::testing {
+
+ProcessResult RunCmd(const std::vector<std::string>& argv) {
+  auto r = RunProcess(argv, {.output_limit = 16 << 20});
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? *r : ProcessResult{};
+}
+
+ProcessResult Regdisk(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {REGDISK_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCmd(argv);
+}
+
+std::string Sha256File(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "missing:" + path;
+  Sha256 h;
+  std::vector<char> buf(1 << 20);
+  ssize_t n;
+  while ((n = ::read(fd, buf.data(), buf.size())) > 0) h.Update(buf.data(), static_cast<size_t>(n));
+  ::close(fd);
+  return h.FinishHex();
+}
+
+int CountEntries(const std::string& dir) {
+  std::error_code ec;
+  int n = 0;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+void MakeSparseFile(const std::string& path, uint64_t size, const std::vector<uint64_t>& offsets,
+                    const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << path;
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
+  for (uint64_t off : offsets) {
+    ASSERT_EQ(::pwrite(fd, data.data(), data.size(), static_cast<off_t>(off)),
+              static_cast<ssize_t>(data.size()));
+  }
+  ::close(fd);
+}
+
+bool HaveProgram(const std::string& program) {
+  auto r = RunProcess({"sh", "-c", "command -v " + program});
+  return r.ok() && r->exit_code == 0;
+}
+
+std::string Describe(const ProcessResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\n--- stdout\n" + r.out + "--- stderr\n" + r.err;
+}
+
+}  // namespace regdisk::testing

@@ -1,0 +1,29 @@
+// Test harness for integration tests: runs the real regdisk binary and the
+// real peer tools, with helpers to make disks and look at results.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "util/fs.h"
+#include "util/subprocess.h"
+
+namespace regdisk::testing {
+
+// Runs a command; fails the test (not the process) if it cannot start.
+ProcessResult RunCmd(const std::vector<std::string>& argv);
+// Runs the regdisk binary with `args`, with --store set to `store` if given.
+ProcessResult Regdisk(const std::vector<std::string>& args);
+// sha256 hex of a file's contents.
+std::string Sha256File(const std::string& path);
+// Number of entries in a directory (0 if missing).
+int CountEntries(const std::string& dir);
+// A raw file of `size` bytes, all holes except `data` written at each offset.
+void MakeSparseFile(const std::string& path, uint64_t size, const std::vector<uint64_t>& offsets,
+                    const std::string& data);
+// True if `program` is on PATH.
+bool HaveProgram(const std::string& program);
+// A printable dump of a result for failure messages.
+std::string Describe(const ProcessResult& r);
+
+}  // namespace regdisk::testing

@@ -1,0 +1,157 @@
+#include "forge.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <memory>
+#include <stdexcept>
+
+#include "oci/media_types.h"
+
+namespace regdisk::forge {
+namespace {
+
+la_ssize_t Append(archive*, void* ctx, const void* buf, size_t len) {
+  static_cast<std::string*>(ctx)->append(static_cast<const char*>(buf), len);
+  return static_cast<la_ssize_t>(len);
+}
+
+using ArchivePtr = std::unique_ptr<archive, int (*)(archive*)>;
+
+ArchivePtr NewWriter(std::string* out) {
+  ArchivePtr a(archive_write_new(), archive_write_free);
+  archive_write_set_format_pax_restricted(a.get());
+  archive_write_set_bytes_per_block(a.get(), 512);
+  archive_write_open(a.get(), out, nullptr, Append, nullptr);
+  return a;
+}
+
+}  // namespace
+
+std::string MakeTar(const std::vector<TarEntry>& entries) {
+  std::string out;
+  {
+    ArchivePtr a = NewWriter(&out);
+    for (const auto& e : entries) {
+      archive_entry* ae = archive_entry_new();
+      archive_entry_set_pathname(ae, e.name.c_str());
+      archive_entry_set_perm(ae, e.mode);
+      archive_entry_set_mtime(ae, 0, 0);
+      switch (e.type) {
+        case TarEntry::Type::kFile:
+          archive_entry_set_filetype(ae, AE_IFREG);
+          archive_entry_set_size(ae, static_cast<la_int64_t>(e.data.size()));
+          break;
+        case TarEntry::Type::kDir: archive_entry_set_filetype(ae, AE_IFDIR); break;
+        case TarEntry::Type::kSymlink:
+          archive_entry_set_filetype(ae, AE_IFLNK);
+          archive_entry_set_symlink(ae, e.link.c_str());
+          break;
+        case TarEntry::Type::kHardlink:
+          archive_entry_set_filetype(ae, AE_IFREG);
+          archive_entry_set_hardlink(ae, e.link.c_str());
+          break;
+        case TarEntry::Type::kCharDevice:
+          archive_entry_set_filetype(ae, AE_IFCHR);
+          archive_entry_set_rdev(ae, makedev(1, 3));
+          break;
+        case TarEntry::Type::kFifo: archive_entry_set_filetype(ae, AE_IFIFO); break;
+      }
+      if (archive_write_header(a.get(), ae) != ARCHIVE_OK) throw std::runtime_error(archive_error_string(a.get()));
+      if (e.type == TarEntry::Type::kFile && !e.data.empty()) {
+        archive_write_data(a.get(), e.data.data(), e.data.size());
+      }
+      archive_entry_free(ae);
+    }
+    archive_write_close(a.get());
+  }
+  return out;
+}
+
+std::string MakeSparseTar(const std::string& name, uint64_t size, uint64_t offset, const std::string& data) {
+  std::string out;
+  {
+    ArchivePtr a = NewWriter(&out);
+    archive_entry* ae = archive_entry_new();
+    archive_entry_set_pathname(ae, name.c_str());
+    archive_entry_set_filetype(ae, AE_IFREG);
+    archive_entry_set_perm(ae, 0440);
+    archive_entry_set_size(ae, static_cast<la_int64_t>(size));
+    archive_entry_sparse_add_entry(ae, static_cast<la_int64_t>(offset), static_cast<la_int64_t>(data.size()));
+    archive_write_header(a.get(), ae);
+    // The pax writer expects the whole stream, holes included, and drops
+    // the hole bytes.
+    std::string zeros(1 << 20, '\0');
+    for (uint64_t pos = 0; pos < size;) {
+      if (pos == offset) {
+        archive_write_data(a.get(), data.data(), data.size());
+        pos += data.size();
+        continue;
+      }
+      uint64_t end = pos < offset ? offset : size;
+      size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), end - pos));
+      archive_write_data(a.get(), zeros.data(), n);
+      pos += n;
+    }
+    archive_entry_free(ae);
+    archive_write_close(a.get());
+  }
+  return out;
+}
+
+std::string GzipBytes(const std::string& data) {
+  z_stream z{};
+  deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, data.size()) + 64, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+std::string ZstdBytes(const std::string& data) {
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  out.resize(ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3));
+  return out;
+}
+
+oci::Annotations DiskAnnotations(const std::string& name, const std::string& format, uint64_t virtual_size) {
+  return {{oci::annotation::kDiskPath, "/disk/" + name},
+          {oci::annotation::kDiskFormat, format},
+          {oci::annotation::kDiskVirtualSize, std::to_string(virtual_size)}};
+}
+
+StatusOr<oci::RawManifest> PutImage(oci::Store& store, const std::vector<Layer>& layers, const std::string& tag,
+                                    const oci::Annotations& manifest_annotations) {
+  oci::Manifest m;
+  m.media_type = oci::media::kOciManifest;
+  m.annotations = manifest_annotations;
+  oci::ImageConfig config;
+  config.architecture = "amd64";
+  config.os = "linux";
+  for (const auto& l : layers) {
+    std::string blob;
+    std::string type;
+    switch (l.compression) {
+      case Compression::kNone: blob = l.tar; type = oci::media::kOciLayerTar; break;
+      case Compression::kGzip: blob = GzipBytes(l.tar); type = oci::media::kOciLayerGzip; break;
+      case Compression::kZstd: blob = ZstdBytes(l.tar); type = oci::media::kOciLayerZstd; break;
+    }
+    ASSIGN_OR_RETURN(oci::Descriptor d, oci::WriteBlob(store, blob, l.media_type.empty() ? type : l.media_type));
+    d.annotations = l.annotations;
+    m.layers.push_back(d);
+    config.diff_ids.push_back(l.diff_id ? *l.diff_id : oci::Digest::Of(l.tar));
+  }
+  ASSIGN_OR_RETURN(m.config, oci::WriteBlob(store, oci::EncodeImageConfig(config), oci::media::kOciConfig));
+  return oci::PutManifest(store, m, tag);
+}
+
+}  // namespace regdisk::forge
