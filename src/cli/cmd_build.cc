@@ -20,18 +20,20 @@ struct BuildArgs {
   std::string dockerfile, tag, format, convert, compress = "gzip", base, platform, disk_name;
   std::vector<std::string> labels;
   int level = -1, threads = 0;
+  RegistryFlags reg;
 };
 
 // Resolves a base image name (local store or oci:) to a manifest for
 // `platform`. When it lives in `dest`, that store object is reused.
-StatusOr<build::BaseImage> ResolveBase(const Globals& g, const std::string& name, layout::Layout& dest,
+StatusOr<build::BaseImage> ResolveBase(const Globals& g, const std::string& name, oci::Store& dest,
                                        std::unique_ptr<layout::Layout>& holder,
                                        const oci::Platform& platform) {
   ASSIGN_OR_RETURN(StoreImage img, OpenImage(g, name, false));
   auto raw = img.store->GetManifest(img.location.tag);
   if (!raw.ok()) return raw.status().Annotate("base image " + name);
   oci::Store* store = img.store.get();
-  if (img.store->root() == dest.root()) {
+  auto* dest_layout = dynamic_cast<layout::Layout*>(&dest);
+  if (dest_layout && img.store->root() == dest_layout->root()) {
     store = &dest;
   } else {
     holder = std::move(img.store);
@@ -95,7 +97,7 @@ int RunBuild(const Globals& g, const BuildArgs& a) {
   // Validate the target name before any work.
   auto loc = oci::ImageLocation::Parse(a.tag);
   if (!loc.ok()) return Fail(loc.status());
-  auto dest = OpenImage(g, a.tag, true);
+  auto dest = OpenAny(g, a.reg, a.tag, true);
   if (!dest.ok()) return Fail(dest.status());
   std::optional<build::BaseImage> base;
   std::unique_ptr<layout::Layout> base_holder;
@@ -173,7 +175,8 @@ void RegisterBuild(CLI::App& app, Globals& g, int& exit_code) {
                       "data file is refused: it would point at files on this machine.");
   cmd->add_option("source", args->source, "the disk file; with -f, the build context directory")
       ->required();
-  cmd->add_option("-t,--tag", args->tag, "image name: NAME[:TAG] (local store) or oci:PATH[:TAG]")
+  cmd->add_option("-t,--tag", args->tag,
+                  "image name: NAME[:TAG] (local store), oci:PATH[:TAG], or docker://REF (straight to a registry)")
       ->required();
   cmd->add_option("-f,--file", args->dockerfile, "build from a Dockerfile (FROM, ADD/COPY to /disk, LABEL, ENV)");
   cmd->add_option("--format", args->format, "insist on the disk's format: raw or qcow2 (default: detect)");
@@ -185,6 +188,7 @@ void RegisterBuild(CLI::App& app, Globals& g, int& exit_code) {
   cmd->add_option("--platform", args->platform, "OS/ARCH[/VARIANT] of the image (default: this machine's)");
   cmd->add_option("--disk-name", args->disk_name, "file name inside /disk (default: the disk's own)");
   cmd->add_option("--label", args->labels, "KEY=VALUE label on the image config (repeatable)");
+  args->reg.Add(cmd);
   cmd->callback([&g, &exit_code, args] { exit_code = RunBuild(g, *args); });
 
   auto base = std::make_shared<std::array<std::string, 3>>();  // tag, serve, platform
