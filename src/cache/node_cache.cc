@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "disk/overlay.h"
+
 #include "disk/qemu_img.h"
 #include "oci/media_types.h"
 #include "util/fs.h"

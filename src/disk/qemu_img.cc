@@ -48,21 +48,5 @@ Status CrossCheck(const std::string& path, const DiskInfo& info) {
   return OkStatus();
 }
 
-Status CreateOverlay(const std::string& base, Format base_format, const std::string& overlay) {
-  std::string temp = overlay + ".tmp";
-  ::remove(temp.c_str());
-  auto r = RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", FormatName(base_format),
-                       temp});
-  if (!r.ok()) {
-    ::remove(temp.c_str());
-    return r.status().Annotate("creating overlay " + overlay);
-  }
-  if (::rename(temp.c_str(), overlay.c_str()) != 0) {
-    int err = errno;
-    ::remove(temp.c_str());
-    return IoError("renaming " + temp, err);
-  }
-  return OkStatus();
-}
 
 }  // namespace regdisk::disk

@@ -28,8 +28,4 @@ StatusOr<QemuImgInfo> RunQemuImgInfo(const std::string& path, Format format);
 // file or data file differ from what our own reader found in `info`.
 Status CrossCheck(const std::string& path, const DiskInfo& info);
 
-// Creates `overlay`, a qcow2 whose backing file is `base` (format stated
-// explicitly), written under a temp name and renamed into place.
-Status CreateOverlay(const std::string& base, Format base_format, const std::string& overlay);
-
 }  // namespace regdisk::disk
