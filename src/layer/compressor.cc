@@ -1,9 +1,11 @@
 #include "layer/compressor.h"
 
-#include <zlib.h>
+#include <libdeflate.h>
 #include <zstd.h>
 
 #include <algorithm>
+#include <deque>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,58 +25,77 @@ class NoneCompressor final : public Compressor {
   oci::BlobWriter* out_;
 };
 
-// gzip through zlib: one member, zlib's default header (no name, mtime 0,
-// OS byte 3), so the same input and level always give the same bytes.
+// gzip in parallel, as pigz and Go's pgzip do: the input is cut into fixed
+// 1 MiB chunks, each compressed by libdeflate into its own gzip member on a
+// worker thread, and the members are written in order. Concatenated members
+// are one valid gzip stream (RFC 1952 section 2.2; zlib, Go and libarchive
+// read them all). Chunking does not depend on the thread count, and
+// libdeflate's header is fixed (mtime 0), so the bytes are reproducible.
 class GzipCompressor final : public Compressor {
  public:
-  explicit GzipCompressor(oci::BlobWriter* out) : out_(out), buf_(kOutBuffer) {}
-  ~GzipCompressor() override {
-    if (initialized_) deflateEnd(&z_);
-  }
+  static constexpr size_t kChunk = 1 << 20;
 
-  Status Init(int level) {
-    if (deflateInit2(&z_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-      return Internal("gzip: deflateInit2 failed");
-    }
-    initialized_ = true;
-    return OkStatus();
+  GzipCompressor(oci::BlobWriter* out, int level, int workers)
+      : out_(out), level_(level), workers_(static_cast<size_t>(workers)) {
+    chunk_.reserve(kChunk);
+  }
+  ~GzipCompressor() override {
+    for (auto& f : pending_) f.wait();
   }
 
   Status Write(const void* data, size_t len) override {
-    auto* p = static_cast<const Bytef*>(data);
-    while (len > 0) {  // avail_in is 32 bits
-      const uInt n = static_cast<uInt>(std::min<size_t>(len, 1u << 30));
-      z_.next_in = const_cast<Bytef*>(p);
-      z_.avail_in = n;
-      RETURN_IF_ERROR(Deflate(Z_NO_FLUSH));
+    auto* p = static_cast<const char*>(data);
+    while (len > 0) {
+      size_t n = std::min(len, kChunk - chunk_.size());
+      chunk_.append(p, n);
       p += n;
       len -= n;
+      if (chunk_.size() == kChunk) RETURN_IF_ERROR(Submit());
     }
     return OkStatus();
   }
 
-  Status Finish() override { return Deflate(Z_FINISH); }
-
- private:
-  // Runs deflate until the input is consumed (Z_FINISH: until the stream
-  // ends), writing out what it produces.
-  Status Deflate(int flush) {
-    int rc;
-    do {
-      z_.next_out = buf_.data();
-      z_.avail_out = static_cast<uInt>(buf_.size());
-      rc = deflate(&z_, flush);
-      if (rc == Z_STREAM_ERROR) return Internal("gzip: deflate failed");
-      const size_t produced = buf_.size() - z_.avail_out;
-      if (produced > 0) RETURN_IF_ERROR(out_->Write(buf_.data(), produced));
-    } while (flush == Z_FINISH ? rc != Z_STREAM_END : z_.avail_in > 0);
+  Status Finish() override {
+    if (!chunk_.empty() || pending_.empty()) RETURN_IF_ERROR(Submit());
+    while (!pending_.empty()) RETURN_IF_ERROR(Drain());
     return OkStatus();
   }
 
+ private:
+  // Hands the current chunk to a worker; keeps at most workers + 1 chunks in
+  // flight (bounded memory), writing finished members in order.
+  Status Submit() {
+    while (pending_.size() > workers_) RETURN_IF_ERROR(Drain());
+    pending_.push_back(std::async(std::launch::async, [level = level_, in = std::move(chunk_)] {
+      return Compress(in, level);
+    }));
+    chunk_ = std::string();
+    chunk_.reserve(kChunk);
+    return OkStatus();
+  }
+
+  Status Drain() {
+    std::string member = pending_.front().get();
+    pending_.pop_front();
+    if (member.empty()) return Internal("gzip: libdeflate failed");
+    return out_->Write(member.data(), member.size());
+  }
+
+  static std::string Compress(const std::string& in, int level) {
+    libdeflate_compressor* c = libdeflate_alloc_compressor(level);
+    if (c == nullptr) return {};
+    std::string out(libdeflate_gzip_compress_bound(c, in.size()), '\0');
+    size_t n = libdeflate_gzip_compress(c, in.data(), in.size(), out.data(), out.size());
+    libdeflate_free_compressor(c);
+    out.resize(n);
+    return out;
+  }
+
   oci::BlobWriter* out_;
-  std::vector<Bytef> buf_;
-  z_stream z_{};
-  bool initialized_ = false;
+  const int level_;
+  const size_t workers_;
+  std::string chunk_;
+  std::deque<std::future<std::string>> pending_;
 };
 
 class ZstdCompressor final : public Compressor {
@@ -130,6 +151,9 @@ StatusOr<std::unique_ptr<Compressor>> Compressor::Create(const LayerOptions& opt
     return InvalidArgument("compression threads " + std::to_string(options.threads) +
                            ": expected 0 (one per core) or more");
   }
+  const int workers = options.threads > 0
+                          ? options.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   switch (options.compression) {
     case Compression::kNone:
       return std::unique_ptr<Compressor>(new NoneCompressor(out));
@@ -137,18 +161,13 @@ StatusOr<std::unique_ptr<Compressor>> Compressor::Create(const LayerOptions& opt
       if (level != -1 && (level < 1 || level > 9)) {
         return InvalidArgument("gzip level " + std::to_string(level) + ": expected 1..9");
       }
-      auto c = std::make_unique<GzipCompressor>(out);
-      RETURN_IF_ERROR(c->Init(level == -1 ? 6 : level));
-      return std::unique_ptr<Compressor>(std::move(c));
+      return std::unique_ptr<Compressor>(new GzipCompressor(out, level == -1 ? 6 : level, workers));
     }
     case Compression::kZstd: {
       if (level != -1 && (level < 1 || level > ZSTD_maxCLevel())) {
         return InvalidArgument("zstd level " + std::to_string(level) + ": expected 1.." +
                                std::to_string(ZSTD_maxCLevel()));
       }
-      const int workers = options.threads > 0
-                              ? options.threads
-                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
       auto c = std::make_unique<ZstdCompressor>(out);
       RETURN_IF_ERROR(c->Init(level == -1 ? 3 : level, workers));
       return std::unique_ptr<Compressor>(std::move(c));

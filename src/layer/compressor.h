@@ -1,10 +1,11 @@
 // Streaming compression of a layer's tar stream into a BlobWriter, so that
 // LayerWriter makes the diff_id and the compressed blob in one pass.
 //
-// The output is reproducible: gzip has zlib's fixed header (no name, mtime 0)
-// and zstd always runs in multi-threaded (streaming) mode, whose output is
-// the same for any number of workers >= 1 (unlike single-threaded mode,
-// which would give different bytes); see facebook/zstd#2238 and #2327.
+// The output is reproducible: gzip is cut into fixed 1 MiB members with
+// libdeflate's fixed header (no name, mtime 0), compressed in parallel; zstd
+// always runs in multi-threaded (streaming) mode, whose output is the same
+// for any number of workers >= 1 (unlike single-threaded mode, which would
+// give different bytes); see facebook/zstd#2238 and #2327.
 #pragma once
 
 #include <cstddef>
