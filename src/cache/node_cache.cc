@@ -2,12 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <filesystem>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -101,6 +103,27 @@ StatusOr<Lease> LeaseFromJson(const std::string& text, const std::string& where)
   }
 }
 
+// A flock taken only if free, so that gc never waits behind a prepare that
+// is busy downloading; released when destroyed.
+class TryLock {
+ public:
+  explicit TryLock(const std::string& path) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~TryLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  TryLock(const TryLock&) = delete;
+  TryLock& operator=(const TryLock&) = delete;
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
 }  // namespace
 
 PullPolicy DefaultPullPolicy(const oci::Reference& ref) {
@@ -126,6 +149,12 @@ Status CheckVmName(const std::string& vm) {
 }
 
 StatusOr<std::unique_ptr<NodeCache>> NodeCache::Open(CacheOptions options) {
+  // Overlays name the cached disk by path, and qemu resolves a relative
+  // backing file against the overlay's own directory: keep it absolute.
+  std::error_code ec;
+  std::string absolute = std::filesystem::absolute(options.root, ec).string();
+  if (ec) return IoError("resolving " + options.root, ec.value());
+  options.root = absolute;
   for (const char* sub : {"/disks", "/vms", "/locks", "/tmp"}) {
     RETURN_IF_ERROR(MakeDirs(options.root + sub));
   }
@@ -280,11 +309,11 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   std::string vm_dir = root() + "/vms/" + req.vm;
   lease.overlay = vm_dir + "/overlay.qcow2";
   RETURN_IF_ERROR(MakeDirs(vm_dir));
-  RETURN_IF_ERROR(disk::CreateOverlay(entry.file, entry.format, lease.overlay));
-  Status written = WriteFileAtomic(vm_dir + "/lease.json", LeaseToJson(lease).dump(2) + "\n");
-  if (!written.ok()) {
-    (void)RemoveAll(vm_dir);
-    return written;
+  Status made = disk::CreateOverlay(entry.file, entry.format, lease.overlay);
+  if (made.ok()) made = WriteFileAtomic(vm_dir + "/lease.json", LeaseToJson(lease).dump(2) + "\n");
+  if (!made.ok()) {
+    if (!existing) (void)RemoveAll(vm_dir);  // an existing lease keeps its pinned digest
+    return made;
   }
   if (!ref.digest) {
     if (auto m = images_->GetManifest(digest.str()); m.ok()) (void)images_->PutManifest(*m, ref.str());
@@ -330,7 +359,27 @@ StatusOr<std::vector<DiskEntry>> NodeCache::List() {
   return out;
 }
 
+void NodeCache::RemoveLeftovers() {
+  // Work and trash dirs are named KEY.work, KEY.trash and belong to whoever
+  // holds KEY's lock; a free lock means their owner died.
+  for (const auto& name : ListDir(root() + "/tmp")) {
+    size_t dot = name.find('.');
+    if (dot == std::string::npos || (name.substr(dot) != ".work" && name.substr(dot) != ".trash")) continue;
+    TryLock lock(root() + "/locks/disk-" + name.substr(0, dot) + ".lock");
+    if (lock.held()) (void)RemoveAll(root() + "/tmp/" + name);
+  }
+  // A VM dir without a lease: a prepare or release died between the overlay
+  // and the lease. Nothing will use that overlay again.
+  for (const auto& vm : ListDir(root() + "/vms")) {
+    if (!CheckVmName(vm).ok()) continue;
+    std::string dir = root() + "/vms/" + vm;
+    TryLock lock(root() + "/locks/vm-" + vm + ".lock");
+    if (lock.held() && !PathExists(dir + "/lease.json")) (void)RemoveAll(dir);
+  }
+}
+
 StatusOr<NodeCache::GcResult> NodeCache::Gc(uint64_t max_bytes) {
+  RemoveLeftovers();
   ASSIGN_OR_RETURN(std::vector<DiskEntry> entries, List());
   std::sort(entries.begin(), entries.end(),
             [](const DiskEntry& a, const DiskEntry& b) { return a.last_used < b.last_used; });

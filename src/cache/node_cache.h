@@ -98,7 +98,9 @@ class NodeCache {
   };
   // Removes unleased disks, least recently used first, until the cache's
   // disks take at most `max_bytes` (0: remove every unleased disk); then
-  // unreferenced manifests and stale temp files.
+  // unreferenced manifests. First it removes what killed prepares and
+  // releases left behind: work dirs and VM dirs without a lease, whose
+  // lock no one holds.
   StatusOr<GcResult> Gc(uint64_t max_bytes);
 
   const std::string& root() const { return options_.root; }
@@ -113,6 +115,7 @@ class NodeCache {
   StatusOr<DiskEntry> Fill(oci::Store& src, const oci::Digest& manifest, const std::string& path,
                            const std::string& key, const std::string& source);
   StatusOr<DiskEntry> ReadEntry(const std::string& key);
+  void RemoveLeftovers();
 
   CacheOptions options_;
   std::unique_ptr<layout::Layout> images_;

@@ -123,6 +123,44 @@ TEST_F(NodeCacheTest, ReleaseAndGcNeverTouchLeasedDisks) {
   EXPECT_EQ((*entries)[0].leased_by, std::vector<std::string>{"vm-a"});
 }
 
+TEST_F(NodeCacheTest, GcRemovesWhatKilledPreparesLeftButNotWorkInProgress) {
+  const std::string root = dir_.path() + "/root";
+  // A killed prepare's work dir, and a VM dir that never got its lease...
+  ASSERT_TRUE(MakeDirs(root + "/tmp/dead-only.work").ok());
+  ASSERT_TRUE(WriteFileAtomic(root + "/tmp/dead-only.work/.extract-1-0", "half a disk").ok());
+  ASSERT_TRUE(MakeDirs(root + "/vms/vm-orphan").ok());
+  ASSERT_TRUE(WriteFileAtomic(root + "/vms/vm-orphan/overlay.qcow2.tmp", "half an overlay").ok());
+  // ...and the same whose locks are held: a prepare at work right now.
+  ASSERT_TRUE(MakeDirs(root + "/tmp/busy-only.work").ok());
+  ASSERT_TRUE(MakeDirs(root + "/vms/vm-busy").ok());
+  auto key_lock = FileLock::Acquire(root + "/locks/disk-busy-only.lock");
+  auto vm_lock = FileLock::Acquire(root + "/locks/vm-vm-busy.lock");
+  ASSERT_TRUE(key_lock.ok() && vm_lock.ok());
+  auto gc = cache_->Gc(0);
+  ASSERT_TRUE(gc.ok()) << gc.status().message();
+  EXPECT_FALSE(PathExists(root + "/tmp/dead-only.work"));
+  EXPECT_FALSE(PathExists(root + "/vms/vm-orphan"));
+  EXPECT_TRUE(PathExists(root + "/tmp/busy-only.work"));
+  EXPECT_TRUE(PathExists(root + "/vms/vm-busy"));
+}
+
+// qemu resolves a relative backing file against the overlay's directory, so
+// a relative root (regdisk prepare --root state) must become absolute.
+TEST_F(NodeCacheTest, ARelativeRootGivesOverlaysThatOpen) {
+  PutDisk("v1", 'a');
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_.path());
+  CacheOptions o;
+  o.root = "relative-root";
+  auto cache = NodeCache::Open(o);
+  fs::current_path(cwd);
+  ASSERT_TRUE(cache.ok()) << cache.status().message();
+  EXPECT_EQ((*cache)->root(), dir_.path() + "/relative-root");
+  auto lease = (*cache)->Prepare({"vm-r", "example.com/x:v1", "", {}}, Opener());
+  ASSERT_TRUE(lease.ok()) << lease.status().message();
+  EXPECT_EQ(lease->base_file, dir_.path() + "/relative-root/disks/" + lease->disk_key + "/disk");
+}
+
 TEST_F(NodeCacheTest, ADigestStaysPinnedForTheVmsLife) {
   oci::RawManifest one = PutDisk("stable", '1');
   auto first = Prepare("vm-p", "example.com/x:stable");

@@ -25,7 +25,10 @@ StatusOr<std::unique_ptr<cache::NodeCache>> OpenCache(const NodeArgs& a, Progres
 }
 
 int RunPrepare(const Globals& g, const NodeArgs& a) {
-  cache::PrepareRequest req{a.vm, a.image, a.path, {}};
+  // The other verbs write a registry image docker://REF; a VM spec writes
+  // REF. Both name the same image, and the lease records the plain form.
+  std::string image = a.image.starts_with("docker://") ? a.image.substr(9) : a.image;
+  cache::PrepareRequest req{a.vm, image, a.path, {}};
   if (!a.policy.empty()) {
     auto p = cache::ParsePullPolicy(a.policy);
     if (!p.ok()) return Fail(p.status());
@@ -125,7 +128,8 @@ void RegisterNode(CLI::App& app, Globals& g, int& exit_code) {
                       ->footer("Prints the overlay path and the pinned manifest digest.\n"
                                "Example: regdisk prepare --vm web-0 registry.example.com/disks/fedora:38");
   prepare->add_option("--vm", a->vm, "the VM (lease) name")->required();
-  prepare->add_option("image", a->image, "registry image reference")->required();
+  prepare->add_option("image", a->image, "registry image: REGISTRY/NAME[:TAG|@DIGEST], docker:// optional")
+      ->required();
   prepare->add_option("--path", a->path, "the disk inside the image, /disk/NAME (default: the only one)");
   prepare->add_option("--pull-policy", a->policy, "Always or IfNotPresent (default: Always for :latest)");
   prepare->add_flag("--json", a->json, "print JSON");
