@@ -95,25 +95,6 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
-// A name from the image, quoted and escaped so the message stays one line.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s.substr(0, kMaxQuotedName)) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  out += '"';
-  if (s.size() > kMaxQuotedName) out += "...";
-  return out;
-}
 
 Status Truncated(const std::string& what, uint64_t need, size_t have) {
   return Corrupt("qcow2 truncated: " + what + " needs " + Num(need) + " bytes, only " + Num(have) +
@@ -254,10 +235,10 @@ StatusOr<Qcow2Header> Qcow2Header::Parse(std::string_view head) {
 Status Qcow2Header::CheckSafe() const {
   const std::string refused = ": refused, a disk must be self-contained";
   if (backing_file_offset != 0) {
-    return InvalidArgument("qcow2 has a backing file " + Quote(backing_file) + refused);
+    return InvalidArgument("qcow2 has a backing file " + Quote(backing_file, kMaxQuotedName) + refused);
   }
   if (!data_file.empty()) {
-    return InvalidArgument("qcow2 has an external data file " + Quote(data_file) + refused);
+    return InvalidArgument("qcow2 has an external data file " + Quote(data_file, kMaxQuotedName) + refused);
   }
   if (has_external_data_file) return InvalidArgument("qcow2 has the external data file bit set" + refused);
   if (crypt_method != 0) {

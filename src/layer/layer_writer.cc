@@ -52,20 +52,6 @@ struct Extent {
   int64_t length;
 };
 
-// `s` in quotes, with bytes outside printable ASCII as \xNN, for messages.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c <= 0x7e) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  return out + "\"";
-}
 
 Status ValidateName(std::string_view name) {
   auto bad = [&](const char* why) {

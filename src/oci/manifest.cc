@@ -20,27 +20,7 @@ constexpr int kMaxDepth = 64;
 
 enum Need { kOptional, kRequired };
 
-// `s` with control bytes escaped, so that an error message stays on one line.
-std::string OneLine(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
-// `s` in double quotes for an error message, long values cut short.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMaxShown = 100;
-  return "\"" + OneLine(s.substr(0, kMaxShown)) + "\"" + (s.size() > kMaxShown ? "..." : "");
-}
 
 // An error about the value at `at` ("layers[2].digest"; empty: the document).
 Status Bad(const std::string& at, const std::string& why) {

@@ -17,27 +17,7 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 bool IsWord(char c) { return IsAlnum(c) || c == '_'; }
 
-// `s` with control bytes escaped, so that an error message stays on one line.
-std::string OneLine(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
-// `s` in double quotes for an error message, long input cut short.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMaxShown = 300;
-  return "\"" + OneLine(s.substr(0, kMaxShown)) + "\"" + (s.size() > kMaxShown ? "..." : "");
-}
 
 // [a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*
 bool ValidPathComponent(std::string_view c) {

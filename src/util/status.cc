@@ -39,4 +39,33 @@ Status IoError(const std::string& what, int err) {
   return Status(code, what + ": " + std::strerror(err));
 }
 
+std::string OneLine(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      const char* hex = "0123456789abcdef";
+      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string Quote(std::string_view s, size_t max_shown) {
+  std::string out = "\"";
+  for (unsigned char c : s.substr(0, max_shown)) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      const char* hex = "0123456789abcdef";
+      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+    }
+  }
+  return out + (s.size() > max_shown ? "\"..." : "\"");
+}
+
 }  // namespace regdisk

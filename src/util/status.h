@@ -10,6 +10,7 @@
 #include <cassert>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace regdisk {
@@ -59,6 +60,14 @@ Status Unauthorized(std::string msg);
 // An I/O error from errno, e.g. IoError("opening /x", ENOENT) ->
 // "opening /x: No such file or directory".
 Status IoError(const std::string& what, int err);
+
+// `s` in double quotes for an error message: quotes and backslashes escaped,
+// bytes outside printable ASCII as \xNN (so the message stays one line
+// whatever outside data holds), and cut after `max_shown` bytes with "...".
+std::string Quote(std::string_view s, size_t max_shown = 100);
+// `s` with control bytes as \xNN, so that a message built from outside data
+// stays on one line.
+std::string OneLine(std::string_view s);
 
 template <typename T>
 class [[nodiscard]] StatusOr {

@@ -60,21 +60,6 @@ StatusOr<bool> Field::Bool() const {
   return Error("must be true or false");
 }
 
-std::string Quoted(std::string_view s) {
-  constexpr size_t kMax = 64;
-  std::string out = "\"";
-  for (unsigned char c : s.substr(0, kMax)) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c > 0x7e) {
-      const char* hex = "0123456789abcdef";
-      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + (s.size() > kMax ? "\"..." : "\"");
-}
+std::string Quoted(std::string_view s) { return Quote(s, 64); }
 
 }  // namespace regdisk::vm
