@@ -23,17 +23,19 @@ struct BuildArgs {
   RegistryFlags reg;
 };
 
-// Resolves a base image name (local store or oci:) to a manifest for
-// `platform`. When it lives in `dest`, that store object is reused.
-StatusOr<build::BaseImage> ResolveBase(const Globals& g, const std::string& name, oci::Store& dest,
-                                       std::unique_ptr<layout::Layout>& holder,
+// Resolves a base image name (local store, oci: or docker://) to a
+// manifest for `platform`. When it lives in `dest`, that store object is
+// reused.
+StatusOr<build::BaseImage> ResolveBase(const Globals& g, const RegistryFlags& reg, const std::string& name,
+                                       oci::Store& dest, std::unique_ptr<oci::Store>& holder,
                                        const oci::Platform& platform) {
-  ASSIGN_OR_RETURN(StoreImage img, OpenImage(g, name, false));
+  ASSIGN_OR_RETURN(AnyImage img, OpenAny(g, reg, name, false));
   auto raw = img.store->GetManifest(img.location.tag);
   if (!raw.ok()) return raw.status().Annotate("base image " + name);
   oci::Store* store = img.store.get();
+  auto* base_layout = dynamic_cast<layout::Layout*>(img.store.get());
   auto* dest_layout = dynamic_cast<layout::Layout*>(&dest);
-  if (dest_layout && img.store->root() == dest_layout->root()) {
+  if (base_layout && dest_layout && base_layout->root() == dest_layout->root()) {
     store = &dest;
   } else {
     holder = std::move(img.store);
@@ -100,9 +102,9 @@ int RunBuild(const Globals& g, const BuildArgs& a) {
   auto dest = OpenAny(g, a.reg, a.tag, true);
   if (!dest.ok()) return Fail(dest.status());
   std::optional<build::BaseImage> base;
-  std::unique_ptr<layout::Layout> base_holder;
+  std::unique_ptr<oci::Store> base_holder;
   if (!base_name.empty() && base_name != "scratch") {
-    auto b = ResolveBase(g, base_name, *dest->store, base_holder, opts.platform);
+    auto b = ResolveBase(g, a.reg, base_name, *dest->store, base_holder, opts.platform);
     if (!b.ok()) return Fail(b.status());
     base = *b;
   }
@@ -143,16 +145,32 @@ std::string FindServe() {
   return dir + "/regdisk-serve";
 }
 
-int RunBuildBase(const Globals& g, const std::string& tag, std::string serve, const std::string& platform) {
+struct BuildBaseArgs {
+  std::string tag, serve, platform;
+  RegistryFlags reg;
+};
+
+int RunBuildBase(const Globals& g, const BuildBaseArgs& a) {
+  const std::string& tag = a.tag;
+  const std::string& platform = a.platform;
+  std::string serve = a.serve;
   build::BuildOptions opts;
   auto p = platform.empty() ? StatusOr<oci::Platform>(oci::Platform::Host()) : oci::Platform::Parse(platform);
   if (!p.ok()) return Fail(p.status());
   opts.platform = *p;
-  if (serve.empty()) serve = FindServe();
+  if (serve.empty()) {
+    if (!oci::Platform::Host().Matches(opts.platform)) {
+      return Fail(InvalidArgument("--platform " + platform + ": name a regdisk-serve built for it with --serve"));
+    }
+    serve = FindServe();
+  }
   opts.files.push_back({serve, "regdisk-serve", 0755});
   opts.entrypoint = {"/regdisk-serve"};
   opts.labels["io.regdisk.disk.standard"] = "v1alpha";
-  auto dest = OpenImage(g, tag, true);
+  if (::access(serve.c_str(), R_OK) != 0) {
+    return Fail(NotFound("regdisk-serve not found at " + serve + " (build it, or name it with --serve)"));
+  }
+  auto dest = OpenAny(g, a.reg, tag, true);
   if (!dest.ok()) return Fail(dest.status());
   auto result = build::BuildImage(*dest->store, opts, std::nullopt, dest->location.tag);
   if (!result.ok()) return Fail(result.status().Annotate("building " + tag));
@@ -184,22 +202,23 @@ void RegisterBuild(CLI::App& app, Globals& g, int& exit_code) {
   cmd->add_option("--compress", args->compress, "layer compression: gzip, zstd or none")->capture_default_str();
   cmd->add_option("--level", args->level, "compression level (default: gzip 6, zstd 3)");
   cmd->add_option("--threads", args->threads, "compression threads (default: one per core)");
-  cmd->add_option("--base", args->base, "put the disk on this base image (local store or oci:)");
+  cmd->add_option("--base", args->base, "put the disk on this base image (NAME[:TAG], oci:PATH[:TAG] or docker://REF)");
   cmd->add_option("--platform", args->platform, "OS/ARCH[/VARIANT] of the image (default: this machine's)");
   cmd->add_option("--disk-name", args->disk_name, "file name inside /disk (default: the disk's own)");
   cmd->add_option("--label", args->labels, "KEY=VALUE label on the image config (repeatable)");
   args->reg.Add(cmd);
   cmd->callback([&g, &exit_code, args] { exit_code = RunBuild(g, *args); });
 
-  auto base = std::make_shared<std::array<std::string, 3>>();  // tag, serve, platform
+  auto base = std::make_shared<BuildBaseArgs>();
   auto* b = app.add_subcommand("build-base", "Build the registry-disk base image (the seed's registry-disk-v1alpha)")
                 ->footer("FROM scratch with the static /regdisk-serve entrypoint and an empty /disk.\n"
                          "Example: regdisk build-base -t kubevirt.io/registry-disk-v1alpha\n"
                          "then:    regdisk build --base kubevirt.io/registry-disk-v1alpha disk.qcow2 -t NAME");
-  b->add_option("-t,--tag", (*base)[0], "image name: NAME[:TAG] or oci:PATH[:TAG]")->required();
-  b->add_option("--serve", (*base)[1], "the regdisk-serve binary (default: the one beside regdisk)");
-  b->add_option("--platform", (*base)[2], "OS/ARCH[/VARIANT] (default: this machine's)");
-  b->callback([&g, &exit_code, base] { exit_code = RunBuildBase(g, (*base)[0], (*base)[1], (*base)[2]); });
+  b->add_option("-t,--tag", base->tag, "image name: NAME[:TAG], oci:PATH[:TAG] or docker://REF")->required();
+  b->add_option("--serve", base->serve, "the regdisk-serve binary (default: the one beside regdisk)");
+  b->add_option("--platform", base->platform, "OS/ARCH[/VARIANT] (default: this machine's)");
+  base->reg.Add(b);
+  b->callback([&g, &exit_code, base] { exit_code = RunBuildBase(g, *base); });
 }
 
 }  // namespace regdisk::cli

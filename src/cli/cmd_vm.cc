@@ -13,7 +13,7 @@ namespace regdisk::cli {
 namespace {
 
 struct VmArgs {
-  std::string spec_file, name, root, uri, launcher_image;
+  std::string spec_file, name, root, uri, launcher_image, serve_image;
   bool console = false, kvm = false, forget = false, no_resolve = false;
   int console_timeout = 0;
   RegistryFlags reg;
@@ -76,6 +76,13 @@ int RunStop(const VmArgs& a) {
   return 0;
 }
 
+int RunConsole(const VmArgs& a) {
+  auto runner = OpenRunner(a);
+  if (!runner.ok()) return Fail(runner.status());
+  Status s = (*runner)->FollowConsole(a.name, stdout, a.console_timeout);
+  return s.ok() ? 0 : Fail(s);
+}
+
 int RunLs(const VmArgs& a) {
   auto runner = OpenRunner(a);
   if (!runner.ok()) return Fail(runner.status());
@@ -95,6 +102,7 @@ int RunRenderPod(const VmArgs& a) {
   if (!set.ok()) return Fail(set.status());
   vm::PodOptions o;
   if (!a.launcher_image.empty()) o.launcher_image = a.launcher_image;
+  if (!a.serve_image.empty()) o.serve_image = a.serve_image;
   if (!a.no_resolve) {
     // Pin each disk's image to the digest its tag names now.
     for (const auto& d : set->vm.disks) {
@@ -140,6 +148,13 @@ void RegisterVm(CLI::App& app, Globals& g, int& exit_code) {
   common(stop);
   stop->callback([&exit_code, a] { exit_code = RunStop(*a); });
 
+  auto* console = app.add_subcommand("console", "Print a VM's serial console, following it until the VM stops")
+                      ->footer("Example: regdisk console web-0 --timeout 120");
+  console->add_option("name", a->name, "VM name")->required();
+  console->add_option("--timeout", a->console_timeout, "give up after N seconds (0: never)");
+  common(console);
+  console->callback([&exit_code, a] { exit_code = RunConsole(*a); });
+
   auto* ls = app.add_subcommand("ls", "List VMs on this node");
   common(ls);
   ls->callback([&exit_code, a] { exit_code = RunLs(*a); });
@@ -148,6 +163,9 @@ void RegisterVm(CLI::App& app, Globals& g, int& exit_code) {
   auto* pod = render->add_subcommand("pod", "The launcher Pod with one wrapper container per registry disk");
   pod->add_option("spec", a->spec_file, "VM spec YAML")->required();
   pod->add_option("--launcher-image", a->launcher_image, "the compute container's image");
+  pod->add_option("--serve-image", a->serve_image,
+                  "the image whose /regdisk-serve the init container installs for the disk containers "
+                  "(regdisk build-base; default kubevirt.io/registry-disk-v1alpha)");
   pod->add_flag("--no-resolve", a->no_resolve, "do not pin image tags to digests (no registry access)");
   a->reg.Add(pod);
   pod->callback([&exit_code, a] { exit_code = RunRenderPod(*a); });

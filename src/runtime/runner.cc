@@ -68,10 +68,19 @@ Status Runner::Save(const VmState& s) {
 
 StatusOr<std::vector<std::string>> Runner::Run(const vm::VmSet& set) {
   std::vector<std::string> names;
+  std::vector<bool> fresh;
   for (int i = 0; i < set.replicas; ++i) {
     std::string name = set.replicas == 1 ? set.vm.name : set.vm.name + "-" + std::to_string(i);
-    RETURN_IF_ERROR(StartOne(name, set.vm));
+    bool existed = PathExists(Dir(name) + "/vm.json");
+    Status s = StartOne(name, set.vm);
+    if (!s.ok()) {
+      // All or nothing: replicas this call started are stopped again (and
+      // forgotten when this call created them).
+      for (size_t k = 0; k < names.size(); ++k) (void)Stop(names[k], fresh[k]);
+      return s;
+    }
     names.push_back(name);
+    fresh.push_back(!existed);
   }
   return names;
 }
@@ -143,6 +152,8 @@ Status Runner::StartOne(const std::string& name, const vm::VmSpec& spec) {
 }
 
 Status Runner::Stop(const std::string& name, bool forget) {
+  RETURN_IF_ERROR(cache::CheckVmName(name));
+  if (!PathExists(Dir(name) + "/vm.json")) return NotFound("no VM named " + name + " on this node (see regdisk ls)");
   ASSIGN_OR_RETURN(VmState state, Load(name));
   ASSIGN_OR_RETURN(auto conn, LibvirtConn::Open(options_.libvirt_uri));
   RETURN_IF_ERROR(conn->Destroy(name));
@@ -171,6 +182,8 @@ StatusOr<std::vector<VmState>> Runner::List() {
 }
 
 Status Runner::FollowConsole(const std::string& name, std::FILE* out, int timeout_seconds) {
+  RETURN_IF_ERROR(cache::CheckVmName(name));
+  if (!PathExists(Dir(name) + "/vm.json")) return NotFound("no VM named " + name + " on this node (see regdisk ls)");
   ASSIGN_OR_RETURN(VmState state, Load(name));
   ASSIGN_OR_RETURN(auto conn, LibvirtConn::Open(options_.libvirt_uri));
   int fd = ::open(state.console_log.c_str(), O_RDONLY | O_CLOEXEC);

@@ -2,12 +2,16 @@
 // registry-disk-v1alpha contract). Static, tiny, no shell needed.
 //
 //   regdisk-serve [--disk /disk/NAME] --dest DIR
-//       copies the disk (default: the only file in /disk) into DIR, sparse,
-//       under a temp name; re-reads both to verify the copy; renames it into
-//       place; writes DIR/.ready; then waits for SIGTERM/SIGINT and removes
-//       its copy and DIR/.ready.
+//       copies the disk (default: the only file in /disk) into DIR (made if
+//       missing; its parent must exist), sparse, under a temp name; re-reads
+//       both to verify the copy; renames it into place; writes DIR/.ready;
+//       then waits for SIGTERM/SIGINT and removes its copy and DIR/.ready.
 //   regdisk-serve --ready DIR
 //       exits 0 when DIR/.ready exists (the readiness probe).
+//   regdisk-serve --install DIR
+//       copies this binary to DIR/regdisk-serve (atomically, mode 0555): the
+//       launcher pod's init container puts it where the disk containers,
+//       whose images may hold nothing but /disk, can run it.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -115,6 +119,9 @@ int Serve(std::string disk, const std::string& dest) {
   struct stat st;
   if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) return Die(disk + " is not a regular file");
   std::string name = disk.substr(disk.rfind('/') + 1);
+  // DEST is the volume's own directory inside the shared emptyDir: the
+  // first container to run makes it.
+  if (::mkdir(dest.c_str(), 0755) != 0 && errno != EEXIST) return Die(Errno("creating " + dest));
   std::string final_path = dest + "/" + name, temp = dest + "/." + name + ".tmp";
   ::unlink(temp.c_str());
   int out = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0440);
@@ -132,16 +139,46 @@ int Serve(std::string disk, const std::string& dest) {
   ::close(r);
   std::printf("regdisk-serve: %s ready at %s\n", disk.c_str(), final_path.c_str());
   std::fflush(stdout);
-  while (!g_stop) ::pause();
+  // SIGTERM/SIGINT are blocked except inside sigsuspend (see main), so one
+  // that arrives between the check and the wait is not lost.
+  sigset_t none;
+  ::sigemptyset(&none);
+  while (!g_stop) ::sigsuspend(&none);
   ::unlink(ready.c_str());
   ::unlink(final_path.c_str());
+  return 0;
+}
+
+int Install(const std::string& dir, const char* argv0) {
+  int in = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (in < 0) in = ::open(argv0, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return Die(Errno("opening this program"));
+  std::string final_path = dir + "/regdisk-serve", temp = dir + "/.regdisk-serve.tmp";
+  ::unlink(temp.c_str());
+  int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0555);
+  if (out < 0) return Die(Errno("creating " + temp));
+  std::vector<char> buf(1 << 16);
+  ssize_t n;
+  while ((n = ::read(in, buf.data(), buf.size())) > 0) {
+    if (::write(out, buf.data(), static_cast<size_t>(n)) != n) {
+      ::unlink(temp.c_str());
+      return Die(Errno("writing " + temp));
+    }
+  }
+  if (n < 0 || ::fsync(out) != 0 || ::close(out) != 0) {
+    ::unlink(temp.c_str());
+    return Die(Errno("copying to " + temp));
+  }
+  ::close(in);
+  if (::rename(temp.c_str(), final_path.c_str()) != 0) return Die(Errno("publishing " + final_path));
+  std::printf("regdisk-serve: installed %s\n", final_path.c_str());
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string disk, dest, ready;
+  std::string disk, dest, ready, install;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& into) {
@@ -149,14 +186,24 @@ int main(int argc, char** argv) {
       into = argv[++i];
       return true;
     };
-    if ((a == "--disk" && value(disk)) || (a == "--dest" && value(dest)) || (a == "--ready" && value(ready))) continue;
+    if ((a == "--disk" && value(disk)) || (a == "--dest" && value(dest)) || (a == "--ready" && value(ready)) ||
+        (a == "--install" && value(install))) {
+      continue;
+    }
     std::fprintf(stderr,
                  "usage: regdisk-serve [--disk /disk/NAME] --dest DIR\n"
-                 "       regdisk-serve --ready DIR\n");
+                 "       regdisk-serve --ready DIR\n"
+                 "       regdisk-serve --install DIR\n");
     return 2;
   }
   if (!ready.empty()) return ::access((ready + "/.ready").c_str(), F_OK) == 0 ? 0 : 1;
+  if (!install.empty()) return Install(install, argv[0]);
   if (dest.empty()) return Die("--dest DIR is required");
+  sigset_t block;
+  ::sigemptyset(&block);
+  ::sigaddset(&block, SIGTERM);
+  ::sigaddset(&block, SIGINT);
+  ::sigprocmask(SIG_BLOCK, &block, nullptr);
   struct sigaction sa{};
   sa.sa_handler = OnSignal;
   ::sigaction(SIGTERM, &sa, nullptr);

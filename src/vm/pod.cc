@@ -9,7 +9,8 @@ namespace regdisk::vm {
 namespace {
 
 constexpr const char* kSharedVolume = "regdisk-disks";
-constexpr const char* kServe = "/regdisk-serve";
+constexpr const char* kBinVolume = "regdisk-bin";
+constexpr const char* kServe = "/regdisk-serve";  // in the serve image
 constexpr int kQemuUid = 107;  // the disk files must be readable by qemu
 
 // Values that come from the spec are always double-quoted, so that a name
@@ -22,12 +23,35 @@ void Args(YAML::Emitter& e, const char* key, const std::vector<std::string>& arg
   e << YAML::EndSeq;
 }
 
-void Mount(YAML::Emitter& e, const PodOptions& o) {
-  e << YAML::Key << "volumeMounts" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
-  e << YAML::Key << "name" << YAML::Value << kSharedVolume;
-  e << YAML::Key << "mountPath" << YAML::Value;
-  Text(e, o.shared_dir);
-  e << YAML::EndMap << YAML::EndSeq;
+enum class Mounts { kShared, kSharedAndBin, kBin };
+
+void Mount(YAML::Emitter& e, const PodOptions& o, Mounts which) {
+  e << YAML::Key << "volumeMounts" << YAML::Value << YAML::BeginSeq;
+  if (which != Mounts::kBin) {
+    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << kSharedVolume;
+    e << YAML::Key << "mountPath" << YAML::Value;
+    Text(e, o.shared_dir) << YAML::EndMap;
+  }
+  if (which != Mounts::kShared) {
+    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << kBinVolume;
+    e << YAML::Key << "mountPath" << YAML::Value;
+    Text(e, o.bin_dir);
+    if (which == Mounts::kSharedAndBin) e << YAML::Key << "readOnly" << YAML::Value << true;
+    e << YAML::EndMap;
+  }
+  e << YAML::EndSeq;
+}
+
+// The wrapper's identity: qemu's UID, nothing more.
+void SecurityContext(YAML::Emitter& e) {
+  e << YAML::Key << "securityContext" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "runAsUser" << YAML::Value << kQemuUid;
+  e << YAML::Key << "runAsGroup" << YAML::Value << kQemuUid;
+  e << YAML::Key << "runAsNonRoot" << YAML::Value << true;
+  e << YAML::Key << "allowPrivilegeEscalation" << YAML::Value << false;
+  e << YAML::Key << "capabilities" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "drop" << YAML::Value << YAML::Flow << YAML::BeginSeq << "ALL" << YAML::EndSeq;
+  e << YAML::EndMap << YAML::EndMap;
 }
 
 struct Amounts {
@@ -56,9 +80,23 @@ std::string Pin(const std::string& image, const std::string& digest) {
   return repo + "@" + digest;
 }
 
+// Installs regdisk-serve into the bin volume before the wrappers start.
+void InstallContainer(YAML::Emitter& e, const PodOptions& o) {
+  e << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << "install-regdisk-serve";
+  e << YAML::Key << "image" << YAML::Value;
+  Text(e, o.serve_image);
+  Args(e, "command", {kServe, "--install", o.bin_dir});
+  Resources(e, kWrapperRequests, &kWrapperLimits);
+  SecurityContext(e);
+  Mount(e, o, Mounts::kBin);
+  e << YAML::EndMap;
+}
+
 void WrapperContainer(YAML::Emitter& e, const VmDisk& d, const PodOptions& o) {
   const RegistryDiskVolume& v = d.volume;
   std::string dest = o.shared_dir + "/" + v.name;
+  std::string serve = o.bin_dir + kServe;
   auto pin = o.pinned_digests.find(d.name);
   e << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value;
@@ -66,21 +104,17 @@ void WrapperContainer(YAML::Emitter& e, const VmDisk& d, const PodOptions& o) {
   e << YAML::Key << "image" << YAML::Value;
   Text(e, pin == o.pinned_digests.end() ? v.image : Pin(v.image, pin->second));
   if (!v.pull_policy.empty()) e << YAML::Key << "imagePullPolicy" << YAML::Value << v.pull_policy;
-  Args(e, "command", {kServe, "--disk", v.path, "--dest", dest});
+  std::vector<std::string> command = {serve};
+  if (!v.path.empty()) command.insert(command.end(), {"--disk", v.path});
+  command.insert(command.end(), {"--dest", dest});
+  Args(e, "command", command);
   e << YAML::Key << "readinessProbe" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "exec" << YAML::Value << YAML::BeginMap;
-  Args(e, "command", {kServe, "--ready", dest});
+  Args(e, "command", {serve, "--ready", dest});
   e << YAML::EndMap << YAML::EndMap;
   Resources(e, kWrapperRequests, &kWrapperLimits);
-  e << YAML::Key << "securityContext" << YAML::Value << YAML::BeginMap;
-  e << YAML::Key << "runAsUser" << YAML::Value << kQemuUid;
-  e << YAML::Key << "runAsGroup" << YAML::Value << kQemuUid;
-  e << YAML::Key << "runAsNonRoot" << YAML::Value << true;
-  e << YAML::Key << "allowPrivilegeEscalation" << YAML::Value << false;
-  e << YAML::Key << "capabilities" << YAML::Value << YAML::BeginMap;
-  e << YAML::Key << "drop" << YAML::Value << YAML::Flow << YAML::BeginSeq << "ALL" << YAML::EndSeq;
-  e << YAML::EndMap << YAML::EndMap;
-  Mount(e, o);
+  SecurityContext(e);
+  Mount(e, o, Mounts::kSharedAndBin);
   e << YAML::EndMap;
 }
 
@@ -91,7 +125,7 @@ void ComputeContainer(YAML::Emitter& e, const VmSpec& spec, const PodOptions& o)
   e << YAML::Key << "image" << YAML::Value;
   Text(e, o.launcher_image);
   Resources(e, {std::to_string(spec.cpus), std::to_string(spec.memory_bytes)}, nullptr);
-  Mount(e, o);
+  Mount(e, o, Mounts::kShared);
   e << YAML::EndMap;
 }
 
@@ -128,10 +162,17 @@ std::string RenderLauncherPod(const VmSpec& spec, const PodOptions& o) {
     }
     e << YAML::EndSeq;
   }
-  e << YAML::Key << "volumes" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
-  e << YAML::Key << "name" << YAML::Value << kSharedVolume;
-  e << YAML::Key << "emptyDir" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::EndMap;
-  e << YAML::EndMap << YAML::EndSeq;
+  e << YAML::Key << "volumes" << YAML::Value << YAML::BeginSeq;
+  for (const char* volume : {kSharedVolume, kBinVolume}) {
+    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << volume;
+    e << YAML::Key << "emptyDir" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::EndMap << YAML::EndMap;
+  }
+  e << YAML::EndSeq;
+  if (!spec.disks.empty()) {
+    e << YAML::Key << "initContainers" << YAML::Value << YAML::BeginSeq;
+    InstallContainer(e, o);
+    e << YAML::EndSeq;
+  }
   e << YAML::Key << "containers" << YAML::Value << YAML::BeginSeq;
   ComputeContainer(e, spec, o);
   for (const VmDisk& d : spec.disks) WrapperContainer(e, d, o);

@@ -66,6 +66,20 @@ TEST(RenderLauncherPod, UnpinnedDiskKeepsItsReference) {
   EXPECT_THAT(pod, HasSubstr("image: \"vmdisks/fedora25:latest\""));
   EXPECT_THAT(pod, HasSubstr("\"--dest\", \"/var/run/regdisk/disks/registryvolume\""));
   EXPECT_EQ(pod.find("imagePullSecrets"), std::string::npos);
+  // No path: regdisk-serve takes the only file in /disk (no empty --disk).
+  EXPECT_THAT(pod, HasSubstr("command: [\"/var/run/regdisk/bin/regdisk-serve\", \"--dest\""));
+}
+
+TEST(RenderLauncherPod, InitContainerInstallsRegdiskServeForScratchImages) {
+  VmSpec spec = Parse(ReadTestData("seed_user_guide.yaml"));
+  PodOptions o;
+  o.serve_image = "localhost:5000/registry-disk-v1alpha@" + std::string(kDigest);
+  std::string pod = RenderLauncherPod(spec, o);
+  EXPECT_THAT(pod, HasSubstr("initContainers:\n    - name: install-regdisk-serve\n      image: \"" +
+                             o.serve_image + "\"\n      command: [\"/regdisk-serve\", \"--install\", "
+                             "\"/var/run/regdisk/bin\"]"));
+  EXPECT_THAT(pod, HasSubstr("- name: regdisk-bin\n          mountPath: \"/var/run/regdisk/bin\"\n"
+                             "          readOnly: true"));
 }
 
 TEST(ValidatePodTool, RejectsAnInvalidPod) {

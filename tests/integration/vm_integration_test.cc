@@ -1,0 +1,666 @@
+// VMs booted under TCG from registry disks, end to end: the regdisk binary,
+// a real Distribution registry, a private libvirtd (scripts/libvirt-start),
+// qemu, and the demo disks of scripts/make-demo-disks, whose guest prints
+//   REGDISK-BOOTED
+//   REGDISK-MARKER: <marker.txt of the data disk, or none>
+//   REGDISK-PREVIOUS-WRITE: none | written-by-a-previous-boot
+//   REGDISK-WROTE: /dev/vda sector 64
+//   REGDISK-DONE
+// on its serial console, writes to sector 64 of its root disk and powers off.
+//
+// One registry, one libvirtd and one set of pushed images serve the whole
+// file (ctest runs it as one test). A machine that cannot run them fails
+// every test: nothing here is skipped.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "forge.h"
+#include "harness.h"
+#include "layout/layout.h"
+#include "registry_server.h"
+
+namespace regdisk::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using nlohmann::json;
+
+constexpr int kBootTimeout = 300;  // seconds for one boot under TCG, on a loaded machine
+constexpr char kWritten[] = "written-by-a-previous-boot";
+
+std::string Src(const std::string& rel) { return std::string(REGDISK_SOURCE_DIR) + "/" + rel; }
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string Tail(const std::string& path, size_t bytes = 6000) {
+  auto text = ReadFile(path, 64 << 20);
+  if (!text.ok()) return "(" + path + ": " + text.status().message() + ")\n";
+  return text->size() > bytes ? "...\n" + text->substr(text->size() - bytes) : *text;
+}
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Everything the tests share, made once.
+struct Shared {
+  std::string error;  // why the environment could not be made
+  std::unique_ptr<TempDir> work;
+  std::unique_ptr<RegistryServer> registry;
+  std::string state, uri, store, marker;
+  std::string boot_qcow2, data_img;
+  std::string boot_image, boot_digest;  // FROM scratch (regdisk build DISK)
+  std::string seed_image, seed_digest;  // FROM the base (regdisk build -f Dockerfile)
+  std::string bad_format_image, backing_file_image, missing_image;
+  bool libvirt_started = false;
+};
+
+Shared& S() {
+  static Shared s;
+  return s;
+}
+
+bool Step(const ProcessResult& r, const std::string& what) {
+  if (r.exit_code == 0) return true;
+  S().error = what + " failed: " + Describe(r);
+  return false;
+}
+
+// `regdisk push`, returning the pushed manifest digest.
+bool Push(const std::string& from, const std::string& to, std::string* digest) {
+  ProcessResult r = Regdisk({"--store", S().store, "-q", "push", from, "docker://" + to});
+  if (!Step(r, "regdisk push " + from)) return false;
+  if (digest) *digest = Trim(r.out);
+  return true;
+}
+
+// An image whose one layer holds disk/NAME with `data`, annotated with the
+// declared `format`, put into the registry through an OCI layout and
+// `regdisk push` (which does not judge disks: the node must).
+bool PutForged(const std::string& name, const std::string& data, const std::string& format,
+               const std::string& to) {
+  std::string dir = S().work->path() + "/forged";
+  auto layout = layout::Layout::Open(dir, true);
+  if (!layout.ok()) return S().error = layout.status().message(), false;
+  forge::Layer l{forge::MakeTar({{"disk", forge::TarEntry::Type::kDir},
+                                 {"disk/" + name, forge::TarEntry::Type::kFile, data, "", 0440}}),
+                 forge::Compression::kGzip, forge::DiskAnnotations(name, format, data.size())};
+  std::string tag = name + "-" + format;
+  auto m = forge::PutImage(**layout, {l}, tag);
+  if (!m.ok()) return S().error = m.status().message(), false;
+  return Push("oci:" + dir + ":" + tag, to, nullptr);
+}
+
+bool MakeShared() {
+  Shared& s = S();
+  for (const char* p : {"libvirtd", "virsh", "qemu-system-x86_64", "qemu-img", "umoci", "chroot", "node"}) {
+    if (!HaveProgram(p)) return s.error = std::string(p) + " is not installed (run scripts/setup)", false;
+  }
+  s.work = std::make_unique<TempDir>("regdisk-vm");
+  s.state = s.work->path() + "/libvirt";
+  s.store = s.work->path() + "/store";
+  s.registry = std::make_unique<RegistryServer>(RegistryServer::Flavour::kOpen);
+  if (!s.registry->error().empty()) return s.error = "registry: " + s.registry->error(), false;
+
+  auto t0 = std::chrono::steady_clock::now();
+  ProcessResult lv = RunCmd({"bash", Src("scripts/libvirt-start"), s.state});
+  s.libvirt_started = true;
+  if (!Step(lv, "scripts/libvirt-start")) return false;
+  s.uri = Trim(lv.out);
+  std::printf("[ env      ] private libvirtd up in %.1f s: %s\n", Since(t0), s.uri.c_str());
+
+  // A marker nobody could have baked into the disk image beforehand.
+  s.marker = "marker-" + std::to_string(::getpid()) + "-" +
+             std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  std::string disks = s.work->path() + "/disks";
+  if (!Step(RunCmd({"bash", Src("scripts/make-demo-disks"), disks, s.marker}), "scripts/make-demo-disks")) {
+    return false;
+  }
+  s.boot_qcow2 = disks + "/boot.qcow2";
+  s.data_img = disks + "/data.img";
+
+  std::string host = s.registry->host();
+  s.boot_image = host + "/vm/boot:v1";
+  s.seed_image = host + "/vm/data:v1";
+  s.bad_format_image = host + "/vm/raw-declared-qcow2:v1";
+  s.backing_file_image = host + "/vm/backing-file:v1";
+  s.missing_image = host + "/vm/missing:v1";
+
+  // The boot disk FROM scratch; the data disk by the seed's workflow: the
+  // base image (build-base), then a Dockerfile FROM it.
+  if (!Step(Regdisk({"--store", s.store, "build", s.boot_qcow2, "-t", "vm/boot:v1"}), "regdisk build boot")) {
+    return false;
+  }
+  if (!Push("vm/boot:v1", s.boot_image, &s.boot_digest)) return false;
+  if (!Step(Regdisk({"--store", s.store, "build-base", "-t", "kubevirt.io/registry-disk-v1alpha"}),
+            "regdisk build-base")) {
+    return false;
+  }
+  std::string ctx = s.work->path() + "/ctx";
+  if (!MakeDirs(ctx).ok() ||
+      !Step(RunCmd({"cp", "--sparse=always", s.data_img, ctx + "/data.img"}), "cp") ||
+      !WriteFileAtomic(ctx + "/Dockerfile",
+                       "FROM kubevirt.io/registry-disk-v1alpha\n"
+                       "ADD --chown=107:107 data.img /disk/\n"
+                       "LABEL purpose=marker\n")
+           .ok()) {
+    return s.error = "writing the build context", false;
+  }
+  if (!Step(Regdisk({"--store", s.store, "build", "-f", ctx + "/Dockerfile", ctx, "-t", "vm/data:v1"}),
+            "regdisk build -f Dockerfile")) {
+    return false;
+  }
+  if (!Push("vm/data:v1", s.seed_image, &s.seed_digest)) return false;
+  if (!Push("kubevirt.io/registry-disk-v1alpha", host + "/vm/registry-disk-v1alpha:v1", nullptr)) return false;
+
+  // What the node must refuse: 1 MiB of raw bytes declared qcow2, and a
+  // qcow2 whose backing file is the host's /etc/shadow.
+  if (!PutForged("disk.img", std::string(1 << 20, 'r'), "qcow2", s.bad_format_image)) return false;
+  std::string backing = s.work->path() + "/backing.qcow2";
+  if (!Step(RunCmd({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "/etc/shadow", "-F", "raw", backing, "16M"}),
+            "qemu-img create")) {
+    return false;
+  }
+  auto q = ReadFile(backing);
+  if (!q.ok()) return s.error = q.status().message(), false;
+  if (!PutForged("disk.qcow2", *q, "qcow2", s.backing_file_image)) return false;
+  std::printf("[ env      ] registry %s, disks built and pushed in %.1f s\n", host.c_str(), Since(t0));
+  return true;
+}
+
+class VmEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (!MakeShared() && S().error.empty()) S().error = "environment setup failed";
+  }
+  void TearDown() override {
+    Shared& s = S();
+    if (s.libvirt_started) {
+      ProcessResult r = RunCmd({"bash", Src("scripts/libvirt-stop"), s.state});
+      if (r.exit_code != 0) std::fprintf(stderr, "scripts/libvirt-stop: %s\n", Describe(r).c_str());
+    }
+    s.registry.reset();
+    s.work.reset();
+  }
+};
+
+[[maybe_unused]] ::testing::Environment* const kEnv = ::testing::AddGlobalTestEnvironment(new VmEnvironment);
+
+class VmTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(S().error, "") << "the VM test environment could not be made"; }
+
+  // On failure: what libvirtd, qemu, the registry and the guests said.
+  void TearDown() override {
+    if (!HasFailure() || !S().error.empty()) return;
+    std::string out = "==== libvirtd log\n" + Tail(S().state + "/log/libvirtd.log") + "==== libvirtd stdout\n" +
+                      Tail(S().state + "/log/stdout.log");
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(S().state + "/log/qemu", ec)) {
+      out += "==== qemu " + e.path().string() + "\n" + Tail(e.path().string(), 1500);
+    }
+    for (const auto& e : std::filesystem::directory_iterator(root_.path() + "/run", ec)) {
+      out += "==== console of " + e.path().filename().string() + "\n" + Tail(e.path().string() + "/console.log");
+      out += "==== domain.xml\n" + Tail(e.path().string() + "/domain.xml");
+    }
+    std::string reg = S().registry->Log();
+    out += "==== registry log (tail)\n" + (reg.size() > 6000 ? "...\n" + reg.substr(reg.size() - 6000) : reg);
+    std::fprintf(stderr, "%s\n", out.c_str());
+  }
+
+  std::string Root() const { return root_.path(); }
+
+  std::string WriteSpec(const std::string& name, const std::string& yaml) {
+    std::string path = root_.path() + "/" + name + ".yaml";
+    EXPECT_TRUE(WriteFileAtomic(path, yaml).ok());
+    return path;
+  }
+
+  // regdisk VERB ARGS --root ROOT -c URI
+  ProcessResult Vm(std::vector<std::string> args) {
+    args.insert(args.end(), {"--root", Root(), "-c", S().uri});
+    return Regdisk(args);
+  }
+
+  ProcessResult RunVm(const std::string& spec, bool console) {
+    std::vector<std::string> a = {"run", spec};
+    if (console) a.insert(a.end(), {"--console", "--console-timeout", std::to_string(kBootTimeout)});
+    return Vm(a);
+  }
+
+  // Domains libvirt knows (running or not).
+  std::set<std::string> Domains(bool all = true) {
+    std::vector<std::string> argv = {"virsh", "-c", S().uri, "list", "--name"};
+    if (all) argv.push_back("--all");
+    ProcessResult r = RunCmd(argv);
+    EXPECT_EQ(r.exit_code, 0) << Describe(r);
+    std::set<std::string> names;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);) {
+      if (!Trim(line).empty()) names.insert(Trim(line));
+    }
+    return names;
+  }
+
+  json CacheLs() {
+    ProcessResult r = Regdisk({"cache", "ls", "--json", "--root", Root()});
+    EXPECT_EQ(r.exit_code, 0) << Describe(r);
+    try {
+      return json::parse(r.out);
+    } catch (const json::exception& e) {
+      ADD_FAILURE() << e.what() << "\n" << r.out;
+      return json::array();
+    }
+  }
+
+  // The 512 bytes at sector 64 of a qcow2, through its backing chain
+  // (qemu-img dd counts the skipped blocks in count=).
+  std::string Sector64(const std::string& qcow2) {
+    std::string out = root_.path() + "/sector64";
+    ProcessResult r = RunCmd({"qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=512", "skip=64", "count=65",
+                              "if=" + qcow2, "of=" + out});
+    EXPECT_EQ(r.exit_code, 0) << Describe(r);
+    auto data = ReadFile(out);
+    return data.ok() ? *data : "";
+  }
+
+  TempDir root_{"regdisk-vm-root"};
+};
+
+// The containerDisk form: boot from the first disk (virtio), the data disk second.
+std::string TwoDiskSpec(const std::string& name, const std::string& boot, const std::string& data) {
+  return "apiVersion: kubevirt.io/v1\n"
+         "kind: VirtualMachine\n"
+         "metadata:\n  name: " + name + "\n"
+         "spec:\n"
+         "  running: true\n"
+         "  template:\n"
+         "    spec:\n"
+         "      domain:\n"
+         "        resources: {requests: {memory: 256Mi}}\n"
+         "        devices:\n"
+         "          disks:\n"
+         "          - {name: root, bootOrder: 1, disk: {bus: virtio}}\n"
+         "          - {name: data, disk: {bus: virtio}}\n"
+         "      volumes:\n"
+         "      - {name: root, containerDisk: {image: \"" + boot + "\"}}\n"
+         "      - {name: data, containerDisk: {image: \"" + data + "\", path: /disk/data.img}}\n";
+}
+
+// 1. Boots from a registry disk, reads the data disk, writes to its root
+//    disk; stopped and started again, the write is gone.
+TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
+  std::string spec = WriteSpec("eph", TwoDiskSpec("eph", S().boot_image, S().seed_image));
+
+  auto t0 = std::chrono::steady_clock::now();
+  ProcessResult first = RunVm(spec, true);
+  double boot1 = Since(t0);
+  ASSERT_EQ(first.exit_code, 0) << Describe(first);
+  EXPECT_THAT(first.out, HasSubstr("started eph"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-BOOTED"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-MARKER: " + S().marker));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-WROTE: /dev/vda"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-DONE"));
+  EXPECT_THAT(first.out, Not(HasSubstr("REGDISK-ERROR")));
+  std::printf("[ measure  ] first run (pull + boot + poweroff): %.1f s\n", boot1);
+
+  // The guest powered off: the transient domain is gone, the VM is stopped.
+  EXPECT_EQ(Domains().count("eph"), 0u);
+  ProcessResult ls = Vm({"ls"});
+  EXPECT_THAT(ls.out, HasSubstr("stopped")) << Describe(ls);
+
+  // Its write landed in its overlay, not in the cached disk.
+  std::string overlay = Root() + "/vms/eph.root/overlay.qcow2";
+  ASSERT_TRUE(PathExists(overlay));
+  EXPECT_THAT(Sector64(overlay), HasSubstr(kWritten)) << "the guest did not write to its root disk";
+  json cache = CacheLs();
+  ASSERT_EQ(cache.size(), 2u) << cache.dump(2);
+  for (const auto& e : cache) {
+    if (e["digest"] == S().boot_digest) {
+      EXPECT_EQ(Sha256File(Root() + "/disks/" + e["key"].get<std::string>() + "/disk"), Sha256File(S().boot_qcow2))
+          << "the cached disk changed";
+    } else {
+      EXPECT_EQ(e["digest"], S().seed_digest);
+    }
+  }
+  int blob_gets = S().registry->CountRequests("GET", "/blobs/");
+
+  // Control: the same overlay booted again (the domain XML regdisk wrote,
+  // given to libvirt by hand) shows the write, so the guest does see one.
+  ProcessResult again = RunCmd({"virsh", "-c", S().uri, "create", Root() + "/run/eph/domain.xml"});
+  ASSERT_EQ(again.exit_code, 0) << Describe(again);
+  ProcessResult control = Vm({"console", "eph", "--timeout", std::to_string(kBootTimeout)});
+  EXPECT_EQ(control.exit_code, 0) << Describe(control);
+  EXPECT_THAT(control.out, HasSubstr(std::string("REGDISK-PREVIOUS-WRITE: ") + kWritten)) << control.out;
+
+  ProcessResult stop = Vm({"stop", "eph"});
+  ASSERT_EQ(stop.exit_code, 0) << Describe(stop);
+  EXPECT_FALSE(PathExists(overlay)) << "stop keeps the overlay";
+  EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
+
+  t0 = std::chrono::steady_clock::now();
+  ProcessResult second = RunVm(spec, true);
+  double boot2 = Since(t0);
+  ASSERT_EQ(second.exit_code, 0) << Describe(second);
+  EXPECT_THAT(second.out, HasSubstr("REGDISK-MARKER: " + S().marker));
+  EXPECT_THAT(second.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none")) << "the first boot's write survived";
+  EXPECT_THAT(second.out, Not(HasSubstr(kWritten)));
+  EXPECT_THAT(second.out, HasSubstr("REGDISK-DONE"));
+  // Same pinned digests, disks from the node cache: no layer pulled again.
+  EXPECT_EQ(S().registry->CountRequests("GET", "/blobs/"), blob_gets);
+  std::printf("[ measure  ] second run (cached disks, boot + poweroff): %.1f s\n", boot2);
+
+  ProcessResult forget = Vm({"stop", "eph", "--forget"});
+  EXPECT_EQ(forget.exit_code, 0) << Describe(forget);
+  EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
+  EXPECT_FALSE(PathExists(Root() + "/run/eph"));
+}
+
+// 2. Three replicas of one image run at once on one cache entry.
+TEST_F(VmTest, ThreeReplicasRunAtOnceOnOneCacheEntry) {
+  std::string spec = WriteSpec("web", "apiVersion: kubevirt.io/v1\n"
+                                      "kind: VirtualMachineInstanceReplicaSet\n"
+                                      "metadata: {name: web}\n"
+                                      "spec:\n"
+                                      "  replicas: 3\n"
+                                      "  selector: {matchLabels: {app: web}}\n"
+                                      "  template:\n"
+                                      "    metadata: {labels: {app: web}}\n"
+                                      "    spec:\n"
+                                      "      domain:\n"
+                                      "        resources: {requests: {memory: 192Mi}}\n"
+                                      "        devices: {disks: [{name: root, disk: {bus: virtio}}]}\n"
+                                      "      volumes:\n"
+                                      "      - {name: root, containerDisk: {image: \"" + S().boot_image + "\"}}\n");
+  auto t0 = std::chrono::steady_clock::now();
+  ProcessResult run = RunVm(spec, false);
+  ASSERT_EQ(run.exit_code, 0) << Describe(run);
+  std::set<std::string> running = Domains(false);
+  for (const char* n : {"web-0", "web-1", "web-2"}) {
+    EXPECT_THAT(run.out, HasSubstr(std::string("started ") + n));
+    EXPECT_EQ(running.count(n), 1u) << n << " is not running right after regdisk run";
+  }
+
+  // One cache entry (one copy of the disk), leased by the three.
+  json cache = CacheLs();
+  ASSERT_EQ(cache.size(), 1u) << cache.dump(2);
+  EXPECT_EQ(cache[0]["digest"], S().boot_digest);
+  auto leased = cache[0]["leasedBy"].get<std::vector<std::string>>();
+  std::sort(leased.begin(), leased.end());
+  EXPECT_EQ(leased, (std::vector<std::string>{"web-0.root", "web-1.root", "web-2.root"}));
+  EXPECT_EQ(CountEntries(Root() + "/disks"), 1);
+  // Three overlays on that one file.
+  std::string base = Root() + "/disks/" + cache[0]["key"].get<std::string>() + "/disk";
+  for (int i = 0; i < 3; ++i) {
+    std::string overlay = Root() + "/vms/web-" + std::to_string(i) + ".root/overlay.qcow2";
+    ProcessResult info = RunCmd({"qemu-img", "info", "-U", "--output=json", overlay});
+    ASSERT_EQ(info.exit_code, 0) << Describe(info);
+    EXPECT_EQ(json::parse(info.out).value("backing-filename", ""), base);
+  }
+
+  // All three boot, each on its own writable overlay.
+  for (const char* n : {"web-0", "web-1", "web-2"}) {
+    ProcessResult c = Vm({"console", n, "--timeout", std::to_string(kBootTimeout)});
+    EXPECT_EQ(c.exit_code, 0) << Describe(c);
+    EXPECT_THAT(c.out, HasSubstr("REGDISK-BOOTED")) << n;
+    EXPECT_THAT(c.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none")) << n;
+    EXPECT_THAT(c.out, HasSubstr("REGDISK-WROTE: /dev/vda")) << n;
+    EXPECT_THAT(c.out, HasSubstr("REGDISK-DONE")) << n;
+  }
+  std::printf("[ measure  ] three replicas at once, start to all powered off: %.1f s\n", Since(t0));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(Sector64(Root() + "/vms/web-" + std::to_string(i) + ".root/overlay.qcow2"), HasSubstr(kWritten));
+  }
+
+  for (const char* n : {"web-0", "web-1", "web-2"}) {
+    ProcessResult stop = Vm({"stop", n, "--forget"});
+    EXPECT_EQ(stop.exit_code, 0) << Describe(stop);
+  }
+  cache = CacheLs();
+  ASSERT_EQ(cache.size(), 1u);
+  EXPECT_TRUE(cache[0]["leasedBy"].empty()) << cache.dump(2);
+  EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
+}
+
+// 3. Refused before libvirt is called, with the cause, leaving nothing.
+class RefusedVmTest : public VmTest {
+ protected:
+  // Runs `spec` (whose VM is `name`) and checks the refusal and that nothing
+  // is left: no domain, no lease, no overlay, no VM state, no cached disk
+  // but the good one, no temp files.
+  void ExpectRefused(const std::string& name, const std::string& spec, const std::string& cause) {
+    ProcessResult r = RunVm(spec, true);
+    std::printf("[ refused  ] %s", r.err.c_str());
+    EXPECT_NE(r.exit_code, 0) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr(cause)) << Describe(r);
+    EXPECT_THAT(r.out, Not(HasSubstr("started"))) << Describe(r);
+    EXPECT_EQ(Domains().count(name), 0u) << "libvirt has a domain " << name;
+    EXPECT_EQ(CountEntries(Root() + "/vms"), 0) << "a lease or overlay was left";
+    EXPECT_FALSE(PathExists(Root() + "/run/" + name)) << "VM state was left";
+    EXPECT_EQ(CountEntries(Root() + "/tmp"), 0) << "temp files were left";
+    for (const auto& e : CacheLs()) {
+      EXPECT_EQ(e["digest"], S().boot_digest) << "a refused disk is in the cache: " << e.dump();
+      EXPECT_TRUE(e["leasedBy"].empty()) << e.dump();
+    }
+    ProcessResult ls = Vm({"ls"});
+    EXPECT_THAT(ls.out, Not(HasSubstr(name))) << Describe(ls);
+
+    // Against a libvirt that does not exist the cause is the same: libvirt
+    // is never reached for a refused spec.
+    ProcessResult nolv = Regdisk({"run", spec, "--root", Root(), "-c",
+                                  "qemu:///system?socket=" + Root() + "/no-such-libvirt-sock"});
+    EXPECT_NE(nolv.exit_code, 0);
+    EXPECT_THAT(nolv.err, HasSubstr(cause)) << Describe(nolv);
+    EXPECT_THAT(nolv.err, Not(HasSubstr("libvirt"))) << Describe(nolv);
+    EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
+  }
+};
+
+// The design form, a good boot disk and a missing image: the boot disk's
+// lease taken first is released again.
+TEST_F(RefusedVmTest, MissingImage) {
+  std::string spec = WriteSpec("missing", "kind: VirtualMachine\n"
+                                          "spec:\n"
+                                          "  domain:\n"
+                                          "    devices:\n"
+                                          "      disks:\n"
+                                          "      - type: RegistryDisk:v1alpha\n"
+                                          "        name: root\n"
+                                          "        source: {name: \"" + S().boot_image + "\"}\n"
+                                          "        target: {device: vda}\n"
+                                          "      - type: RegistryDisk:v1alpha\n"
+                                          "        name: data\n"
+                                          "        source: {name: \"" + S().missing_image + "\"}\n"
+                                          "        target: {device: vdb}\n");
+  // The design form names the VM after its first image: "boot".
+  ExpectRefused("boot", spec, "vm/missing");
+  ProcessResult r = RunVm(spec, false);
+  EXPECT_THAT(r.err, HasSubstr("disk data")) << Describe(r);
+  EXPECT_THAT(r.err, ::testing::AnyOf(HasSubstr("not found"), HasSubstr("unknown"))) << Describe(r);
+}
+
+// The user guide's form: raw bytes in an image that declares qcow2.
+TEST_F(RefusedVmTest, DeclaredFormatDoesNotMatchTheDisk) {
+  std::string spec = WriteSpec("badfmt", "apiVersion: kubevirt.io/v1alpha1\n"
+                                         "kind: VirtualMachine\n"
+                                         "metadata: {name: badfmt}\n"
+                                         "spec:\n"
+                                         "  domain:\n"
+                                         "    devices:\n"
+                                         "      disks:\n"
+                                         "      - {name: root, volumeName: rootvol, disk: {dev: vda}}\n"
+                                         "      - {name: data, volumeName: datavol, disk: {dev: vdb}}\n"
+                                         "  volumes:\n"
+                                         "  - {name: rootvol, registryDisk: {image: \"" + S().boot_image + "\"}}\n"
+                                         "  - {name: datavol, registryDisk: {image: \"" + S().bad_format_image + "\"}}\n");
+  ExpectRefused("badfmt", spec, "declared qcow2");
+}
+
+// containerDisk: a qcow2 whose backing file is the host's /etc/shadow.
+TEST_F(RefusedVmTest, QcowWithBackingFile) {
+  std::string spec = WriteSpec("shadow", TwoDiskSpec("shadow", S().boot_image, S().backing_file_image));
+  // TwoDiskSpec names /disk/data.img; this image holds /disk/disk.qcow2.
+  std::string text = *ReadFile(spec);
+  text.replace(text.find("path: /disk/data.img"), 20, "path: /disk/disk.qcow2");
+  ASSERT_TRUE(WriteFileAtomic(spec, text).ok());
+  ExpectRefused("shadow", spec, "backing file");
+}
+
+// The base image (regdisk build-base): FROM scratch, one small layer, the
+// static /regdisk-serve as its entrypoint.
+TEST_F(VmTest, BaseImageIsSmallAndStartsRegdiskServe) {
+  ProcessResult inspect = Regdisk({"--store", S().store, "inspect", "kubevirt.io/registry-disk-v1alpha", "--json"});
+  ASSERT_EQ(inspect.exit_code, 0) << Describe(inspect);
+  json base = json::parse(inspect.out);
+  uint64_t size = base.value("size", 0ull);
+  ASSERT_EQ(base["manifest"]["layers"].size(), 1u) << inspect.out;
+  EXPECT_EQ(base["config"]["config"]["Entrypoint"], json::array({"/regdisk-serve"})) << inspect.out;
+  std::printf("[ measure  ] base image: %llu bytes (manifest + config + layer)\n",
+              static_cast<unsigned long long>(size));
+  EXPECT_GT(size, 0u) << inspect.out;
+  EXPECT_LT(size, 4u << 20) << "the base image should be a few MiB at most";
+
+  // The seed-built data image is the base's layer plus the disk's.
+  ProcessResult seed = Regdisk({"--store", S().store, "inspect", "docker://" + S().seed_image, "--json"});
+  ASSERT_EQ(seed.exit_code, 0) << Describe(seed);
+  json image = json::parse(seed.out);
+  ASSERT_EQ(image["manifest"]["layers"].size(), 2u) << seed.out;
+  EXPECT_EQ(image["manifest"]["layers"][0]["digest"], base["manifest"]["layers"][0]["digest"]);
+  EXPECT_EQ(image["config"]["config"]["Entrypoint"], json::array({"/regdisk-serve"}));
+  EXPECT_EQ(image["disks"][0]["path"], "/disk/data.img") << seed.out;
+}
+
+// Shell-quotes one word.
+std::string Q(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string Words(const json& argv) {
+  std::string out;
+  for (const auto& a : argv) out += " " + Q(a.get<std::string>());
+  return out;
+}
+
+// The controller role through the CLI: `regdisk render pod` pins every disk
+// to the digest its tag names now, the Kubernetes schema accepts the Pod,
+// and the Pod's containers do their job when run as rendered: each image
+// unpacked (umoci), the emptyDir volumes bind-mounted at their mountPaths,
+// every command run in its image's root as UID 107, the init container
+// first. The boot image is FROM scratch: it serves through the
+// regdisk-serve that the init container installed from the base image.
+TEST_F(VmTest, RenderedPodIsValidAndItsContainersServeTheDisks) {
+  std::string spec = WriteSpec("podvm", TwoDiskSpec("podvm", S().boot_image, S().seed_image));
+  std::string host = S().registry->host();
+  std::string serve_image = host + "/vm/registry-disk-v1alpha:v1";
+  ProcessResult r = Regdisk({"render", "pod", spec, "--serve-image", serve_image});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr(host + "/vm/boot@" + S().boot_digest));
+  EXPECT_THAT(r.out, HasSubstr(host + "/vm/data@" + S().seed_digest));
+  std::string pod_file = Root() + "/pod.yaml";
+  ASSERT_TRUE(WriteFileAtomic(pod_file, r.out).ok());
+  std::string node_modules = Src("tests/tools/node_modules");
+  ASSERT_TRUE(PathExists(node_modules + "/kubernetes-models")) << "run scripts/setup (npm ci --prefix tests/tools)";
+  ProcessResult v = RunCmd({"node", Src("tests/tools/validate_pod.mjs"), pod_file});
+  EXPECT_EQ(v.exit_code, 0) << Describe(v) << r.out;
+
+  ProcessResult as_json =
+      RunCmd({"node", "-e",
+              "const {parse} = require(process.argv[1]);"
+              "console.log(JSON.stringify(parse(require('fs').readFileSync(process.argv[2], 'utf8'))))",
+              node_modules + "/yaml", pod_file});
+  ASSERT_EQ(as_json.exit_code, 0) << Describe(as_json);
+  json pod = json::parse(as_json.out);
+  const json& init = pod["spec"]["initContainers"];
+  ASSERT_EQ(init.size(), 1u) << r.out;
+  EXPECT_EQ(init[0]["image"], serve_image);
+  std::vector<json> wrappers;
+  for (const auto& c : pod["spec"]["containers"]) {
+    if (c["name"] != "compute") wrappers.push_back(c);
+  }
+  ASSERT_EQ(wrappers.size(), 2u) << r.out;
+
+  // Host directories for the Pod's emptyDir volumes, world-writable as
+  // kubelet makes them.
+  std::string vols = Root() + "/volumes";
+  std::map<std::string, std::string> volume_dir;
+  for (const auto& vol : pod["spec"]["volumes"]) {
+    std::string dir = vols + "/" + vol["name"].get<std::string>();
+    ASSERT_TRUE(MakeDirs(dir).ok());
+    ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+    volume_dir[vol["name"]] = dir;
+  }
+  // Each container's image, copied out of the registry and unpacked.
+  int n = 0;
+  auto unpack = [&](const json& c) {
+    std::string image = c["image"], oci = Root() + "/oci-" + std::to_string(n);
+    std::string bundle = Root() + "/bundle-" + std::to_string(n++);
+    ProcessResult copy = Regdisk({"copy", "docker://" + image, "oci:" + oci + ":v"});
+    EXPECT_EQ(copy.exit_code, 0) << Describe(copy);
+    ProcessResult u = RunCmd({"umoci", "unpack", "--image", oci + ":v", bundle});
+    EXPECT_EQ(u.exit_code, 0) << Describe(u);
+    std::string root = bundle + "/rootfs", mounts;
+    for (const auto& m : c["volumeMounts"]) {
+      std::string at = root + m["mountPath"].get<std::string>();
+      mounts += "mkdir -p " + Q(at) + " && mount --bind " + Q(volume_dir[m["name"]]) + " " + Q(at) + "\n";
+      if (m.value("readOnly", false)) mounts += "mount -o remount,bind,ro " + Q(at) + "\n";
+    }
+    return std::pair{root, mounts};
+  };
+  auto as_qemu = [](const std::string& root) { return "chroot --userspec=107:107 " + Q(root); };
+
+  std::string script = "set -eu\n";
+  auto [init_root, init_mounts] = unpack(init[0]);
+  script += init_mounts + as_qemu(init_root) + Words(init[0]["command"]) + "\n";
+  std::string probes;
+  for (const auto& w : wrappers) {
+    auto [root, mounts] = unpack(w);
+    script += mounts + as_qemu(root) + Words(w["command"]) + " &\n";
+    script += "pids=\"${pids:-} $!\"\n";
+    probes += " && " + as_qemu(root) + Words(w["readinessProbe"]["exec"]["command"]);
+  }
+  ASSERT_FALSE(HasFailure());
+  script += "for i in $(seq 300); do if true" + probes + "; then echo all-ready; break; fi; sleep 0.1; done\n";
+  std::string disks = volume_dir["regdisk-disks"];
+  script += "cmp " + Q(disks + "/root/boot.qcow2") + " " + Q(S().boot_qcow2) + " && echo boot-identical\n";
+  script += "cmp " + Q(disks + "/data/data.img") + " " + Q(S().data_img) + " && echo data-identical\n";
+  script += "stat -c 'copy %n %u:%g %a' " + Q(disks + "/root/boot.qcow2") + " " + Q(disks + "/data/data.img") + "\n";
+  script += "kill -TERM $pids; for p in $pids; do rc=0; wait $p || rc=$?; echo \"serve exit $rc\"; done\n";
+  script += "echo \"left: $(find " + Q(disks) + " -type f | wc -l) files\"\n";
+  ProcessResult run = RunCmd({"unshare", "--mount", "--propagation", "private", "bash", "-c", script});
+  EXPECT_EQ(run.exit_code, 0) << Describe(run) << "\n--- script\n" << script;
+  EXPECT_THAT(run.out, HasSubstr("installed /var/run/regdisk/bin/regdisk-serve"));
+  EXPECT_THAT(run.out, HasSubstr("all-ready"));
+  EXPECT_THAT(run.out, HasSubstr("boot-identical"));
+  EXPECT_THAT(run.out, HasSubstr("data-identical"));
+  EXPECT_THAT(run.out, HasSubstr("boot.qcow2 107:107 440"));
+  EXPECT_THAT(run.out, HasSubstr("data.img 107:107 440"));
+  EXPECT_THAT(run.out, HasSubstr("serve exit 0\nserve exit 0\n"));
+  EXPECT_THAT(run.out, HasSubstr("left: 0 files")) << "regdisk-serve left its copy behind\n" << run.out;
+
+  ProcessResult missing = Regdisk({"render", "pod", WriteSpec("podmissing", TwoDiskSpec("podmissing", S().boot_image,
+                                                                                      S().missing_image))});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_THAT(missing.err, HasSubstr("vm/missing")) << Describe(missing);
+}
+
+}  // namespace
+}  // namespace regdisk::testing
