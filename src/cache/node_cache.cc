@@ -238,13 +238,20 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
   }
   const std::string& file = taken.file;
   std::string path_in_image = "/disk/" + taken.name;
-  ASSIGN_OR_RETURN(disk::DiskInfo info, disk::Inspect(file, DeclaredFormat(m, path_in_image)));
-  RETURN_IF_ERROR(disk::CrossCheck(file, info));
+  // Messages name the disk as the image does, not our temp file.
+  auto named = [&](const Status& s) {
+    std::string msg = s.message();
+    if (msg.starts_with(file)) msg.replace(0, file.size(), path_in_image);
+    return Status(s.code(), msg);
+  };
+  auto info = disk::Inspect(file, DeclaredFormat(m, path_in_image));
+  if (!info.ok()) return named(info.status());
+  if (Status s = disk::CrossCheck(file, *info); !s.ok()) return named(s);
 
   if (::chmod(file.c_str(), 0444) != 0) return IoError("chmod " + file, errno);
   if (::rename(file.c_str(), (work + "/disk").c_str()) != 0) return IoError("renaming " + file, errno);
-  json meta = {{"manifest", digest.str()}, {"path", path_in_image}, {"format", disk::FormatName(info.format)},
-               {"virtualSize", info.virtual_size}, {"source", source}};
+  json meta = {{"manifest", digest.str()}, {"path", path_in_image}, {"format", disk::FormatName(info->format)},
+               {"virtualSize", info->virtual_size}, {"source", source}};
   RETURN_IF_ERROR(WriteFileAtomic(work + "/meta.json", meta.dump(2) + "\n"));
   // Manifest and config are kept for inspection and IfNotPresent.
   RETURN_IF_ERROR(oci::WriteBlob(*images_, raw_config, m.config.media_type).status());
