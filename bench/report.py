@@ -44,6 +44,8 @@ for step in ["push", "pull"]:
     name = f"P4/{step}/regdisk"
     if name in rows:
         print(f"| P4 | 4 GiB random, {step} | {med(name):.2f} | — | — | — | {rss_mib(name)} | ≤ 64 MiB RSS |")
+if "P3/prepare/regdisk" not in rows:
+    sys.exit(0)
 pr = med("P3/prepare/regdisk") * 1000
 pc = med("P3/prepare/plain-copy") * 1000
 print(f"\nP3, 100 VMs from one {img / 2**20:.1f} MiB qcow2 image: regdisk uses {p3r / 2**20:.1f} MiB on disk "
