@@ -61,6 +61,7 @@ int RunCopy(const Globals& g, const CopyArgs& a) {
   options.on_blob = [&](const oci::Descriptor& d) { progress.Start(d); };
   options.on_bytes = [&](const oci::Descriptor& d, uint64_t n) { progress.Add(d, n); };
   options.parallel = 3;
+  options.blob_retries = 1;  // an upload the registry lost midway is sent once more
   using T = oci::ImageLocation::Transport;
   const auto &from = src->location, &to = dst->location;
   std::string dst_tag = to.transport == T::kDocker && to.ref.digest ? "" : to.tag;
@@ -122,10 +123,8 @@ int RunLogin(const LoginArgs& a) {
   if (a.user.empty() || password.empty()) {
     return Fail(InvalidArgument("login " + a.host + ": needs --username and --password-stdin (or --password)"));
   }
-  registry::Options o;
-  o.tls_verify = a.reg.tls_verify;
-  o.cert_dir = a.reg.cert_dir;
-  o.retry_times = a.reg.retry_times;
+  registry::Options o = a.reg.Options();
+  o.credentials.clear();  // Login takes the user and password given here
   Status s = registry::Login(a.host, a.user, password, o);
   if (!s.ok()) return Fail(s);
   std::printf("Login Succeeded (%s, saved in %s)\n", a.host.c_str(), registry::AuthFileForWriting().c_str());

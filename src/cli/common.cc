@@ -43,15 +43,25 @@ void RegistryFlags::Add(CLI::App* cmd) {
   cmd->add_option("--cert-dir", cert_dir, "directory of extra CA certificates (*.crt)");
   cmd->add_option("--retry-times", retry_times, "retries on network errors, 429 and 5xx (default 3)")
       ->check(CLI::Range(0, 20));
+  cmd->add_option("--stall-timeout", stall_timeout,
+                  "seconds a registry transfer may go without progress (under 1 KiB/s) before it is "
+                  "abandoned and retried (default 60)")
+      ->check(CLI::Range(1, 3600));
+}
+
+registry::Options RegistryFlags::Options() const {
+  registry::Options o;
+  o.credentials = creds;
+  o.tls_verify = tls_verify;
+  o.cert_dir = cert_dir;
+  o.retry_times = retry_times;
+  o.stall_timeout = std::chrono::seconds(stall_timeout);
+  return o;
 }
 
 StatusOr<std::unique_ptr<oci::Store>> OpenRegistry(const RegistryFlags& f, const oci::Reference& ref,
                                                    const std::string& auth_file) {
-  registry::Options o;
-  o.credentials = f.creds;
-  o.tls_verify = f.tls_verify;
-  o.cert_dir = f.cert_dir;
-  o.retry_times = f.retry_times;
+  registry::Options o = f.Options();
   if (o.credentials.empty() && !auth_file.empty()) {
     ASSIGN_OR_RETURN(std::string text, ReadFile(auth_file, 1 << 20));
     ASSIGN_OR_RETURN(auto creds, registry::CredentialsFromJson(text, ref.registry, auth_file));

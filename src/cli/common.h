@@ -10,6 +10,7 @@
 
 #include "layout/layout.h"
 #include "oci/location.h"
+#include "registry/registry.h"
 #include "util/status.h"
 
 namespace regdisk::cli {
@@ -37,7 +38,10 @@ struct RegistryFlags {
   bool tls_verify = true;    // --tls-verify=false
   std::string cert_dir;      // --cert-dir DIR
   int retry_times = 3;       // --retry-times N
+  int stall_timeout = 60;    // --stall-timeout SECONDS
   void Add(CLI::App* cmd);
+  // The registry client's options these flags give.
+  registry::Options Options() const;
 };
 
 // A registry repository as a Store. `secret` (an imagePullSecret name) is

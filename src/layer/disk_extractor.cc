@@ -62,7 +62,29 @@ class LayerStream {
     }
   }
 
+  // After the layer failed to decode: reads the rest of the blob as is and
+  // checks it against the descriptor. A blob that does not match its digest
+  // was damaged on the way, and that is the error to report rather than the
+  // garbage it made of the stream. OK when it matches, or cannot be told.
+  Status CheckDigestAfterError(const oci::Descriptor& desc) {
+    if (verified_) return OkStatus();  // Verify() judged the digests already
+    verified_ = true;
+    while (!blob_eof_ && compressed_bytes_ <= desc.size) {
+      auto n = blob_.Read(in_.data(), in_.size());
+      if (!n.ok()) return n.status().code() == Code::kCorrupt ? n.status() : OkStatus();
+      if (*n == 0) blob_eof_ = true;
+      compressed_.Update(in_.data(), *n);
+      compressed_bytes_ += *n;
+    }
+    in_len_ = 0;
+    if (compressed_bytes_ != desc.size || oci::Digest::FromHex(compressed_.FinishHex()) != desc.digest) {
+      return Corrupt("layer " + desc.digest.str() + " does not match its digest (damaged in transit?)");
+    }
+    return OkStatus();
+  }
+
   Status Verify(const oci::Descriptor& desc, const oci::Digest& diff_id) {
+    verified_ = true;
     if (compressed_bytes_ != desc.size) {
       return Corrupt("layer " + desc.digest.str() + " has " + std::to_string(compressed_bytes_) +
                      " bytes, the manifest says " + std::to_string(desc.size));
@@ -82,7 +104,7 @@ class LayerStream {
   std::vector<char> in_;
   const char* in_pos_ = nullptr;
   size_t in_len_ = 0;
-  bool blob_eof_ = false;
+  bool blob_eof_ = false, verified_ = false;
   Sha256 compressed_, uncompressed_;
   uint64_t compressed_bytes_ = 0, uncompressed_bytes_ = 0, max_;
   const std::function<void(uint64_t)>& on_bytes_;
@@ -143,6 +165,7 @@ struct DiskExtractor::Impl {
   ExtractLimits limits;
   std::map<std::string, std::string> files;  // name inside /disk -> file in work_dir
   int counter = 0;
+  Status failed;  // the error of a layer that failed: the extractor is spent
 
   ~Impl() {
     for (const auto& [name, path] : files) ::unlink(path.c_str());
@@ -208,6 +231,9 @@ struct DiskExtractor::Impl {
     return OkStatus();
   }
 
+  // Reads one layer's entries from `stream`, then verifies its digests.
+  Status Extract(LayerStream& stream, const oci::Descriptor& desc, const oci::Digest& diff_id);
+
   Status HandleEntry(archive* a, archive_entry* e) {
     ASSIGN_OR_RETURN(std::string name, NormalizeName(archive_entry_pathname(e)));
     mode_t type = archive_entry_filetype(e);
@@ -265,6 +291,20 @@ Status DiskExtractor::AddLayer(oci::BlobReader& blob, const oci::Descriptor& des
                                const std::function<void(uint64_t)>& on_bytes) {
   ASSIGN_OR_RETURN(Codec codec, CodecForMediaType(desc.media_type));
   LayerStream stream(blob, codec, impl_->limits.max_layer_bytes, on_bytes);
+  RETURN_IF_ERROR(impl_->failed);
+  Status s = impl_->Extract(stream, desc, diff_id);
+  if (s.code() == Code::kCorrupt) {
+    if (Status damaged = stream.CheckDigestAfterError(desc); !damaged.ok()) s = damaged;
+  }
+  if (!s.ok()) {
+    // Whatever the layer wrote is unverified: nothing of it may be taken.
+    impl_->Remove("", true);
+    impl_->failed = s;
+  }
+  return s;
+}
+
+Status DiskExtractor::Impl::Extract(LayerStream& stream, const oci::Descriptor& desc, const oci::Digest& diff_id) {
   ReadContext ctx{&stream};
   std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
   archive_read_support_format_tar(a.get());
@@ -280,7 +320,7 @@ Status DiskExtractor::AddLayer(oci::BlobReader& blob, const oci::Descriptor& des
       if (!ctx.error.ok()) return ctx.error.Annotate("layer " + desc.digest.str());
       return Corrupt("layer " + desc.digest.str() + ": " + ArchiveError(a.get()));
     }
-    Status s = impl_->HandleEntry(a.get(), e);
+    Status s = HandleEntry(a.get(), e);
     if (!ctx.error.ok()) return ctx.error.Annotate("layer " + desc.digest.str());
     if (!s.ok()) return s.Annotate("layer " + desc.digest.str());
   }
@@ -300,6 +340,7 @@ std::vector<std::string> DiskExtractor::Disks() const {
 }
 
 StatusOr<DiskExtractor::Taken> DiskExtractor::Take(const std::string& name) {
+  RETURN_IF_ERROR(impl_->failed);
   auto& files = impl_->files;
   std::map<std::string, std::string>::iterator it;
   if (name.empty()) {

@@ -47,7 +47,8 @@ class DiskExtractor {
   DiskExtractor& operator=(const DiskExtractor&) = delete;
 
   // Reads the whole layer from `blob` and verifies it against `desc`
-  // (digest, size) and `diff_id`. Layers must be added bottom first.
+  // (digest, size) and `diff_id`. Layers must be added bottom first. After
+  // a failure the extractor holds no file and every later call fails.
   Status AddLayer(oci::BlobReader& blob, const oci::Descriptor& desc, const oci::Digest& diff_id,
                   const std::function<void(uint64_t)>& on_bytes = {});
 

@@ -82,6 +82,33 @@ TEST(DiskExtractor, RoundTripsSparseDisksThroughEveryCompression) {
   }
 }
 
+// A blob damaged on the way breaks its gzip stream long before its digest
+// is checked: the error names the cause (the digest), not the symptom.
+TEST(DiskExtractor, DamagedBlobIsReportedAsADigestMismatch) {
+  TempDir dir;
+  std::string src = dir.path() + "/disk.raw";
+  std::string data;
+  for (uint32_t x = 1; data.size() < (1 << 20);) {
+    x = x * 1664525u + 1013904223u;
+    data.append(reinterpret_cast<const char*>(&x), sizeof x);
+  }
+  ASSERT_TRUE(WriteFileAtomic(src, data).ok());
+  std::string blob;
+  LayerOptions o;
+  o.compression = Compression::kGzip;
+  LayerWriter w(std::make_unique<MemoryBlob>(&blob), o);
+  ASSERT_TRUE(w.AddFile("disk/disk.raw", src, {107, 107, 0440}, true).ok());
+  auto r = w.Finish();
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  blob[blob.size() / 3] ^= 1;
+  MemoryBlob reader(&blob);
+  DiskExtractor ex(dir.path(), {});
+  Status s = ex.AddLayer(reader, r->descriptor, r->diff_id);
+  EXPECT_EQ(s.code(), Code::kCorrupt);
+  EXPECT_NE(s.message().find("does not match its digest"), std::string::npos) << s.message();
+  EXPECT_FALSE(ex.Take("").ok()) << "a damaged layer left a disk";
+}
+
 TEST(DiskExtractor, UnknownMediaTypeIsRefused) {
   EXPECT_FALSE(CodecForMediaType("application/vnd.oci.image.layer.v1.tar+lz4").ok());
   EXPECT_EQ(*CodecForMediaType("application/vnd.docker.image.rootfs.diff.tar.gzip"), Codec::kGzip);

@@ -7,11 +7,10 @@
 
 namespace regdisk::oci {
 
-Status CopyBlob(Store& src, const Descriptor& desc, Store& dst, const CopyOptions& options) {
-  ASSIGN_OR_RETURN(bool have, dst.HasBlob(desc.digest));
-  if (have) return OkStatus();
-  if (options.try_mount && options.try_mount(desc)) return OkStatus();
-  if (options.on_blob) options.on_blob(desc);
+namespace {
+
+// One attempt at moving the blob's bytes.
+Status Transfer(Store& src, const Descriptor& desc, Store& dst, const CopyOptions& options) {
   ASSIGN_OR_RETURN(auto reader, src.OpenBlob(desc.digest));
   if (reader->size() != desc.size) {
     return Corrupt("blob " + desc.digest.str() + " has size " + std::to_string(reader->size()) +
@@ -28,6 +27,19 @@ Status CopyBlob(Store& src, const Descriptor& desc, Store& dst, const CopyOption
   ASSIGN_OR_RETURN(Descriptor got, writer->Commit(desc.media_type, desc.digest));
   if (got.size != desc.size) return Corrupt("blob " + desc.digest.str() + " changed size in transit");
   return OkStatus();
+}
+
+}  // namespace
+
+Status CopyBlob(Store& src, const Descriptor& desc, Store& dst, const CopyOptions& options) {
+  ASSIGN_OR_RETURN(bool have, dst.HasBlob(desc.digest));
+  if (have) return OkStatus();
+  if (options.try_mount && options.try_mount(desc)) return OkStatus();
+  if (options.on_blob) options.on_blob(desc);
+  for (int attempt = 0;; ++attempt) {
+    Status s = Transfer(src, desc, dst, options);
+    if (s.ok() || s.code() != Code::kUnavailable || attempt >= options.blob_retries) return s;
+  }
 }
 
 namespace {

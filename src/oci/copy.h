@@ -25,6 +25,10 @@ struct CopyOptions {
   std::function<bool(const Descriptor&)> try_mount;
   // Blobs of one manifest moved at once (both stores must allow it).
   int parallel = 1;
+  // Times a blob is sent again from the start after its transfer failed with
+  // kUnavailable (the stores retry single requests themselves; this is for
+  // a transfer they cannot resume, e.g. a registry upload that was lost).
+  int blob_retries = 0;
 };
 
 // Copies the image `src_ref` (a tag or digest naming a manifest or an index)

@@ -9,6 +9,16 @@
 // there. A blob that fits in one chunk goes as POST then one PUT with the
 // body (Distribution 2.8 has no single-request POST ?digest=).
 //
+// Distribution drops an upload whose size no longer matches the offset its
+// URL carries (the _state parameter): after a PATCH that arrived in part, or
+// whose answer was lost, every later request on that URL fails (400
+// BLOB_UPLOAD_INVALID, then 404 BLOB_UPLOAD_UNKNOWN). The writer then starts
+// a new upload when it still holds the whole blob (the first chunk, or a
+// blob sent in one PUT); otherwise it fails with kUnavailable ("the upload
+// was lost"), and the caller sends the blob again (oci::CopyBlob does). A
+// final PUT that fails for the network or a 429/5xx is retried the same
+// way, after checking (HEAD) whether it worked after all.
+//
 // Commit first checks the digest against `expected`, then asks (HEAD)
 // whether the repository has the blob already: if so the upload is
 // cancelled and created() is false. An uncommitted writer cancels its
@@ -104,32 +114,65 @@ class BlobWriter : public oci::BlobWriter {
       Cancel();
       return OkStatus();
     }
-    std::string_view body;
-    if (location_.empty()) {
+    bool single = location_.empty();  // the whole blob is in buf_: one PUT
+    if (single) {
       RETURN_IF_ERROR(StartUpload());
-      body = buf_;  // the whole blob: one PUT
     } else if (!buf_.empty()) {
       RETURN_IF_ERROR(SendChunk());
     }
-    std::string url = location_ + (location_.find('?') == std::string::npos ? "?" : "&") +
-                      "digest=" + http::Escape(got.str());
-    Call put = MakeCall("PUT", url, "uploading blob " + got.str());
-    put.headers.push_back("Content-Type: application/octet-stream");
-    put.body = body;
-    put.retry = false;  // the upload URL is spent once the PUT succeeded
-    auto r = registry_.Do(put);
-    if (!r.ok()) {
+    for (int attempt = 0;; ++attempt) {
+      std::string url = location_ + (location_.find('?') == std::string::npos ? "?" : "&") +
+                        "digest=" + http::Escape(got.str());
+      Call put = MakeCall("PUT", url, "uploading blob " + got.str());
+      put.headers.push_back("Content-Type: application/octet-stream");
+      if (single) put.body = buf_;
+      put.retry = false;  // retried below: the upload URL is spent once the PUT succeeded
+      auto r = registry_.Do(put);
+      if (r.ok() && (r->status == 201 || r->status == 204)) {
+        if (std::string d = r->Header("docker-content-digest"); !d.empty() && d != got.str()) {
+          return Corrupt(Where() + "the registry stored blob " + OneLine(d, 80) + " for " + got.str());
+        }
+        break;
+      }
+      Status error = r.ok() ? registry_.ResponseError(put, *r) : r.status();
+      bool lost = r.ok() && Lost(*r);
+      if (!Retryable(r) && !lost) return error;
       // A PUT that worked but whose answer was lost leaves the blob there.
       auto there = BlobExists(target_, got);
-      if (!there.ok() || !*there) return r.status();
-    } else if (r->status != 201 && r->status != 204) {
-      return registry_.ResponseError(put, *r);
-    } else if (std::string d = r->Header("docker-content-digest"); !d.empty() && d != got.str()) {
-      return Corrupt(Where() + "the registry stored blob " + OneLine(d, 80) + " for " + got.str());
+      if (there.ok() && *there) break;
+      if (lost && !single) return UploadLost(error);
+      if (attempt >= registry_.options().retry_times) return lost ? UploadLost(error) : error;
+      registry_.Backoff(attempt, r.ok() ? &*r : nullptr);
+      if (single) {
+        // The body may have arrived in part, which spoils the upload: a new one.
+        Cancel();
+        RETURN_IF_ERROR(StartUpload());
+      }
     }
     location_.clear();
     created_ = true;
     return OkStatus();
+  }
+
+  // A failure worth another try: no answer, 429 or 5xx.
+  static bool Retryable(const StatusOr<http::Response>& r) {
+    return r.ok() ? (r->status == 429 || r->status >= 500) : r.status().code() == Code::kUnavailable;
+  }
+
+  // The registry no longer accepts the upload (see the top of the file).
+  // libcurl re-sends a request once by itself when a reused connection
+  // breaks before the answer, so this can be the answer to a request that
+  // seemed to be sent once.
+  static bool Lost(const http::Response& r) {
+    return r.status == 404 || (r.status == 400 && (r.body.find("BLOB_UPLOAD_INVALID") != std::string::npos ||
+                                                   r.body.find("BLOB_UPLOAD_UNKNOWN") != std::string::npos));
+  }
+
+  // The error for an upload lost midway: kUnavailable, so that the blob is
+  // sent again from the start.
+  Status UploadLost(const Status& cause) const {
+    return Unavailable(Where() + "the upload was lost after a failed request, the blob must be sent again (" +
+                       OneLine(cause.message(), 200) + ")");
   }
 
   Status StartUpload() {
@@ -157,12 +200,26 @@ class BlobWriter : public oci::BlobWriter {
       patch.retry = false;  // resumed below, from where the registry is
       auto r = registry_.Do(patch);
       if (r.ok() && r->status == 202) return Accepted(*r, sent_ + buf_.size());
-      bool retryable = r.ok() ? (r->status == 429 || r->status >= 500) : r.status().code() == Code::kUnavailable;
-      if (!retryable || attempt >= registry_.options().retry_times) {
-        return r.ok() ? registry_.ResponseError(patch, *r) : r.status();
+      Status error = r.ok() ? registry_.ResponseError(patch, *r) : r.status();
+      bool lost = r.ok() && Lost(*r);
+      if ((!Retryable(r) && !lost) || attempt >= registry_.options().retry_times) {
+        return lost ? UploadLost(error) : error;
       }
       registry_.Backoff(attempt, r.ok() ? &*r : nullptr);
-      ASSIGN_OR_RETURN(from, UploadOffset());
+      std::optional<uint64_t> offset;
+      if (!lost) {
+        ASSIGN_OR_RETURN(offset, UploadOffset());
+      }
+      if (!offset) {
+        // The registry dropped the upload. With the whole blob still here
+        // (the first chunk), start again; else the caller must.
+        if (sent_ > 0) return UploadLost(error);
+        location_.clear();
+        RETURN_IF_ERROR(StartUpload());
+        from = 0;
+        continue;
+      }
+      from = *offset;
       if (from < sent_ || from > sent_ + buf_.size()) {
         return Corrupt(Where() + "the upload is at byte " + std::to_string(from) + ", outside the chunk " +
                        std::to_string(sent_) + "-" + std::to_string(sent_ + buf_.size()));
@@ -188,15 +245,17 @@ class BlobWriter : public oci::BlobWriter {
     return OkStatus();
   }
 
-  // GET on the upload URL: how many bytes the registry has.
-  StatusOr<uint64_t> UploadOffset() {
+  // GET on the upload URL: how many bytes the registry has; nullopt when
+  // it dropped the upload.
+  StatusOr<std::optional<uint64_t>> UploadOffset() {
     Call get = MakeCall("GET", location_, "checking an upload");
     ASSIGN_OR_RETURN(http::Response r, registry_.Do(get));
+    if (Lost(r)) return std::optional<uint64_t>();
     if (r.status != 204 && r.status != 200) return registry_.ResponseError(get, r);
     auto end = RangeEnd(r.Header("range"));
     if (!end) return Unsupported(Where() + "the upload status has no readable Range header");
     if (std::string location = r.Header("location"); !location.empty()) location_ = registry_.Resolve(location);
-    return *end;
+    return std::optional<uint64_t>(*end);
   }
 
   void Cancel() {

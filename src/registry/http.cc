@@ -2,7 +2,9 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 
 #include "util/fs.h"
@@ -53,7 +55,8 @@ class Exchange {
  public:
   Exchange(Client& client, const Request& request, bool streaming)
       : client_(client), conn_(client.Acquire()), streaming_(streaming),
-        follow_(request.follow_redirects), max_body_(request.max_body) {
+        follow_(request.follow_redirects), max_body_(request.max_body),
+        stall_timeout_(std::max<std::chrono::seconds>(client.options().stall_timeout, std::chrono::seconds(1))) {
     errbuf_[0] = '\0';
     Configure(request);
     curl_multi_add_handle(conn_->multi, conn_->easy);
@@ -69,9 +72,15 @@ class Exchange {
   bool done() const { return done_; }
   bool headers_done() const { return headers_done_; }
 
-  // Drives the transfer until `stop()` holds or it ends.
+  // Drives the transfer until `stop()` holds or it ends. A transfer that
+  // moves no byte either way for stall_timeout is aborted (the time between
+  // Pump calls is the reader's, not the peer's); libcurl's low-speed limit
+  // (below 1 KiB/s, averaged over several seconds) catches trickles.
   template <typename Stop>
   void Pump(Stop stop) {
+    using Clock = std::chrono::steady_clock;
+    auto last_progress = Clock::now();
+    curl_off_t last_bytes = -1;
     while (!done_ && !stop()) {
       int running = 0;
       if (curl_multi_perform(conn_->multi, &running) != CURLM_OK) {
@@ -83,7 +92,22 @@ class Exchange {
         if (m->msg == CURLMSG_DONE) Finish(m->data.result);
       }
       if (done_ || stop()) break;
-      curl_multi_poll(conn_->multi, nullptr, 0, 1000, nullptr);
+      curl_off_t down = 0, up = 0;
+      curl_easy_getinfo(conn_->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
+      curl_easy_getinfo(conn_->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+      auto now = Clock::now();
+      if (down + up != last_bytes) {
+        last_bytes = down + up;
+        last_progress = now;
+      } else if (now - last_progress >= stall_timeout_) {
+        std::snprintf(errbuf_, sizeof errbuf_, "no data moved for %lld s (stalled)",
+                      static_cast<long long>(stall_timeout_.count()));
+        Finish(CURLE_OPERATION_TIMEDOUT);
+        break;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(stall_timeout_ - (now - last_progress));
+      int wait = static_cast<int>(std::clamp<long long>(left.count(), 1, 1000));
+      curl_multi_poll(conn_->multi, nullptr, 0, wait, nullptr);
     }
   }
 
@@ -254,6 +278,7 @@ class Exchange {
   std::unique_ptr<Connection> conn_;
   bool streaming_, follow_;
   size_t max_body_;
+  std::chrono::seconds stall_timeout_;
   curl_slist* headers_ = nullptr;
   char errbuf_[CURL_ERROR_SIZE];
   Response response_;

@@ -40,7 +40,9 @@ struct ClientOptions {
   // Extra trusted CA certificates (PEM), used with the system ones.
   std::string ca_pem;
   std::chrono::seconds connect_timeout{30};
-  // A transfer slower than 1 KiB/s for this long is aborted (kUnavailable).
+  // A transfer that moves no byte for this long (waiting for an answer
+  // included), or slower than 1 KiB/s for about this long, is aborted
+  // (kUnavailable).
   std::chrono::seconds stall_timeout{60};
 };
 

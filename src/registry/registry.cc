@@ -104,6 +104,7 @@ Status Registry::Ping() {
   }
   if (r->status != 200) {
     Status s = ResponseError(call, *r);
+    if (RetryableStatus(r->status)) return s;  // a registry, unwell
     return Status(s.code(), s.message() + " (is this a registry?)");
   }
   return OkStatus();
