@@ -162,9 +162,11 @@ StatusOr<BuildResult> BuildImage(oci::Store& dest, const BuildOptions& options,
   }
   config.created = created;
   for (const auto& [k, v] : options.labels) config.labels[k] = v;
-  for (const auto& [k, v] : options.env) {
-    std::erase_if(config.env, [&](const std::string& e) { return e.starts_with(k + "="); });
-    config.env.push_back(k + "=" + v);
+  for (const auto& kv : options.env) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda.
+    const std::string prefix = kv.first + "=";
+    std::erase_if(config.env, [&](const std::string& e) { return e.starts_with(prefix); });
+    config.env.push_back(prefix + kv.second);
   }
   if (config.os.empty()) config.os = "linux";
 
