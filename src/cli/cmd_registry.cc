@@ -31,6 +31,7 @@ class BlobProgress {
   void Start(const oci::Descriptor& d) {
     std::lock_guard lock(mu_);
     bars_[d.digest.str()] = std::make_unique<Progress>("blob " + d.digest.short_hex(), d.size);
+    bytes_in_[d.digest.str()] = 0;  // a blob sent again starts over
     ++blobs_;
   }
   void Add(const oci::Descriptor& d, uint64_t n) {
