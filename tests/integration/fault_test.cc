@@ -42,28 +42,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kPython[] = "/usr/bin/python3";
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, fd, 2);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fd);
-  return pid;
-}
-
 // The fault proxy in front of `upstream` (HOST:PORT), with its control
 // file, log and the Authorization values it saw in `dir`.
 class FaultProxy {
  public:
   FaultProxy(const std::string& upstream, const std::string& dir) : dir_(dir) {
-    pid_ = Spawn({kPython, REGDISK_SOURCE_DIR "/tests/tools/fault_proxy.py", "--upstream", upstream,
+    pid_ = SpawnLogged({kPython, REGDISK_SOURCE_DIR "/tests/tools/fault_proxy.py", "--upstream", upstream,
                   "--port-file", dir + "/proxy.port", "--rules", rules_file(), "--log", dir + "/proxy.log",
                   "--record-auth", dir + "/proxy.auth"},
                  dir + "/proxy.out");

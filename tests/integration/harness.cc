@@ -1,8 +1,10 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -54,6 +56,28 @@ void MakeSparseFile(const std::string& path, uint64_t size, const std::vector<ui
               static_cast<ssize_t>(data.size()));
   }
   ::close(fd);
+}
+
+pid_t SpawnLogged(const std::vector<std::string>& argv, const std::string& log) {
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, fd, 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "REGISTRY_", 9) != 0) env.push_back(*e);
+  }
+  env.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data()) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fd);
+  return pid;
 }
 
 bool HaveProgram(const std::string& program) {

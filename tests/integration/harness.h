@@ -2,6 +2,8 @@
 // real peer tools, with helpers to make disks and look at results.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -21,6 +23,10 @@ int CountEntries(const std::string& dir);
 // A raw file of `size` bytes, all holes except `data` written at each offset.
 void MakeSparseFile(const std::string& path, uint64_t size, const std::vector<uint64_t>& offsets,
                     const std::string& data);
+// Starts `argv` without waiting, stdout and stderr appended to `log`; -1 if
+// it cannot start. The child gets no REGISTRY_* variables (the registry would
+// read them as its configuration, and no other child needs them).
+pid_t SpawnLogged(const std::vector<std::string>& argv, const std::string& log);
 // True if `program` is on PATH.
 bool HaveProgram(const std::string& program);
 // A printable dump of a result for failure messages.

@@ -1,5 +1,7 @@
 #include "registry_server.h"
 
+#include "harness.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -95,7 +97,7 @@ bool RegistryServer::Setup(const std::string& token_field) {
         return false;
       }
       token_port_ = FreePort();
-      token_pid_ = Spawn({kPython, REGDISK_SOURCE_DIR "/tests/tools/token_server.py", "--port",
+      token_pid_ = SpawnLogged({kPython, REGDISK_SOURCE_DIR "/tests/tools/token_server.py", "--port",
                           std::to_string(token_port_), "--key", d + "/token.key", "--cert", d + "/token.crt",
                           "--issuer", "regdisk-test-issuer", "--user", std::string(kUser) + ":" + kPassword,
                           "--field", token_field},
@@ -134,32 +136,9 @@ bool RegistryServer::Setup(const std::string& token_field) {
 }
 
 bool RegistryServer::StartRegistry() {
-  registry_pid_ = Spawn({kRegistry, "serve", dir_.path() + "/config.yml"}, dir_.path() + "/registry.log");
+  registry_pid_ = SpawnLogged({kRegistry, "serve", dir_.path() + "/config.yml"}, dir_.path() + "/registry.log");
   std::string scheme = flavour_ == Flavour::kTls ? "https://" : "http://";
   return WaitReady(scheme + host() + "/v2/", registry_pid_);
-}
-
-pid_t RegistryServer::Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, fd, 2);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  // The registry reads REGISTRY_* variables as configuration (a test's
-  // REGISTRY_AUTH_FILE would become auth.file): leave them out.
-  std::vector<char*> env;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "REGISTRY_", 9) != 0) env.push_back(*e);
-  }
-  env.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data()) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fd);
-  return pid;
 }
 
 bool RegistryServer::WaitReady(const std::string& url, pid_t pid) {

@@ -61,7 +61,6 @@ class RegistryServer {
   }
   bool StartRegistry();
   bool WaitReady(const std::string& url, pid_t pid);
-  pid_t Spawn(const std::vector<std::string>& argv, const std::string& log);
 
   Flavour flavour_;
   TempDir dir_{"regdisk-registry"};
