@@ -101,7 +101,7 @@ StatusOr<BuildResult> BuildImage(oci::Store& dest, const BuildOptions& options,
   if (base) {
     ASSIGN_OR_RETURN(oci::RawManifest raw, base->store->GetManifest(base->manifest.digest.str()));
     ASSIGN_OR_RETURN(oci::Manifest bm, oci::ParseManifest(raw.bytes));
-    ASSIGN_OR_RETURN(std::string rawc, oci::ReadBlob(*base->store, bm.config.digest, oci::kMaxManifestBytes));
+    ASSIGN_OR_RETURN(std::string rawc, oci::ReadBlob(*base->store, bm.config, oci::kMaxManifestBytes));
     ASSIGN_OR_RETURN(config, oci::ParseImageConfig(rawc));
     manifest.layers = bm.layers;
   } else {

@@ -196,11 +196,9 @@ StatusOr<oci::Digest> NodeCache::ResolveDigest(const oci::Reference& ref, PullPo
     ASSIGN_OR_RETURN(src, open(ref));
   }
   ASSIGN_OR_RETURN(oci::RawManifest raw, src->GetManifest(ref.tag));
-  if (!oci::IsIndexType(raw.descriptor.media_type)) return raw.descriptor.digest;
-  ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw.bytes));
-  auto pick = oci::SelectPlatform(index, options_.platform);
+  auto pick = oci::SelectManifest(*src, std::move(raw), options_.platform);
   if (!pick.ok()) return pick.status().Annotate(ref.str());
-  return pick->digest;
+  return pick->descriptor.digest;
 }
 
 StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, const std::string& rel,
@@ -210,8 +208,11 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
     return InvalidArgument(digest.str() + " is a " + raw.descriptor.media_type + ", not an image manifest");
   }
   ASSIGN_OR_RETURN(oci::Manifest m, oci::ParseManifest(raw.bytes));
-  ASSIGN_OR_RETURN(std::string raw_config, oci::ReadBlob(src, m.config.digest, oci::kMaxManifestBytes));
+  ASSIGN_OR_RETURN(std::string raw_config, oci::ReadBlob(src, m.config, oci::kMaxManifestBytes));
   ASSIGN_OR_RETURN(oci::ImageConfig config, oci::ParseImageConfig(raw_config));
+  // Whether an index chose it or it was named alone, the image must be for
+  // this node's platform (--platform overrides).
+  RETURN_IF_ERROR(oci::CheckPlatform({config.architecture, config.os, config.variant}, options_.platform));
   if (config.diff_ids.size() != m.layers.size()) {
     return Corrupt("image has " + std::to_string(m.layers.size()) + " layers but " +
                    std::to_string(config.diff_ids.size()) + " diff_ids");
@@ -231,7 +232,7 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
   {
     layer::DiskExtractor extractor(work, options_.limits);
     for (size_t i = 0; i < m.layers.size(); ++i) {
-      ASSIGN_OR_RETURN(auto reader, src.OpenBlob(m.layers[i].digest));
+      ASSIGN_OR_RETURN(auto reader, oci::OpenBlob(src, m.layers[i]));
       RETURN_IF_ERROR(extractor.AddLayer(*reader, m.layers[i], config.diff_ids[i], options_.on_bytes));
     }
     ASSIGN_OR_RETURN(taken, extractor.Take(rel));

@@ -84,7 +84,7 @@ int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& na
   }
   auto manifest = oci::ParseManifest(*raw);
   if (!manifest.ok()) return Fail(manifest.status());
-  auto raw_config = oci::ReadBlob(*img->store, manifest->config.digest, oci::kMaxManifestBytes);
+  auto raw_config = oci::ReadBlob(*img->store, manifest->config, oci::kMaxManifestBytes);
   if (!raw_config.ok()) return Fail(raw_config.status());
   auto config = oci::ParseImageConfig(*raw_config);
   if (!config.ok()) return Fail(config.status());

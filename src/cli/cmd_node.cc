@@ -12,7 +12,7 @@ namespace regdisk::cli {
 namespace {
 
 struct NodeArgs {
-  std::string root, vm, image, path, policy, max_size;
+  std::string root, vm, image, path, policy, max_size, platform;
   bool json = false;
   RegistryFlags reg;
 };
@@ -20,6 +20,9 @@ struct NodeArgs {
 StatusOr<std::unique_ptr<cache::NodeCache>> OpenCache(const NodeArgs& a, Progress* progress) {
   cache::CacheOptions o;
   o.root = NodeRoot(a.root);
+  if (!a.platform.empty()) {
+    ASSIGN_OR_RETURN(o.platform, oci::Platform::Parse(a.platform));
+  }
   if (progress) o.on_bytes = [progress](uint64_t n) { progress->Add(n); };
   return cache::NodeCache::Open(o);
 }
@@ -132,6 +135,7 @@ void RegisterNode(CLI::App& app, Globals& g, int& exit_code) {
       ->required();
   prepare->add_option("--path", a->path, "the disk inside the image, /disk/NAME (default: the only one)");
   prepare->add_option("--pull-policy", a->policy, "Always or IfNotPresent (default: Always for :latest)");
+  prepare->add_option("--platform", a->platform, "the image's platform, OS/ARCH[/VARIANT] (default: this machine's)");
   prepare->add_flag("--json", a->json, "print JSON");
   root_opt(prepare);
   a->reg.Add(prepare);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,8 +21,39 @@ namespace {
 constexpr char kOciLayoutFile[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 constexpr char kTempDir[] = "/.regdisk-tmp";
 constexpr char kLockFile[] = "/.regdisk.lock";
-// A temp file older than this belongs to a writer that died.
-constexpr time_t kStaleTempSeconds = 3600;
+// Blob writers hold an flock on their temp file from right after creating
+// it until it is renamed or removed, so a temp file whose lock is free
+// belongs to a writer that died (a pull killed with SIGKILL) -- unless it
+// is younger than this: the instant between creating and locking.
+constexpr time_t kTempGraceSeconds = 60;
+
+// Removes the temp files in `dir` that no live writer owns (see above).
+// Safe against concurrent writers and sweepers: a file is unlinked only
+// while this process holds its lock and it is still the file at that name.
+GcResult SweepTemps(const std::string& dir) {
+  GcResult result;
+  DIR* dp = ::opendir(dir.c_str());
+  if (dp == nullptr) return result;
+  time_t now = ::time(nullptr);
+  while (dirent* e = ::readdir(dp)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string path = dir + "/" + name;
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st, now_st;
+    bool stale = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime >= kTempGraceSeconds &&
+                 ::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::lstat(path.c_str(), &now_st) == 0 &&
+                 now_st.st_ino == st.st_ino && now_st.st_dev == st.st_dev;
+    if (stale && ::unlink(path.c_str()) == 0) {
+      ++result.removed;
+      result.bytes_freed += static_cast<uint64_t>(st.st_size);
+    }
+    ::close(fd);
+  }
+  ::closedir(dp);
+  return result;
+}
 
 class FileReader : public oci::BlobReader {
  public:
@@ -81,12 +113,14 @@ class FileWriter : public oci::BlobWriter {
 
 // Adds the digests reachable from `d` to `live`.
 Status MarkLive(Layout& layout, const oci::Descriptor& d, std::set<oci::Digest>& live, int depth) {
-  if (depth > 4) return InvalidArgument("image index nesting deeper than 4 levels");
+  if (depth > oci::kMaxIndexDepth) {
+    return InvalidArgument("image index nesting deeper than " + std::to_string(oci::kMaxIndexDepth) + " levels");
+  }
   if (!live.insert(d.digest).second) return OkStatus();
   if (!oci::IsManifestType(d.media_type) && !oci::IsIndexType(d.media_type)) return OkStatus();
   ASSIGN_OR_RETURN(bool have, layout.HasBlob(d.digest));
   if (!have) return OkStatus();  // a partial image: keep what is there
-  ASSIGN_OR_RETURN(std::string raw, oci::ReadBlob(layout, d.digest, oci::kMaxManifestBytes));
+  ASSIGN_OR_RETURN(std::string raw, oci::ReadBlob(layout, d, oci::kMaxManifestBytes));
   if (oci::IsIndexType(d.media_type)) {
     ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw));
     for (const auto& m : index.manifests) RETURN_IF_ERROR(MarkLive(layout, m, live, depth + 1));
@@ -127,6 +161,7 @@ StatusOr<std::unique_ptr<Layout>> Layout::Open(const std::string& root, bool cre
       return Unsupported(root + ": unsupported imageLayoutVersion in oci-layout");
     }
     RETURN_IF_ERROR(MakeDirs(root + kTempDir));
+    SweepTemps(root + kTempDir);  // what killed writers left
   }
   return std::unique_ptr<Layout>(new Layout(root));
 }
@@ -151,6 +186,7 @@ StatusOr<std::unique_ptr<oci::BlobReader>> Layout::OpenBlob(const oci::Digest& d
 
 StatusOr<std::unique_ptr<oci::BlobWriter>> Layout::CreateBlob() {
   ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::Create(root_ + kTempDir + "/blob", 0644));
+  if (::flock(f.fd(), LOCK_EX) != 0) return IoError("locking " + f.temp_path(), errno);  // see SweepTemps
   return std::unique_ptr<oci::BlobWriter>(new FileWriter(this, std::move(f)));
 }
 
@@ -251,33 +287,24 @@ StatusOr<GcResult> Layout::Gc() {
   std::set<oci::Digest> live;
   for (const auto& d : index.manifests) RETURN_IF_ERROR(MarkLive(*this, d, live, 0));
 
-  GcResult result;
-  auto sweep = [&](const std::string& dir, bool temps) -> Status {
-    DIR* dp = ::opendir(dir.c_str());
-    if (dp == nullptr) return IoError("listing " + dir, errno);
-    time_t now = ::time(nullptr);
-    while (dirent* e = ::readdir(dp)) {
-      std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      std::string path = dir + "/" + name;
-      struct stat st;
-      if (::lstat(path.c_str(), &st) != 0) continue;
-      if (temps) {
-        if (now - st.st_mtime < kStaleTempSeconds) continue;
-      } else {
-        auto d = oci::Digest::Parse("sha256:" + name);
-        if (d.ok() && live.count(*d)) continue;
-      }
-      if (::unlink(path.c_str()) == 0) {
-        ++result.removed;
-        result.bytes_freed += static_cast<uint64_t>(st.st_size);
-      }
+  GcResult result = SweepTemps(root_ + kTempDir);
+  std::string dir = root_ + "/blobs/sha256";
+  DIR* dp = ::opendir(dir.c_str());
+  if (dp == nullptr) return IoError("listing " + dir, errno);
+  while (dirent* e = ::readdir(dp)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string path = dir + "/" + name;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    auto d = oci::Digest::Parse("sha256:" + name);
+    if (d.ok() && live.count(*d)) continue;
+    if (::unlink(path.c_str()) == 0) {
+      ++result.removed;
+      result.bytes_freed += static_cast<uint64_t>(st.st_size);
     }
-    ::closedir(dp);
-    return OkStatus();
-  };
-  RETURN_IF_ERROR(sweep(root_ + "/blobs/sha256", false));
-  RETURN_IF_ERROR(sweep(root_ + kTempDir, true));
+  }
+  ::closedir(dp);
   return result;
 }
 

@@ -36,8 +36,11 @@ class Layout : public oci::Store {
 
   // Removes a tag (NotFound if absent). Blobs stay until Gc().
   Status Untag(const std::string& tag);
-  // Removes blobs that no tagged image references, and temp files that
-  // writers abandoned more than an hour ago.
+  // Removes blobs that no tagged image references, and the temp files of
+  // writers that died (Open removes those too): each blob writer holds an
+  // flock on its temp file, so one whose lock is free and that is over a
+  // minute old is garbage, while live writers, in this process or another,
+  // are never touched.
   StatusOr<GcResult> Gc();
 
   const std::string& root() const { return root_; }

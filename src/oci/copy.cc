@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -11,11 +12,7 @@ namespace {
 
 // One attempt at moving the blob's bytes.
 Status Transfer(Store& src, const Descriptor& desc, Store& dst, const CopyOptions& options) {
-  ASSIGN_OR_RETURN(auto reader, src.OpenBlob(desc.digest));
-  if (reader->size() != desc.size) {
-    return Corrupt("blob " + desc.digest.str() + " has size " + std::to_string(reader->size()) +
-                   ", expected " + std::to_string(desc.size));
-  }
+  ASSIGN_OR_RETURN(auto reader, OpenBlob(src, desc));
   ASSIGN_OR_RETURN(auto writer, dst.CreateBlob());
   std::vector<char> buf(4 << 20);
   for (;;) {
@@ -68,23 +65,34 @@ Status CopyBlobs(Store& src, const std::vector<Descriptor>& blobs, Store& dst, c
   return first;
 }
 
+// What one CopyImage has done so far: each distinct manifest and blob is
+// fetched and written once per operation, however often an index lists it.
+struct Walk {
+  std::set<Digest> manifests, blobs;
+};
+
 // Copies everything `m` references, then `m` itself under `tag`.
 Status CopyTree(Store& src, const RawManifest& m, Store& dst, const std::string& tag,
-                const CopyOptions& options, int depth) {
-  // An index may name indexes; bound the depth so a hostile cycle cannot
-  // recurse forever.
-  if (depth > 4) return InvalidArgument("image index nesting deeper than 4 levels");
+                const CopyOptions& options, int depth, Walk& walk) {
+  if (depth > kMaxIndexDepth) {
+    return InvalidArgument("image index nesting deeper than " + std::to_string(kMaxIndexDepth) + " levels");
+  }
   const std::string& type = m.descriptor.media_type;
   if (IsIndexType(type)) {
     ASSIGN_OR_RETURN(Index index, ParseIndex(m.bytes));
     for (const auto& child : index.manifests) {
+      if (!walk.manifests.insert(child.digest).second) continue;
+      RETURN_IF_ERROR(CheckManifestCount(walk.manifests.size()));
       ASSIGN_OR_RETURN(RawManifest c, src.GetManifest(child.digest.str()));
-      RETURN_IF_ERROR(CopyTree(src, c, dst, "", options, depth + 1));
+      RETURN_IF_ERROR(CopyTree(src, c, dst, "", options, depth + 1, walk));
     }
   } else if (IsManifestType(type)) {
     ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(m.bytes));
-    std::vector<Descriptor> blobs = manifest.layers;
-    blobs.push_back(manifest.config);
+    std::vector<Descriptor> blobs;
+    manifest.layers.push_back(manifest.config);
+    for (auto& b : manifest.layers) {
+      if (walk.blobs.insert(b.digest).second) blobs.push_back(std::move(b));
+    }
     RETURN_IF_ERROR(CopyBlobs(src, blobs, dst, options));
   } else {
     return Unsupported("cannot copy media type \"" + type + "\"");
@@ -97,7 +105,9 @@ Status CopyTree(Store& src, const RawManifest& m, Store& dst, const std::string&
 StatusOr<Descriptor> CopyImage(Store& src, const std::string& src_ref, Store& dst, const std::string& dst_tag,
                                const CopyOptions& options) {
   ASSIGN_OR_RETURN(RawManifest root, src.GetManifest(src_ref));
-  RETURN_IF_ERROR(CopyTree(src, root, dst, dst_tag, options, 0));
+  Walk walk;
+  walk.manifests.insert(root.descriptor.digest);
+  RETURN_IF_ERROR(CopyTree(src, root, dst, dst_tag, options, 0, walk));
   return root.descriptor;
 }
 

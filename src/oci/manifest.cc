@@ -443,6 +443,17 @@ std::string EncodeImageConfig(const ImageConfig& c) {
   return Dump(j);
 }
 
+Status CheckManifestCount(size_t count) {
+  if (count <= kMaxManifestsPerOperation) return OkStatus();
+  return InvalidArgument("the image names more than " + std::to_string(kMaxManifestsPerOperation) +
+                         " distinct manifests and indexes (the limit per operation)");
+}
+
+Status CheckPlatform(const Platform& have, const Platform& want) {
+  if (want.Matches(have)) return OkStatus();
+  return NotFound("no image for platform " + want.str() + " (the image is for " + Quote(have.str()) + ")");
+}
+
 StatusOr<Descriptor> SelectPlatform(const Index& index, const Platform& want) {
   std::vector<std::string> available;
   std::set<std::string> seen;

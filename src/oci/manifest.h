@@ -20,6 +20,19 @@ namespace regdisk::oci {
 // manifest limit is 4 MiB).
 inline constexpr uint64_t kMaxManifestBytes = 4 << 20;
 
+// Index levels above an image manifest that regdisk follows: real images
+// use one (an index of platform manifests), rarely two; more is a cycle or
+// an attack.
+inline constexpr int kMaxIndexDepth = 4;
+// Distinct manifests and indexes one operation (a copy, a cache fill, a
+// gc walk) reads: the largest public multi-platform indexes list well under
+// 100 (platforms plus attestations). Each may be kMaxManifestBytes, so this
+// bounds an operation's manifest traffic to 1 GiB, and an index that lists
+// the same child over and over costs one fetch per distinct digest anyway.
+inline constexpr size_t kMaxManifestsPerOperation = 256;
+// InvalidArgument once `count` manifests is over kMaxManifestsPerOperation.
+Status CheckManifestCount(size_t count);
+
 using Annotations = std::map<std::string, std::string>;
 
 struct Platform {
@@ -98,5 +111,9 @@ std::string EncodeImageConfig(const ImageConfig& c);
 // Picks the first manifest for `want` from an index (NotFound, listing the
 // platforms there, when none matches).
 StatusOr<Descriptor> SelectPlatform(const Index& index, const Platform& want);
+// The same refusal for a single image whose config names `have`: NotFound
+// unless `want` accepts it, so that an arm64 image is refused on amd64
+// whether or not an index lists it.
+Status CheckPlatform(const Platform& have, const Platform& want);
 
 }  // namespace regdisk::oci

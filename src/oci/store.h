@@ -68,9 +68,27 @@ class Store {
   virtual StatusOr<std::vector<std::pair<std::string, Descriptor>>> ListTags() = 0;
 };
 
+// Opens the blob `desc` names as a reader bounded by the descriptor, the one
+// way outside blob data enters: it fails at once when the store reports a
+// size other than desc.size (a registry's Content-Length), never hands out a
+// byte past desc.size (it fails on the first one instead), and in place of
+// the final 0 fails when the content was short or its digest differs. So
+// nothing beyond the descriptor's size is ever decompressed or written.
+StatusOr<std::unique_ptr<BlobReader>> OpenBlob(Store& store, const Descriptor& desc);
+
 // Helpers built on the interface.
+// The whole blob `desc` names, read through OpenBlob(store, desc); refused
+// before any read when desc.size is over `limit`.
+StatusOr<std::string> ReadBlob(Store& store, const Descriptor& desc, uint64_t limit);
+// The same for a blob known only by digest: the size is the store's.
 StatusOr<std::string> ReadBlob(Store& store, const Digest& digest, uint64_t limit = 16 << 20);
 StatusOr<Descriptor> WriteBlob(Store& store, std::string_view data, const std::string& media_type);
+// Follows `root` down index levels to the image manifest for `want`,
+// reading only the child SelectPlatform picks at each level (never the
+// rest of the tree), at most kMaxIndexDepth levels. A manifest is returned
+// as it is (anything else is InvalidArgument); its config's platform is the
+// caller's to check (CheckPlatform).
+StatusOr<RawManifest> SelectManifest(Store& store, RawManifest root, const Platform& want);
 // Encodes and stores a manifest under `tag` (may be empty).
 StatusOr<RawManifest> PutManifest(Store& store, const Manifest& m, const std::string& tag);
 

@@ -14,8 +14,52 @@ constexpr auto kTokenMargin = std::chrono::seconds(10);
 constexpr int64_t kMinTokenSeconds = 60;
 // Replaced tokens kept for scrubbing.
 constexpr size_t kMaxOldTokens = 16;
+// Longest token accepted: real JWTs with many scopes stay under 8 KiB, and
+// libcurl and most servers refuse header lines much over 16 KiB.
+constexpr size_t kMaxTokenBytes = 16 << 10;
+
+// RFC 7235 token68: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+bool IsToken68(std::string_view s) {
+  size_t i = 0;
+  auto body = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+  };
+  while (i < s.size() && body(s[i])) ++i;
+  if (i == 0) return false;
+  while (i < s.size() && s[i] == '=') ++i;
+  return i == s.size();
+}
 
 }  // namespace
+
+StatusOr<TokenAnswer> ParseTokenAnswer(std::string_view body, std::string_view realm) {
+  using nlohmann::json;
+  std::string where = "the token server " + Quote(realm);
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  TokenAnswer answer;
+  if (j.is_object()) {
+    for (const char* field : {"token", "access_token"}) {
+      auto f = j.find(field);
+      if (f != j.end() && f->is_string() && !f->get_ref<const std::string&>().empty()) {
+        answer.token = f->get<std::string>();
+        break;
+      }
+    }
+  }
+  if (answer.token.empty()) return Unsupported(where + ": the answer holds no token");
+  if (answer.token.size() > kMaxTokenBytes) {
+    return Unsupported(where + ": the token is over " + std::to_string(kMaxTokenBytes) + " bytes");
+  }
+  if (!IsToken68(answer.token)) {
+    return Unsupported(where + ": the token is not a token68 (RFC 7235), it holds characters a header must not");
+  }
+  answer.expires_in = kMinTokenSeconds;
+  if (auto e = j.find("expires_in"); j.is_object() && e != j.end() && e->is_number_integer()) {
+    answer.expires_in = std::max(kMinTokenSeconds, std::min<int64_t>(e->get<int64_t>(), 24 * 3600));
+  }
+  return answer;
+}
 
 Authenticator::Authenticator(std::string registry, std::optional<Credentials> credentials,
                              http::Client& client)
@@ -106,24 +150,11 @@ StatusOr<Authenticator::Token> Authenticator::Fetch(const std::vector<std::strin
                              resp->status, RedactText(resp->body, {credentials_ ? credentials_->password : "", basic_}));
     return s;
   }
-  using nlohmann::json;
-  json j = json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
+  auto answer = ParseTokenAnswer(resp->body, realm_);
+  if (!answer.ok()) return Status(answer.status().code(), "registry " + registry_ + ": " + answer.status().message());
   Token token;
-  if (j.is_object()) {
-    for (const char* field : {"token", "access_token"}) {
-      auto f = j.find(field);
-      if (f != j.end() && f->is_string() && !f->get_ref<const std::string&>().empty()) {
-        token.value = f->get<std::string>();
-        break;
-      }
-    }
-  }
-  if (token.value.empty()) return Unsupported(where + ": the answer holds no token");
-  int64_t seconds = kMinTokenSeconds;
-  if (auto e = j.find("expires_in"); e != j.end() && e->is_number_integer()) {
-    seconds = std::max(kMinTokenSeconds, std::min<int64_t>(e->get<int64_t>(), 24 * 3600));
-  }
-  token.expires = Clock::now() + std::chrono::seconds(seconds);
+  token.value = std::move(answer->token);
+  token.expires = Clock::now() + std::chrono::seconds(answer->expires_in);
   return token;
 }
 

@@ -25,6 +25,18 @@
 
 namespace regdisk::registry {
 
+// The Docker token server's answer, parsed: the "token" (or "access_token")
+// must be token68 (RFC 7235: letters, digits, "-._~+/", then "="s) and at
+// most kMaxTokenBytes, since it goes into an Authorization header as is;
+// anything else (a CR/LF would add headers of the server's choosing) is
+// refused with an error naming `realm`. "expires_in" is clamped to
+// [60 s, 24 h]. Never throws; fuzzed by fuzz/auth_token_fuzz.cc.
+struct TokenAnswer {
+  std::string token;
+  int64_t expires_in = 0;  // seconds
+};
+StatusOr<TokenAnswer> ParseTokenAnswer(std::string_view body, std::string_view realm);
+
 class Authenticator {
  public:
   // `registry` names the registry in error messages.

@@ -48,6 +48,31 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// Bytes never allowed in a header line we send (HTAB is, in values) or a
+// URL: CTLs and DEL; a URL also no space.
+bool HasControl(std::string_view s, bool url) {
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f || (url && (u == ' ' || u == '\t'))) return true;
+  }
+  return false;
+}
+
+// Every request is checked here, whatever built it.
+Status CheckRequest(const Request& r) {
+  if (HasControl(r.url, true)) {  // not shown: a URL may carry a signature
+    return InvalidArgument("refusing a request URL for " + Quote(HostOf(r.url), 80) +
+                           " with control characters (from the server's answer?)");
+  }
+  for (const std::string& h : r.headers) {
+    if (HasControl(h, false)) {
+      return InvalidArgument("refusing a " + Quote(h.substr(0, h.find(':')), 40) +
+                             " header with control characters (from the server's answer?)");
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 // One request on one pooled connection, driven by the caller's thread.
@@ -343,6 +368,7 @@ void Client::Release(std::unique_ptr<Connection> c) {
 }
 
 StatusOr<Response> Client::Do(const Request& request) {
+  RETURN_IF_ERROR(CheckRequest(request));
   Exchange x(*this, request, /*streaming=*/false);
   x.Pump([] { return false; });
   RETURN_IF_ERROR(x.TransportStatus());
@@ -389,6 +415,7 @@ std::string Escape(std::string_view s) {
 }
 
 StatusOr<std::unique_ptr<Stream>> Client::Open(const Request& request) {
+  RETURN_IF_ERROR(CheckRequest(request));
   auto x = std::make_unique<Exchange>(*this, request, /*streaming=*/true);
   x->Pump([&] { return x->headers_done(); });
   if (!x->headers_done()) {

@@ -16,7 +16,11 @@
 //   kUnavailable      no answer or a broken connection: a retry may help
 //   kUnsupported      the TLS handshake failed (e.g. the peer speaks plain HTTP)
 //   kUnauthorized     the peer's TLS certificate did not verify
-//   kInvalidArgument  a 2xx body longer than Request::max_body
+//   kInvalidArgument  a 2xx body longer than Request::max_body; or, before
+//                     anything is sent, a URL or header line holding a
+//                     control character (headers carry outside data:
+//                     tokens, upload URLs from Location; a CR/LF in them
+//                     would add headers of the peer's choosing)
 //   kInternal         anything else libcurl reports
 // An HTTP error status is not a transport failure: it comes back as a
 // Response for the caller to judge.

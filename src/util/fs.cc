@@ -64,10 +64,13 @@ Status AtomicFile::Write(const void* data, size_t len) {
 Status AtomicFile::CommitAs(const std::string& path) {
   if (fd_ < 0) return Internal("commit of a closed file " + path);
   if (::fsync(fd_) != 0) return IoError("syncing " + temp_, errno);
+  // Renamed while still open: a lock its owner holds on the fd (see
+  // layout's temp sweep) lasts until the temp name is gone.
+  int renamed = ::rename(temp_.c_str(), path.c_str());
+  int err = errno;
   ::close(fd_);
   fd_ = -1;
-  if (::rename(temp_.c_str(), path.c_str()) != 0) {
-    int err = errno;
+  if (renamed != 0) {
     ::unlink(temp_.c_str());
     temp_.clear();
     return IoError("renaming to " + path, err);
