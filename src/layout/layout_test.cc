@@ -238,6 +238,7 @@ TEST(Copy, RefusesMoreManifestsThanTheLimit) {
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
   EXPECT_NE(s.message().find("more than 256 distinct manifests"), std::string::npos) << s.message();
   EXPECT_FALSE(dst->GetManifest("many").ok());
+  EXPECT_EQ(CountFiles(dir.path() + "/dst/blobs/sha256"), 0) << "refused before anything is written";
 }
 
 TEST(Copy, PlatformSelectionReadsOnlyItsPath) {

@@ -65,15 +65,18 @@ Status CopyBlobs(Store& src, const std::vector<Descriptor>& blobs, Store& dst, c
   return first;
 }
 
-// What one CopyImage has done so far: each distinct manifest and blob is
-// fetched and written once per operation, however often an index lists it.
+// The image tree of one CopyImage: each distinct manifest is fetched once
+// and each distinct blob listed once, however often an index names them.
 struct Walk {
-  std::set<Digest> manifests, blobs;
+  std::set<Digest> manifests, blobs_seen;
+  uint64_t manifest_bytes = 0;
+  std::vector<RawManifest> order;  // children before the indexes naming them
+  std::vector<Descriptor> blobs;
 };
 
-// Copies everything `m` references, then `m` itself under `tag`.
-Status CopyTree(Store& src, const RawManifest& m, Store& dst, const std::string& tag,
-                const CopyOptions& options, int depth, Walk& walk) {
+// Fetches `m`'s tree into `walk`, within the operation's manifest budget,
+// before anything is written: a refused tree leaves nothing behind.
+Status Collect(Store& src, RawManifest m, int depth, Walk& walk) {
   if (depth > kMaxIndexDepth) {
     return InvalidArgument("image index nesting deeper than " + std::to_string(kMaxIndexDepth) + " levels");
   }
@@ -82,22 +85,22 @@ Status CopyTree(Store& src, const RawManifest& m, Store& dst, const std::string&
     ASSIGN_OR_RETURN(Index index, ParseIndex(m.bytes));
     for (const auto& child : index.manifests) {
       if (!walk.manifests.insert(child.digest).second) continue;
-      RETURN_IF_ERROR(CheckManifestCount(walk.manifests.size()));
+      RETURN_IF_ERROR(CheckManifestBudget(walk.manifests.size(), walk.manifest_bytes));
       ASSIGN_OR_RETURN(RawManifest c, src.GetManifest(child.digest.str()));
-      RETURN_IF_ERROR(CopyTree(src, c, dst, "", options, depth + 1, walk));
+      walk.manifest_bytes += c.bytes.size();
+      RETURN_IF_ERROR(Collect(src, std::move(c), depth + 1, walk));
     }
   } else if (IsManifestType(type)) {
     ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(m.bytes));
-    std::vector<Descriptor> blobs;
     manifest.layers.push_back(manifest.config);
     for (auto& b : manifest.layers) {
-      if (walk.blobs.insert(b.digest).second) blobs.push_back(std::move(b));
+      if (walk.blobs_seen.insert(b.digest).second) walk.blobs.push_back(std::move(b));
     }
-    RETURN_IF_ERROR(CopyBlobs(src, blobs, dst, options));
   } else {
     return Unsupported("cannot copy media type \"" + type + "\"");
   }
-  return dst.PutManifest(m, tag);
+  walk.order.push_back(std::move(m));
+  return OkStatus();
 }
 
 }  // namespace
@@ -105,10 +108,16 @@ Status CopyTree(Store& src, const RawManifest& m, Store& dst, const std::string&
 StatusOr<Descriptor> CopyImage(Store& src, const std::string& src_ref, Store& dst, const std::string& dst_tag,
                                const CopyOptions& options) {
   ASSIGN_OR_RETURN(RawManifest root, src.GetManifest(src_ref));
+  Descriptor root_desc = root.descriptor;
   Walk walk;
-  walk.manifests.insert(root.descriptor.digest);
-  RETURN_IF_ERROR(CopyTree(src, root, dst, dst_tag, options, 0, walk));
-  return root.descriptor;
+  walk.manifests.insert(root_desc.digest);
+  walk.manifest_bytes = root.bytes.size();
+  RETURN_IF_ERROR(Collect(src, std::move(root), 0, walk));
+  RETURN_IF_ERROR(CopyBlobs(src, walk.blobs, dst, options));
+  for (size_t i = 0; i < walk.order.size(); ++i) {
+    RETURN_IF_ERROR(dst.PutManifest(walk.order[i], i + 1 == walk.order.size() ? dst_tag : ""));
+  }
+  return root_desc;
 }
 
 }  // namespace regdisk::oci

@@ -1,8 +1,13 @@
 // The one copy routine: moves an image (manifest or index, with everything
-// it references) from one Store to another. Blobs the destination already
-// has are skipped; every blob is verified by the destination's BlobWriter
-// before it becomes visible; the tag is set last, so a failed copy leaves
-// no tag pointing at a half image.
+// it references) from one Store to another. It first reads the whole tree
+// of manifests and indexes -- each distinct digest once, at most
+// kMaxIndexDepth levels and kMaxManifestsPerOperation manifests -- and only
+// then writes, so a refused tree writes nothing. Each distinct blob is
+// moved once, read through oci::OpenBlob (never past its descriptor's size)
+// and skipped when the destination has it; every blob is verified by the
+// destination's BlobWriter before it becomes visible; manifests go after
+// their blobs and children, the tag last, so a failed copy leaves no tag
+// pointing at a half image.
 #pragma once
 
 #include <functional>

@@ -443,10 +443,16 @@ std::string EncodeImageConfig(const ImageConfig& c) {
   return Dump(j);
 }
 
-Status CheckManifestCount(size_t count) {
-  if (count <= kMaxManifestsPerOperation) return OkStatus();
-  return InvalidArgument("the image names more than " + std::to_string(kMaxManifestsPerOperation) +
-                         " distinct manifests and indexes (the limit per operation)");
+Status CheckManifestBudget(size_t count, uint64_t bytes) {
+  if (count > kMaxManifestsPerOperation) {
+    return InvalidArgument("the image names more than " + std::to_string(kMaxManifestsPerOperation) +
+                           " distinct manifests and indexes (the limit per operation)");
+  }
+  if (bytes > kMaxManifestBytesPerOperation) {
+    return InvalidArgument("the image's manifests and indexes hold more than " +
+                           std::to_string(kMaxManifestBytesPerOperation >> 20) + " MiB (the limit per operation)");
+  }
+  return OkStatus();
 }
 
 Status CheckPlatform(const Platform& have, const Platform& want) {

@@ -24,14 +24,18 @@ inline constexpr uint64_t kMaxManifestBytes = 4 << 20;
 // use one (an index of platform manifests), rarely two; more is a cycle or
 // an attack.
 inline constexpr int kMaxIndexDepth = 4;
-// Distinct manifests and indexes one operation (a copy, a cache fill, a
-// gc walk) reads: the largest public multi-platform indexes list well under
-// 100 (platforms plus attestations). Each may be kMaxManifestBytes, so this
-// bounds an operation's manifest traffic to 1 GiB, and an index that lists
-// the same child over and over costs one fetch per distinct digest anyway.
+// Distinct manifests and indexes one operation (a copy, a gc walk) reads:
+// the largest public multi-platform indexes list well under 100 (platforms
+// plus attestations). An index that lists the same child over and over
+// costs one fetch per distinct digest anyway.
 inline constexpr size_t kMaxManifestsPerOperation = 256;
-// InvalidArgument once `count` manifests is over kMaxManifestsPerOperation.
-Status CheckManifestCount(size_t count);
+// Their bytes together: a copy holds the whole tree before it writes
+// anything (so a refused tree leaves nothing behind); real trees are a few
+// hundred KiB, and this keeps a hostile one from holding 256 x 4 MiB.
+inline constexpr uint64_t kMaxManifestBytesPerOperation = 64 << 20;
+// InvalidArgument once `count` manifests or `bytes` of them are over the
+// limits above.
+Status CheckManifestBudget(size_t count, uint64_t bytes);
 
 using Annotations = std::map<std::string, std::string>;
 

@@ -51,20 +51,8 @@ class FaultProxy {
                   "--port-file", dir + "/proxy.port", "--rules", rules_file(), "--log", dir + "/proxy.log",
                   "--record-auth", dir + "/proxy.auth"},
                  dir + "/proxy.out");
-    auto deadline = Clock::now() + std::chrono::seconds(15);
-    while (Clock::now() < deadline && pid_ > 0) {
-      if (auto port = ReadFile(dir + "/proxy.port"); port.ok() && !port->empty()) {
-        host_ = "127.0.0.1:" + port->substr(0, port->find('\n'));
-        return;
-      }
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    auto out = ReadFile(dir + "/proxy.out");
-    error_ = "fault proxy did not start: " + (out.ok() ? *out : "");
+    host_ = WaitForPortFile(&pid_, dir + "/proxy.port", dir + "/proxy.out", 15, &error_);
+    if (host_.empty()) error_ = "fault proxy " + error_;
   }
   ~FaultProxy() { Stop(); }
   void Stop() {

@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -56,6 +59,24 @@ void MakeSparseFile(const std::string& path, uint64_t size, const std::vector<ui
               static_cast<ssize_t>(data.size()));
   }
   ::close(fd);
+}
+
+std::string WaitForPortFile(pid_t* pid, const std::string& port_file, const std::string& log, int seconds,
+                            std::string* error) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline && *pid > 0) {
+    if (auto port = ReadFile(port_file); port.ok() && !port->empty()) {
+      return "127.0.0.1:" + port->substr(0, port->find('\n'));
+    }
+    if (::waitpid(*pid, nullptr, WNOHANG) == *pid) {
+      *pid = -1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto out = ReadFile(log);
+  *error = "did not start: " + (out.ok() ? *out : "");
+  return "";
 }
 
 pid_t SpawnLogged(const std::vector<std::string>& argv, const std::string& log) {

@@ -27,6 +27,12 @@ void MakeSparseFile(const std::string& path, uint64_t size, const std::vector<ui
 // it cannot start. The child gets no REGISTRY_* variables (the registry would
 // read them as its configuration, and no other child needs them).
 pid_t SpawnLogged(const std::vector<std::string>& argv, const std::string& log);
+// Waits up to `seconds` for the server `*pid` (started by SpawnLogged with
+// its output in `log`) to write its port into `port_file`; returns
+// "127.0.0.1:PORT". On failure returns "" with `*error` holding the
+// server's output, and *pid is -1 if it exited.
+std::string WaitForPortFile(pid_t* pid, const std::string& port_file, const std::string& log, int seconds,
+                            std::string* error);
 // True if `program` is on PATH.
 bool HaveProgram(const std::string& program);
 // A printable dump of a result for failure messages.

@@ -128,20 +128,8 @@ class HostileRegistry {
                                      "--port-file", dir + "/port", "--log", dir + "/log"};
     if (auth) argv.push_back("--auth");
     pid_ = SpawnLogged(argv, dir + "/out");
-    auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (Clock::now() < deadline && pid_ > 0) {
-      if (auto port = ReadFile(dir + "/port"); port.ok() && !port->empty()) {
-        host_ = "127.0.0.1:" + port->substr(0, port->find('\n'));
-        return;
-      }
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    auto out = ReadFile(dir + "/out");
-    error_ = "hostile registry did not start: " + (out.ok() ? *out : "");
+    host_ = WaitForPortFile(&pid_, dir + "/port", dir + "/out", 30, &error_);
+    if (host_.empty()) error_ = "hostile registry " + error_;
   }
   ~HostileRegistry() {
     if (pid_ > 0) {
@@ -263,6 +251,9 @@ TEST_F(HostileTest, TooManyManifestsAreRefusedWithTheLimit) {
     ExpectOneLineError(run.r, "more than 256 distinct manifests");
     ExpectBounded(run);
   }
+  // The tree is refused before anything is written.
+  EXPECT_EQ(FilesIn(store_ + "/blobs"), std::vector<std::string>{});
+  EXPECT_EQ(FilesIn(work_.path() + "/copy/blobs"), std::vector<std::string>{});
   ExpectStoreClean(store_);
   ExpectStoreClean(work_.path() + "/copy");
   // A platform selection reads the root and the one manifest it picks.

@@ -60,6 +60,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import port_file
+
 ACTIONS = {"status", "reset", "reset-request", "truncate", "stall", "delay", "flip", "flip-request"}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
               "te", "trailer", "transfer-encoding", "upgrade"}
@@ -347,12 +349,7 @@ def main():
 
     server = Server(("127.0.0.1", args.port), Handler)
     port = server.server_address[1]
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{port}\n")
-        os.rename(tmp, args.port_file)
-    print(f"ready {port}", flush=True)
+    port_file.announce(port, args.port_file)
     server.serve_forever()
 
 

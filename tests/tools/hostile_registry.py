@@ -37,14 +37,15 @@ import gzip
 import hashlib
 import io
 import json
-import struct
-import os
 import socket
+import struct
 import sys
 import tarfile
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import port_file
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -295,11 +296,7 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     port = server.server_address[1]
-    tmp = args.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{port}\n")
-    os.rename(tmp, args.port_file)
-    print(f"ready {port}", flush=True)
+    port_file.announce(port, args.port_file)
     server.serve_forever()
 
 
