@@ -8,7 +8,7 @@ real registry cannot be made to send any of these.
 
     long-layer      the manifest declares a 1 KiB layer; the blob is a valid
                     1 MiB gzip stream (a tar of one disk/disk.raw of 1 GiB
-                    of zeros) with an honest Content-Length
+                    of "x") with an honest Content-Length
     length-lie      the manifest declares a 1 KiB layer; the answer says
                     Content-Length: 1 GiB and streams zeros for as long as
                     the client reads
@@ -79,9 +79,9 @@ def tar_of_disk(size):
 
 
 def gzip_of_huge_disk(size):
-    """The tar of tar_of_disk(size), gzip-compressed, made fast: after a full
-    flush deflate forgets its history, so the compressed form of an 8 MiB
-    run of zeros is the same each time and is simply repeated. Returns the
+    """A tar of disk/disk.raw holding `size` bytes "x", gzip-compressed, made
+    fast: after a full flush deflate forgets its history, so the compressed
+    form of an 8 MiB run is the same each time and is simply repeated. Returns the
     blob and a diff_id that is not the tar's (hashing 1 GiB would slow every
     test; the layer must be refused long before anyone could check it)."""
     f = tarfile.TarInfo("disk/disk.raw")
@@ -93,15 +93,15 @@ def gzip_of_huge_disk(size):
     headers = d.tobuf(tarfile.PAX_FORMAT) + f.tobuf(tarfile.PAX_FORMAT)
     chunk_size = 8 * MIB
     assert size % chunk_size == 0
-    zeros = bytes(chunk_size)
+    run = b"x" * chunk_size  # not zeros: those would become holes, not bytes written
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     first = c.compress(headers) + c.flush(zlib.Z_FULL_FLUSH)
-    chunk = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    chunk = c.compress(run) + c.flush(zlib.Z_FULL_FLUSH)
     tail = bytes(1024)  # the two end blocks
     last = c.compress(tail) + c.flush()
     crc = zlib.crc32(headers)
     for _ in range(size // chunk_size):
-        crc = zlib.crc32(zeros, crc)
+        crc = zlib.crc32(run, crc)
     crc = zlib.crc32(tail, crc)
     total = len(headers) + size + len(tail)
     gz = (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + first + chunk * (size // chunk_size) + last +
