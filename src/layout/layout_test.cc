@@ -289,16 +289,10 @@ TEST(Copy, BlobLongerThanItsDescriptorStopsAtItsSize) {
   ASSERT_TRUE(reader.ok()) << reader.status().message();
   std::vector<char> buf(1 << 20);
   uint64_t got = 0;
-  Status end;
-  for (;;) {
-    auto n = (*reader)->Read(buf.data(), buf.size());
-    if (!n.ok()) {
-      end = n.status();
-      break;
-    }
-    ASSERT_NE(*n, 0u) << "must not end cleanly";
-    got += *n;
-  }
+  StatusOr<size_t> n = size_t{0};
+  while ((n = (*reader)->Read(buf.data(), buf.size())).ok() && *n > 0) got += *n;
+  ASSERT_FALSE(n.ok()) << "must not end cleanly";
+  Status end = n.status();
   EXPECT_EQ(got, 1000u);
   EXPECT_EQ(end.code(), Code::kCorrupt);
   EXPECT_NE(end.message().find("longer than its descriptor's 1000 bytes"), std::string::npos) << end.message();
