@@ -187,7 +187,8 @@ StatusOr<DiskEntry> NodeCache::ReadEntry(const std::string& key) {
 }
 
 StatusOr<oci::Digest> NodeCache::ResolveDigest(const oci::Reference& ref, PullPolicy policy,
-                                               std::unique_ptr<oci::Store>& src, const StoreOpener& open) {
+                                               std::unique_ptr<oci::Store>& src, const StoreOpener& open,
+                                               std::optional<oci::RawManifest>& picked) {
   if (ref.digest) return *ref.digest;
   if (policy == PullPolicy::kIfNotPresent) {
     if (auto have = images_->GetManifest(ref.str()); have.ok()) return have->descriptor.digest;
@@ -198,12 +199,19 @@ StatusOr<oci::Digest> NodeCache::ResolveDigest(const oci::Reference& ref, PullPo
   ASSIGN_OR_RETURN(oci::RawManifest raw, src->GetManifest(ref.tag));
   auto pick = oci::SelectManifest(*src, std::move(raw), options_.platform);
   if (!pick.ok()) return pick.status().Annotate(ref.str());
-  return pick->descriptor.digest;
+  picked = std::move(*pick);
+  return picked->descriptor.digest;
 }
 
 StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, const std::string& rel,
-                                    const std::string& key, const std::string& source) {
-  ASSIGN_OR_RETURN(oci::RawManifest raw, src.GetManifest(digest.str()));
+                                    const std::string& key, const std::string& source,
+                                    const std::optional<oci::RawManifest>& picked) {
+  oci::RawManifest raw;
+  if (picked && picked->descriptor.digest == digest) {
+    raw = *picked;
+  } else {
+    ASSIGN_OR_RETURN(raw, src.GetManifest(digest.str()));
+  }
   if (!oci::IsManifestType(raw.descriptor.media_type)) {
     return InvalidArgument(digest.str() + " is a " + raw.descriptor.media_type + ", not an image manifest");
   }
@@ -270,7 +278,7 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
 
 StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::Digest& digest,
                                           const std::string& rel, std::unique_ptr<oci::Store>& src,
-                                          const StoreOpener& open) {
+                                          const StoreOpener& open, const std::optional<oci::RawManifest>& picked) {
   std::string key = KeyFor(digest, rel);
   if (auto e = ReadEntry(key); e.ok()) {
     ::utimensat(AT_FDCWD, (root() + "/disks/" + key + "/meta.json").c_str(), nullptr, 0);
@@ -279,7 +287,7 @@ StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::
   if (!src) {
     ASSIGN_OR_RETURN(src, open(ref));
   }
-  auto e = Fill(*src, digest, rel, key, ref.str());
+  auto e = Fill(*src, digest, rel, key, ref.str(), picked);
   if (!e.ok()) return e.status().Annotate(ref.str());
   return e;
 }
@@ -297,14 +305,15 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   }
 
   std::unique_ptr<oci::Store> src;
+  std::optional<oci::RawManifest> picked;
   oci::Digest digest;
   if (existing) {
     digest = existing->manifest;  // pinned: a moved tag does not change a VM's disk
   } else {
-    ASSIGN_OR_RETURN(digest, ResolveDigest(ref, req.policy.value_or(DefaultPullPolicy(ref)), src, open));
+    ASSIGN_OR_RETURN(digest, ResolveDigest(ref, req.policy.value_or(DefaultPullPolicy(ref)), src, open, picked));
   }
   ASSIGN_OR_RETURN(FileLock key_lock, FileLock::Acquire(root() + "/locks/disk-" + KeyFor(digest, rel) + ".lock"));
-  ASSIGN_OR_RETURN(DiskEntry entry, EnsureDisk(ref, digest, rel, src, open));
+  ASSIGN_OR_RETURN(DiskEntry entry, EnsureDisk(ref, digest, rel, src, open, picked));
 
   Lease lease;
   lease.vm = req.vm;

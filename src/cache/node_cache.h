@@ -107,13 +107,17 @@ class NodeCache {
 
  private:
   explicit NodeCache(CacheOptions options) : options_(std::move(options)) {}
+  // `picked` gets the manifest when it was read from the source, so that
+  // Fill does not fetch it again.
   StatusOr<oci::Digest> ResolveDigest(const oci::Reference& ref, PullPolicy policy,
-                                      std::unique_ptr<oci::Store>& src, const StoreOpener& open);
+                                      std::unique_ptr<oci::Store>& src, const StoreOpener& open,
+                                      std::optional<oci::RawManifest>& picked);
   StatusOr<DiskEntry> EnsureDisk(const oci::Reference& ref, const oci::Digest& manifest,
                                  const std::string& path, std::unique_ptr<oci::Store>& src,
-                                 const StoreOpener& open);
+                                 const StoreOpener& open, const std::optional<oci::RawManifest>& picked);
   StatusOr<DiskEntry> Fill(oci::Store& src, const oci::Digest& manifest, const std::string& path,
-                           const std::string& key, const std::string& source);
+                           const std::string& key, const std::string& source,
+                           const std::optional<oci::RawManifest>& picked);
   StatusOr<DiskEntry> ReadEntry(const std::string& key);
   void RemoveLeftovers();
 
