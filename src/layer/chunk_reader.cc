@@ -10,7 +10,8 @@
 namespace regdisk::layer {
 
 StatusOr<std::string> DecodeMember(Codec codec, std::string_view member, uint64_t expected_len) {
-  if (expected_len > MaxMemberBytes(kMaxIndexBytes)) return Corrupt("member: expected length out of bounds");
+  // The index is the largest member a reader decodes.
+  if (expected_len > kMaxIndexBytes) return Corrupt("member: expected length out of bounds");
   std::string out(expected_len, '\0');
   switch (codec) {
     case Codec::kNone:

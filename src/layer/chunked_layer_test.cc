@@ -15,6 +15,7 @@
 #include "layer/disk_extractor.h"
 #include "layer/index_verifier.h"
 #include "layer/layer_writer.h"
+#include "layer/memory_blob_test_util.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
@@ -22,31 +23,6 @@ namespace regdisk::layer {
 namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
-
-// One blob in memory, written by LayerWriter and read back by the checks.
-class StringBlob : public oci::BlobWriter, public oci::BlobReader {
- public:
-  explicit StringBlob(std::string* bytes) : bytes_(bytes) {}
-  Status Write(const void* d, size_t n) override {
-    bytes_->append(static_cast<const char*>(d), n);
-    return OkStatus();
-  }
-  StatusOr<oci::Descriptor> Commit(const std::string& type, const std::optional<oci::Digest>&) override {
-    return oci::Descriptor{type, oci::Digest::Of(*bytes_), bytes_->size(), {}, {}};
-  }
-  bool created() const override { return true; }
-  StatusOr<size_t> Read(void* buf, size_t len) override {
-    const size_t n = std::min(len, bytes_->size() - pos_);
-    std::memcpy(buf, bytes_->data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
-  uint64_t size() const override { return bytes_->size(); }
-
- private:
-  std::string* bytes_;
-  size_t pos_ = 0;
-};
 
 BlobReadAt ReaderOf(const std::string& blob) {
   return [&blob](uint64_t off, char* buf, size_t len) -> Status {
@@ -92,7 +68,7 @@ Built Build(const std::string& disk, Compression c, uint32_t chunk = 256 << 10, 
   o.compression = c;
   o.chunk_size = chunk;
   o.threads = threads;
-  LayerWriter w(std::make_unique<StringBlob>(&b.blob), o);
+  LayerWriter w(std::make_unique<MemoryBlob>(&b.blob), o);
   EXPECT_TRUE(w.AddDirectory("disk", {0, 0, 0755}).ok());
   Status st = w.AddFile("disk/" + std::filesystem::path(disk).filename().string(), disk, {107, 107, 0440}, true);
   EXPECT_TRUE(st.ok()) << st.message();
@@ -115,7 +91,7 @@ StatusOr<DiskIndex> Open(const Built& b, Compression c) {
 
 Status Verify(const Built& b, const std::string& blob) {
   std::string copy = blob;
-  StringBlob reader(&copy);
+  MemoryBlob reader(&copy);
   auto anchor = ParseAnchor(b.result.descriptor);
   if (!anchor.ok()) return anchor.status();
   return VerifyLayer(reader, **anchor, *b.result.index);
@@ -142,7 +118,7 @@ TEST_P(ChunkedLayerTest, V1ExtractorGetsTheSameDiskAndEveryChunkReadsBack) {
   EXPECT_EQ(ann.at(kChunkSizeAnnotation), "262144");
   EXPECT_EQ(ann.at(kIndexDigestAnnotation), b.result.anchor->digest.str());
 
-  StringBlob reader(&b.blob);
+  MemoryBlob reader(&b.blob);
   DiskExtractor ex(dir_.path(), {});
   Status s = ex.AddLayer(reader, b.result.descriptor, b.result.diff_id);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -244,7 +220,7 @@ TEST(ChunkedLayer, IndexDisagreeingWithTheTarIsRefused) {
   ASSERT_TRUE(WriteFileAtomic(dir.path() + "/index", index_bytes).ok());
 
   Built b;
-  LayerWriter w(std::make_unique<StringBlob>(&b.blob), LayerOptions{Compression::kNone});
+  LayerWriter w(std::make_unique<MemoryBlob>(&b.blob), LayerOptions{Compression::kNone});
   ASSERT_TRUE(w.AddDirectory("disk", {0, 0, 0755}).ok());
   ASSERT_TRUE(w.AddFile("disk/d", disk, {107, 107, 0440}, false).ok());
   ASSERT_TRUE(w.AddFile(kIndexEntryName, dir.path() + "/index", {0, 0, 0444}, false).ok());
@@ -277,13 +253,13 @@ TEST(ChunkedLayer, WriterRefusesBadChunkSizesAndASecondFile) {
     std::string blob;
     LayerOptions o;
     o.chunk_size = cs;
-    LayerWriter w(std::make_unique<StringBlob>(&blob), o);
+    LayerWriter w(std::make_unique<MemoryBlob>(&blob), o);
     EXPECT_FALSE(w.AddFile("disk/d", disk, {107, 107, 0440}, true).ok()) << cs;
   }
   std::string blob;
   LayerOptions o;
   o.chunk_size = kMiB;
-  LayerWriter w(std::make_unique<StringBlob>(&blob), o);
+  LayerWriter w(std::make_unique<MemoryBlob>(&blob), o);
   ASSERT_TRUE(w.AddFile("disk/d", disk, {107, 107, 0440}, true).ok());
   Status s = w.AddFile("disk/e", disk, {107, 107, 0440}, true);
   EXPECT_NE(s.message().find("a v2 layer holds one file"), std::string::npos) << s.message();

@@ -58,7 +58,9 @@ class MemberCompressor final : public Compressor {
         level_(level),
         workers_(static_cast<size_t>(workers)),
         chunked_(chunked),
-        cut_(chunked ? SIZE_MAX : kGzipMember) {}
+        cut_(chunked ? SIZE_MAX : kGzipMember) {
+    chunk_.reserve(kGzipMember);
+  }
   ~MemberCompressor() override {
     for (auto& f : pending_) f.wait();
   }
@@ -108,6 +110,7 @@ class MemberCompressor final : public Compressor {
                                     return Done{Compress(codec, in, level), in.size()};
                                   }));
     chunk_ = std::string();
+    chunk_.reserve(kGzipMember);
     return OkStatus();
   }
 
