@@ -78,10 +78,6 @@ Built Build(const std::string& disk, Compression c, uint32_t chunk = 256 << 10, 
   return b;
 }
 
-Codec CodecOf(Compression c) {
-  return c == Compression::kNone ? Codec::kNone : c == Compression::kGzip ? Codec::kGzip : Codec::kZstd;
-}
-
 // The index as a reader gets it: from the annotations and the blob.
 StatusOr<DiskIndex> Open(const Built& b, Compression c) {
   ASSIGN_OR_RETURN(auto anchor, ParseAnchor(b.result.descriptor));

@@ -43,8 +43,6 @@ const char* LayerMediaType(Compression c) {
   return oci::media::kOciLayerTar;
 }
 
-namespace {
-
 Codec CodecOf(Compression c) {
   switch (c) {
     case Compression::kNone: return Codec::kNone;
@@ -54,8 +52,9 @@ Codec CodecOf(Compression c) {
   return Codec::kNone;
 }
 
-constexpr size_t kChunk = 4 << 20;  // file data is read (and holes fed) in pieces this big
+namespace {
 
+constexpr size_t kChunk = 4 << 20;  // file data is read (and holes fed) in pieces this big
 
 Status ValidateName(std::string_view name) {
   auto bad = [&](const char* why) {

@@ -30,6 +30,8 @@ StatusOr<Compression> ParseCompression(std::string_view name);  // none|gzip|zst
 const char* CompressionName(Compression c);
 // The OCI layer media type for a compression.
 const char* LayerMediaType(Compression c);
+// The codec that reads a compression back.
+Codec CodecOf(Compression c);
 
 struct LayerOptions {
   Compression compression = Compression::kGzip;
