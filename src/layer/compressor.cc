@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <future>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +64,7 @@ class MemberCompressor final : public Compressor {
   }
   ~MemberCompressor() override {
     for (auto& f : pending_) f.wait();
+    for (ZSTD_CCtx* c : zstd_pool_) ZSTD_freeCCtx(c);
   }
 
   Status Write(const void* data, size_t len) override {
@@ -106,8 +108,8 @@ class MemberCompressor final : public Compressor {
   Status Submit() {
     while (pending_.size() > workers_) RETURN_IF_ERROR(Drain());
     pending_.push_back(std::async(std::launch::async,
-                                  [codec = codec_, level = level_, in = std::move(chunk_)] {
-                                    return Done{Compress(codec, in, level), in.size()};
+                                  [this, in = std::move(chunk_)] {
+                                    return Done{Compress(in), in.size()};
                                   }));
     chunk_ = std::string();
     chunk_.reserve(kGzipMember);
@@ -123,17 +125,31 @@ class MemberCompressor final : public Compressor {
     return out_->Write(member.bytes.data(), member.bytes.size());
   }
 
-  static std::string Compress(Compression codec, const std::string& in, int level) {
-    return codec == Compression::kZstd ? ZstdFrame(in, level) : GzipMember(in, level);
+  // On a worker thread.
+  std::string Compress(const std::string& in) {
+    return codec_ == Compression::kZstd ? ZstdFrame(in) : GzipMember(in, level_);
   }
 
-  static std::string ZstdFrame(const std::string& in, int level) {
-    std::string out(ZSTD_compressBound(in.size()), '\0');
-    ZSTD_CCtx* c = ZSTD_createCCtx();
+  // A zstd context is reused from frame to frame (making one costs more
+  // than compressing a small chunk); the output does not depend on which.
+  std::string ZstdFrame(const std::string& in) {
+    ZSTD_CCtx* c = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      if (!zstd_pool_.empty()) {
+        c = zstd_pool_.back();
+        zstd_pool_.pop_back();
+      }
+    }
+    if (c == nullptr) c = ZSTD_createCCtx();
     if (c == nullptr) return {};
-    size_t n = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+    std::string out(ZSTD_compressBound(in.size()), '\0');
+    size_t n = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level_);
     if (!ZSTD_isError(n)) n = ZSTD_compress2(c, out.data(), out.size(), in.data(), in.size());
-    ZSTD_freeCCtx(c);
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      zstd_pool_.push_back(c);
+    }
     if (ZSTD_isError(n)) return {};
     out.resize(n);
     return out;
@@ -173,6 +189,8 @@ class MemberCompressor final : public Compressor {
   std::string chunk_;
   uint64_t members_written_ = 0;
   std::deque<std::future<Done>> pending_;
+  std::mutex pool_mu_;
+  std::vector<ZSTD_CCtx*> zstd_pool_;  // idle contexts, at most workers + 1
 };
 
 class ZstdCompressor final : public Compressor {
