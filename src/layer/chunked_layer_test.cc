@@ -176,6 +176,22 @@ TEST_P(ChunkedLayerTest, FlippedByteInAChunkFailsThatReadOnly) {
   EXPECT_EQ(Verify(b, bad).code(), Code::kCorrupt);
 }
 
+TEST_P(ChunkedLayerTest, WrongChunkDigestInTheIndexFailsThatRead) {
+  Built b = Build(disk_, GetParam());
+  auto index = Open(b, GetParam());
+  ASSERT_TRUE(index.ok()) << index.status().message();
+  IndexEntry e = index->entries.front();
+  ASSERT_FALSE(e.zero());
+  e.sha256[0] ^= 1;
+  auto r = ReadChunk(ReaderOf(b.blob), CodecOf(GetParam()), e);
+  ASSERT_FALSE(r.ok()) << "a chunk was served against the wrong digest";
+  EXPECT_NE(r.status().message().find("does not match the index"), std::string::npos) << r.status().message();
+  // A member that overruns the blob is a read error, not bytes.
+  e = index->entries.front();
+  e.blob_offset = b.blob.size() - 10;
+  EXPECT_FALSE(ReadChunk(ReaderOf(b.blob), CodecOf(GetParam()), e).ok());
+}
+
 TEST_P(ChunkedLayerTest, IndexNotMatchingItsAnnotationIsRefused) {
   Built b = Build(disk_, GetParam());
   oci::Descriptor d = b.result.descriptor;
