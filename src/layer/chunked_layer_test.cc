@@ -208,54 +208,78 @@ INSTANTIATE_TEST_SUITE_P(Codecs, ChunkedLayerTest,
                          ::testing::Values(Compression::kNone, Compression::kGzip, Compression::kZstd),
                          [](const auto& info) { return std::string(CompressionName(info.param)); });
 
+// A hand-made tar (codec none): disk/d from `disk`, the files in `extra`
+// (name, path) after it, then `index` as .regdisk/index, anchored.
+Built HandMade(const TempDir& dir, const std::string& disk,
+               const std::vector<std::pair<std::string, std::string>>& extra, const DiskIndex& index) {
+  const std::string index_bytes = EncodeIndex(index);
+  EXPECT_TRUE(WriteFileAtomic(dir.path() + "/index", index_bytes).ok());
+  Built b;
+  LayerWriter w(std::make_unique<MemoryBlob>(&b.blob), LayerOptions{Compression::kNone});
+  EXPECT_TRUE(w.AddDirectory("disk", {0, 0, 0755}).ok());
+  EXPECT_TRUE(w.AddFile("disk/d", disk, {107, 107, 0440}, false).ok());
+  for (const auto& [name, path] : extra) EXPECT_TRUE(w.AddFile(name, path, {0, 0, 0644}, false).ok());
+  EXPECT_TRUE(w.AddFile(kIndexEntryName, dir.path() + "/index", {0, 0, 0444}, false).ok());
+  auto r = w.Finish();
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  b.result = *r;
+  IndexAnchor anchor;
+  anchor.offset = b.blob.find(index_bytes);
+  anchor.length = anchor.uncompressed_length = index_bytes.size();
+  anchor.digest = oci::Digest::Of(index_bytes);
+  anchor.chunk_size = index.chunk_size;
+  AnnotateAnchor(anchor, b.result.descriptor.annotations);
+  b.result.index = index;
+  return b;
+}
+
+// The index of a 2 MiB disk/d whose first MiB is `first` (at blob offset
+// 1024, after the headers of disk/ and disk/d) and whose second is a hole.
+DiskIndex DataThenHole(const std::string& first) {
+  DiskIndex x;
+  x.chunk_size = kMiB;
+  x.codec = Codec::kNone;
+  x.disk_size = 2 * kMiB;
+  IndexEntry data;
+  data.length = kMiB;
+  data.blob_offset = 1024;
+  data.blob_length = kMiB;
+  data.sha256 = ShaFromHex(Sha256::HexOf(first));
+  IndexEntry hole;
+  hole.disk_offset = kMiB;
+  hole.length = kMiB;
+  x.entries = {data, hole};
+  return x;
+}
+
 // A tar whose disk shows data where its (self-consistent, anchored) index
-// shows a hole: a v2 reader would see zeros, a v1 reader the data. Written
-// by hand: an ordinary tar with a forged index as its last entry.
+// shows a hole: a v2 reader would see zeros, a v1 reader the data.
 TEST(ChunkedLayer, IndexDisagreeingWithTheTarIsRefused) {
   TempDir dir;
   const std::string a = Pattern(kMiB, 'a'), hidden = Pattern(kMiB, 'h');
   const std::string disk = MakeDisk(dir, "d", 2 * kMiB, {{0, a}, {kMiB, hidden}});
-  DiskIndex forged;
-  forged.chunk_size = kMiB;
-  forged.codec = Codec::kNone;
-  forged.disk_size = 2 * kMiB;
-  IndexEntry first;
-  first.length = kMiB;
-  first.blob_offset = 1024;  // after the headers of disk/ and disk/d
-  first.blob_length = kMiB;
-  first.sha256 = ShaFromHex(Sha256::HexOf(a));
-  IndexEntry hole;
-  hole.disk_offset = kMiB;
-  hole.length = kMiB;
-  forged.entries = {first, hole};
-  const std::string index_bytes = EncodeIndex(forged);
-  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/index", index_bytes).ok());
-
-  Built b;
-  LayerWriter w(std::make_unique<MemoryBlob>(&b.blob), LayerOptions{Compression::kNone});
-  ASSERT_TRUE(w.AddDirectory("disk", {0, 0, 0755}).ok());
-  ASSERT_TRUE(w.AddFile("disk/d", disk, {107, 107, 0440}, false).ok());
-  ASSERT_TRUE(w.AddFile(kIndexEntryName, dir.path() + "/index", {0, 0, 0444}, false).ok());
-  auto r = w.Finish();
-  ASSERT_TRUE(r.ok()) << r.status().message();
-  b.result = *r;
-  IndexAnchor anchor;
-  anchor.offset = b.blob.find(index_bytes);
-  ASSERT_NE(anchor.offset, std::string::npos);
-  anchor.length = anchor.uncompressed_length = index_bytes.size();
-  anchor.digest = oci::Digest::Of(index_bytes);
-  anchor.chunk_size = kMiB;
-  AnnotateAnchor(anchor, b.result.descriptor.annotations);
-
+  Built b = HandMade(dir, disk, {}, DataThenHole(a));
   // The forged index opens, and its chunk reads back fine...
   auto index = Open(b, Compression::kNone);
   ASSERT_TRUE(index.ok()) << index.status().message();
   EXPECT_TRUE(ReadChunk(ReaderOf(b.blob), Codec::kNone, index->entries[0]).ok());
   // ...but the whole-blob check sees the two views differ.
-  b.result.index = *index;
   Status s = Verify(b, b.blob);
   EXPECT_EQ(s.code(), Code::kCorrupt);
   EXPECT_NE(s.message().find("the tar has data in the index's hole"), std::string::npos) << s.message();
+}
+
+// The same layout with the disk as the index says, but an extra file that
+// a v1 reader would unpack: refused too.
+TEST(ChunkedLayer, ExtraTarEntryIsRefused) {
+  TempDir dir;
+  const std::string a = Pattern(kMiB, 'a');
+  const std::string disk = MakeDisk(dir, "d", 2 * kMiB, {{0, a}});
+  const std::string extra = MakeDisk(dir, "x", 100, {{0, "extra"}});
+  EXPECT_TRUE(Verify(HandMade(dir, disk, {}, DataThenHole(a)), HandMade(dir, disk, {}, DataThenHole(a)).blob).ok());
+  Built b = HandMade(dir, disk, {{"etc/x", extra}}, DataThenHole(a));
+  Status s = Verify(b, b.blob);
+  EXPECT_NE(s.message().find("unexpected file \"etc/x\""), std::string::npos) << s.message();
 }
 
 TEST(ChunkedLayer, WriterRefusesBadChunkSizesAndASecondFile) {
