@@ -12,8 +12,6 @@
 namespace regdisk::build {
 namespace {
 
-constexpr char kStandard[] = "v1alpha";
-
 Status CheckDiskName(const std::string& name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
       name.find('\0') != std::string::npos) {
@@ -70,6 +68,14 @@ StatusOr<PreparedDisk> PrepareDisk(const DiskSource& src, bool convert, const Te
 
 }  // namespace
 
+StatusOr<DiskStandard> ParseDiskStandard(std::string_view name) {
+  if (name == "v1alpha") return DiskStandard::kV1alpha;
+  if (name == "v2") return DiskStandard::kV2;
+  return InvalidArgument("disk standard " + Quote(name) + ": expected v1alpha or v2");
+}
+
+const char* DiskStandardName(DiskStandard s) { return s == DiskStandard::kV2 ? "v2" : "v1alpha"; }
+
 std::string BuildTimestamp() {
   time_t t = 0;
   if (const char* s = std::getenv("SOURCE_DATE_EPOCH"); s && *s) t = std::strtoll(s, nullptr, 10);
@@ -123,9 +129,13 @@ StatusOr<BuildResult> BuildImage(oci::Store& dest, const BuildOptions& options,
   }
   std::string created = BuildTimestamp();
   BuildResult result;
+  // Files layers are plain tar streams in both standards; v2 chunks disks.
+  layer::LayerOptions plain = options.layer, disk_layer = options.layer;
+  plain.chunk_size = 0;
+  disk_layer.chunk_size = options.standard == DiskStandard::kV2 ? options.chunk_size : 0;
   if (!options.files.empty()) {
     ASSIGN_OR_RETURN(auto blob, dest.CreateBlob());
-    layer::LayerWriter writer(std::move(blob), options.layer);
+    layer::LayerWriter writer(std::move(blob), plain);
     RETURN_IF_ERROR(writer.AddDirectory("disk", {0, 0, 0755}));
     std::string names;
     for (const auto& f : options.files) {
@@ -144,7 +154,7 @@ StatusOr<BuildResult> BuildImage(oci::Store& dest, const BuildOptions& options,
   }
   for (const auto& d : disks) {
     ASSIGN_OR_RETURN(auto blob, dest.CreateBlob());
-    layer::LayerWriter writer(std::move(blob), options.layer);
+    layer::LayerWriter writer(std::move(blob), disk_layer);
     std::string in_layer = "disk/" + d.source.name;
     RETURN_IF_ERROR(writer.AddDirectory("disk", {0, 0, 0755}));
     RETURN_IF_ERROR(writer.AddFile(in_layer, d.source.path, {d.source.uid, d.source.gid, kDiskMode},
@@ -171,7 +181,7 @@ StatusOr<BuildResult> BuildImage(oci::Store& dest, const BuildOptions& options,
   if (config.os.empty()) config.os = "linux";
 
   ASSIGN_OR_RETURN(manifest.config, PutBlob(dest, undo, oci::EncodeImageConfig(config), oci::media::kOciConfig));
-  manifest.annotations[oci::annotation::kDiskStandard] = kStandard;
+  manifest.annotations[oci::annotation::kDiskStandard] = DiskStandardName(options.standard);
   manifest.annotations[oci::annotation::kCreated] = created;
   if (result.disks.size() == 1) {
     for (const char* key : {oci::annotation::kDiskPath, oci::annotation::kDiskFormat,

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "disk/format.h"
@@ -42,12 +43,22 @@ struct FileSource {
   int mode = 0755;
 };
 
+// The layout of disk layers. v2 (docs/disk-standard-v2.md) is still one
+// tar that every v1alpha reader extracts unchanged, with the disk's data in
+// independently compressed chunks and a chunk index anchored in the layer's
+// annotations, for verified random access.
+enum class DiskStandard { kV1alpha, kV2 };
+StatusOr<DiskStandard> ParseDiskStandard(std::string_view name);  // v1alpha | v2
+const char* DiskStandardName(DiskStandard s);
+
 struct BuildOptions {
   std::vector<DiskSource> disks;
   std::vector<FileSource> files;
   std::vector<std::string> entrypoint;  // config Entrypoint, if set
   bool convert_to_qcow2 = false;  // run raw disks through qemu-img convert
-  layer::LayerOptions layer;
+  layer::LayerOptions layer;     // its chunk_size is set from the two below
+  DiskStandard standard = DiskStandard::kV2;
+  uint32_t chunk_size = layer::kDefaultChunkSize;  // v2: disk bytes per chunk
   oci::Platform platform;         // used when there is no base image
   std::map<std::string, std::string> labels;
   std::vector<std::pair<std::string, std::string>> env;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "layer/disk_index.h"
+#include "layer/index_verifier.h"
 #include "layout/layout.h"
 #include "oci/media_types.h"
 #include "util/fs.h"
@@ -115,6 +117,38 @@ TEST_F(BuilderTest, RefusesDuplicateAndBadNames) {
   o.disks[1].name = "../x";
   EXPECT_NE(BuildImage(*store_, o, std::nullopt, "t").status().message().find("invalid disk name"), std::string::npos);
   EXPECT_EQ(Blobs(), 0);
+}
+
+TEST_F(BuilderTest, StandardSelectsTheDiskLayout) {
+  for (DiskStandard standard : {DiskStandard::kV2, DiskStandard::kV1alpha}) {
+    SCOPED_TRACE(DiskStandardName(standard));
+    BuildOptions o = TwoDisks();
+    o.disks.pop_back();
+    o.standard = standard;
+    auto r = BuildImage(*store_, o, std::nullopt, "t");
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    auto m = oci::ParseManifest(store_->GetManifest("t")->bytes);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->annotations[oci::annotation::kDiskStandard], DiskStandardName(standard));
+    auto anchor = layer::ParseAnchor(m->layers[0]);
+    ASSERT_TRUE(anchor.ok()) << anchor.status().message();
+    ASSERT_EQ(anchor->has_value(), standard == DiskStandard::kV2);
+    if (standard == DiskStandard::kV1alpha) continue;
+    // The stored layer's index opens from the manifest's anchor and agrees
+    // with its tar.
+    auto blob = oci::ReadBlob(*store_, m->layers[0].digest, 64 << 20);
+    ASSERT_TRUE(blob.ok());
+    auto index = layer::OpenIndex(**anchor, layer::Codec::kGzip, blob->substr((*anchor)->offset, (*anchor)->length));
+    ASSERT_TRUE(index.ok()) << index.status().message();
+    EXPECT_EQ(index->disk_size, 1u << 20);
+    EXPECT_EQ(index->chunk_size, layer::kDefaultChunkSize);
+    auto reader = store_->OpenBlob(m->layers[0].digest);
+    ASSERT_TRUE(reader.ok());
+    Status v = layer::VerifyLayer(**reader, **anchor, *index);
+    EXPECT_TRUE(v.ok()) << v.message();
+  }
+  EXPECT_EQ(*ParseDiskStandard("v2"), DiskStandard::kV2);
+  EXPECT_FALSE(ParseDiskStandard("v3").ok());
 }
 
 TEST_F(BuilderTest, BuildTimestampHonoursSourceDateEpoch) {

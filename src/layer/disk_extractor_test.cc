@@ -13,36 +13,12 @@
 
 #include "layer/decompressor.h"
 #include "layer/layer_writer.h"
+#include "layer/memory_blob_test_util.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
 namespace regdisk::layer {
 namespace {
-
-// An in-memory store of one blob, for the round trip.
-class MemoryBlob : public oci::BlobWriter, public oci::BlobReader {
- public:
-  explicit MemoryBlob(std::string* bytes) : bytes_(bytes) {}
-  Status Write(const void* d, size_t n) override {
-    bytes_->append(static_cast<const char*>(d), n);
-    return OkStatus();
-  }
-  StatusOr<oci::Descriptor> Commit(const std::string& type, const std::optional<oci::Digest>&) override {
-    return oci::Descriptor{type, oci::Digest::Of(*bytes_), bytes_->size(), {}, {}};
-  }
-  bool created() const override { return true; }
-  StatusOr<size_t> Read(void* buf, size_t len) override {
-    size_t n = std::min(len, bytes_->size() - pos_);
-    std::memcpy(buf, bytes_->data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
-  uint64_t size() const override { return bytes_->size(); }
-
- private:
-  std::string* bytes_;
-  size_t pos_ = 0;
-};
 
 TEST(DiskExtractor, RoundTripsSparseDisksThroughEveryCompression) {
   TempDir dir;

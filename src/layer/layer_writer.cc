@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "layer/chunked_writer.h"
 #include "layer/compressor.h"
 #include "oci/media_types.h"
 #include "util/sha256.h"
@@ -42,16 +43,18 @@ const char* LayerMediaType(Compression c) {
   return oci::media::kOciLayerTar;
 }
 
+Codec CodecOf(Compression c) {
+  switch (c) {
+    case Compression::kNone: return Codec::kNone;
+    case Compression::kGzip: return Codec::kGzip;
+    case Compression::kZstd: return Codec::kZstd;
+  }
+  return Codec::kNone;
+}
+
 namespace {
 
 constexpr size_t kChunk = 4 << 20;  // file data is read (and holes fed) in pieces this big
-
-// A run of data in a file; everything between runs is a hole.
-struct Extent {
-  int64_t offset;
-  int64_t length;
-};
-
 
 Status ValidateName(std::string_view name) {
   auto bad = [&](const char* why) {
@@ -129,6 +132,11 @@ struct LayerWriter::Impl {
 
   Status Open() {
     if (out == nullptr) return InvalidArgument("layer writer: no blob writer");
+    if (options.chunk_size != 0) {
+      DiskIndex probe;
+      probe.chunk_size = options.chunk_size;
+      RETURN_IF_ERROR(ValidateIndex(probe, 0).Annotate("layer writer"));
+    }
     ASSIGN_OR_RETURN(compressor, Compressor::Create(options, out.get()));
     ar = archive_write_new();
     if (ar == nullptr) return Internal("libarchive: cannot create a writer");
@@ -233,6 +241,7 @@ struct LayerWriter::Impl {
       if (extents.empty()) archive_entry_sparse_add_entry(e.get(), size, 0);  // all hole
     }
     RETURN_IF_ERROR(WriteHeader(e.get(), name));
+    if (options.chunk_size != 0) return AddChunks(fd, size, extents, src, name, on_bytes);
 
     // The writer takes the whole file, holes included, and drops the bytes
     // that fall in holes of the sparse map; holes are fed as zeros.
@@ -245,8 +254,32 @@ struct LayerWriter::Impl {
     return WriteZeros(size - pos, name, on_bytes);
   }
 
+  // v2: the headers (and the sparse map, which libarchive writes on the
+  // first data call, hence the empty one) end the head member; then each
+  // piece of data within one aligned chunk is a member of its own.
+  Status AddChunks(int fd, int64_t size, const std::vector<Extent>& extents, const std::string& src,
+                   std::string_view name, const std::function<void(uint64_t)>& on_bytes) {
+    if (index != nullptr) return InvalidArgument("a v2 layer holds one file; " + Quote(name) + " is a second");
+    if (archive_write_data(ar, buf.data(), 0) < 0) return ArchiveError("writing the sparse map of " + std::string(name));
+    RETURN_IF_ERROR(compressor->EndMember());
+    RETURN_IF_ERROR(compressor->Flush());
+    first_member = compressor->members().size();
+    index = std::make_unique<IndexBuilder>(options.chunk_size, CodecOf(options.compression),
+                                           static_cast<uint64_t>(size));
+    int64_t pos = 0;
+    for (const Extent& piece : ChunkPieces(extents, options.chunk_size)) {
+      RETURN_IF_ERROR(WriteZeros(piece.offset - pos, name, on_bytes));
+      Sha256 sha;
+      RETURN_IF_ERROR(CopyData(fd, piece, src, name, on_bytes, &sha));
+      RETURN_IF_ERROR(compressor->EndMember());
+      index->AddChunk(piece, ShaFromHex(sha.FinishHex()));
+      pos = piece.offset + piece.length;
+    }
+    return WriteZeros(size - pos, name, on_bytes);
+  }
+
   Status CopyData(int fd, const Extent& x, const std::string& src, std::string_view name,
-                  const std::function<void(uint64_t)>& on_bytes) {
+                  const std::function<void(uint64_t)>& on_bytes, Sha256* sha = nullptr) {
     for (int64_t off = x.offset, end = x.offset + x.length; off < end;) {
       const size_t want = static_cast<size_t>(std::min<int64_t>(buf.size(), end - off));
       const ssize_t n = pread(fd, buf.data(), want, off);
@@ -254,6 +287,7 @@ struct LayerWriter::Impl {
       if (n < 0) return IoError("reading " + src, errno);
       if (n == 0) return Status(Code::kIo, "reading " + src + ": file shrank while being read");
       RETURN_IF_ERROR(WriteData(buf.data(), static_cast<size_t>(n), name));
+      if (sha != nullptr) sha->Update(buf.data(), static_cast<size_t>(n));
       off += n;
       if (on_bytes) on_bytes(static_cast<uint64_t>(n));
     }
@@ -273,12 +307,42 @@ struct LayerWriter::Impl {
     return OkStatus();
   }
 
+  // v2: the index entry's header (after the disk file's padding) is one
+  // member, the index bytes another, the end of the archive a third.
+  StatusOr<IndexAnchor> AppendIndex(DiskIndex& built) {
+    if (index == nullptr) return InvalidArgument("a v2 layer needs its disk file");
+    RETURN_IF_ERROR(compressor->Flush());
+    ASSIGN_OR_RETURN(built, index->Build(compressor->members(), first_member));
+    const std::string bytes = EncodeIndex(built);
+    EntryPtr e = NewEntry(kIndexEntryName, AE_IFREG, {0, 0, 0444});
+    archive_entry_set_size(e.get(), static_cast<int64_t>(bytes.size()));
+    RETURN_IF_ERROR(WriteHeader(e.get(), kIndexEntryName));
+    RETURN_IF_ERROR(compressor->EndMember());
+    RETURN_IF_ERROR(compressor->Flush());
+    IndexAnchor anchor;
+    for (const auto& m : compressor->members()) anchor.offset += m.out;
+    RETURN_IF_ERROR(WriteData(bytes.data(), bytes.size(), kIndexEntryName));
+    RETURN_IF_ERROR(compressor->EndMember());
+    RETURN_IF_ERROR(compressor->Flush());
+    anchor.length = compressor->members().back().out;
+    anchor.uncompressed_length = bytes.size();
+    anchor.digest = oci::Digest::Of(bytes);
+    anchor.chunk_size = options.chunk_size;
+    return anchor;
+  }
+
   StatusOr<LayerResult> Finish() {
+    LayerResult r;
+    if (options.chunk_size != 0) {
+      DiskIndex built;
+      ASSIGN_OR_RETURN(r.anchor, AppendIndex(built));
+      r.index = std::move(built);
+    }
     if (archive_write_close(ar) != ARCHIVE_OK) return ArchiveError("closing the tar stream");
     RETURN_IF_ERROR(compressor->Finish());
-    LayerResult r;
     ASSIGN_OR_RETURN(r.descriptor,
                      out->Commit(LayerMediaType(options.compression), std::nullopt));
+    if (r.anchor) AnnotateAnchor(*r.anchor, r.descriptor.annotations);
     r.diff_id = oci::Digest::FromHex(tar_sha.FinishHex());
     r.uncompressed_size = tar_bytes;
     r.created = out->created();
@@ -293,6 +357,8 @@ struct LayerWriter::Impl {
   uint64_t tar_bytes = 0;
   std::vector<char> buf;
   Status status;
+  std::unique_ptr<IndexBuilder> index;  // v2: set by the disk file
+  size_t first_member = 0;              // v2: the compressor member of its first chunk
 };
 
 LayerWriter::LayerWriter(std::unique_ptr<oci::BlobWriter> out, LayerOptions options)

@@ -14,9 +14,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "layer/disk_index.h"
 #include "oci/manifest.h"
 #include "oci/store.h"
 #include "util/status.h"
@@ -28,12 +30,20 @@ StatusOr<Compression> ParseCompression(std::string_view name);  // none|gzip|zst
 const char* CompressionName(Compression c);
 // The OCI layer media type for a compression.
 const char* LayerMediaType(Compression c);
+// The codec that reads a compression back.
+Codec CodecOf(Compression c);
 
 struct LayerOptions {
   Compression compression = Compression::kGzip;
   int level = -1;         // -1: the codec's default (gzip 6, zstd 3)
   int threads = 0;        // compression threads; 0: one per core
   int64_t mtime = 0;      // seconds since the epoch for every entry
+  // 0: one tar stream (the v1alpha standard). Otherwise the v2 disk
+  // standard (docs/disk-standard-v2.md): the data of files added with
+  // AddFile is cut into independent members of at most this many bytes of
+  // file data, aligned to multiples of it, and Finish() appends the chunk
+  // index as the last entry. Checked against the bounds in disk_index.h.
+  uint32_t chunk_size = 0;
 };
 
 struct LayerResult {
@@ -41,6 +51,10 @@ struct LayerResult {
   oci::Digest diff_id;         // sha256 of the uncompressed tar
   uint64_t uncompressed_size = 0;
   bool created = false;        // BlobWriter::created() of the committed blob
+  // v2 only: where the chunk index is and its digest (already recorded in
+  // descriptor.annotations), and the index itself.
+  std::optional<IndexAnchor> anchor;
+  std::optional<DiskIndex> index;
 };
 
 // Per-entry metadata.
@@ -61,7 +75,8 @@ class LayerWriter {
   // `name` is relative ("disk", "disk/fedora.qcow2"), no leading '/', no
   // ".." component.
   Status AddDirectory(std::string_view name, EntryOwner owner);
-  // Adds the regular file at `src_path`. When `sparse` is set, holes found
+  // Adds the regular file at `src_path`. With a chunk size (v2) only one
+  // file may be added, and it is the file the index describes. When `sparse` is set, holes found
   // with SEEK_DATA/SEEK_HOLE are recorded as a PAX (GNU 1.0) sparse map and
   // not written, so a mostly empty raw disk makes a small tar. `on_bytes` (if
   // set) is told how many source bytes were consumed, for progress.

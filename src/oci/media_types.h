@@ -25,6 +25,6 @@ inline constexpr char kCreated[] = "org.opencontainers.image.created";
 inline constexpr char kDiskFormat[] = "io.regdisk.disk.format";          // raw | qcow2
 inline constexpr char kDiskPath[] = "io.regdisk.disk.path";              // /disk/<name>
 inline constexpr char kDiskVirtualSize[] = "io.regdisk.disk.virtual-size";  // bytes
-inline constexpr char kDiskStandard[] = "io.regdisk.disk.standard";      // v1alpha
+inline constexpr char kDiskStandard[] = "io.regdisk.disk.standard";      // v1alpha | v2
 
 }  // namespace regdisk::oci::annotation
