@@ -55,6 +55,14 @@ struct AnyImage {
 };
 StatusOr<AnyImage> OpenAny(const Globals& g, const RegistryFlags& f, const std::string& name, bool create);
 
+// --max-disk-size SIZE (prepare, run, pull): the largest disk accepted.
+struct DiskSizeFlag {
+  std::string value;  // a Kubernetes quantity; empty: the library's default
+  void Add(CLI::App* cmd);
+  // The limit in bytes.
+  StatusOr<uint64_t> Bytes() const;
+};
+
 // The node cache root: --root, else $REGDISK_ROOT, else /var/lib/regdisk.
 std::string NodeRoot(const std::string& flag);
 

@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include <charconv>
 #include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -455,6 +456,17 @@ StatusOr<Descriptor> SelectPlatform(const Index& index, const Platform& want) {
   for (const auto& p : available) list += (list.empty() ? "" : ", ") + Quote(p);
   return NotFound("no image for platform " + want.str() +
                   " in the index (it has: " + (list.empty() ? "no platforms" : list) + ")");
+}
+
+StatusOr<uint64_t> ParseSizeAnnotation(std::string_view key, std::string_view value) {
+  uint64_t n = 0;
+  const char* end = value.data() + value.size();
+  auto [ptr, ec] = std::from_chars(value.data(), end, n);
+  if (value.empty() || value[0] < '0' || value[0] > '9' || ec != std::errc() || ptr != end) {
+    return InvalidArgument("annotation " + std::string(key) + " = " + Quote(value) +
+                           ": expected a size in bytes (decimal digits)");
+  }
+  return n;
 }
 
 }  // namespace regdisk::oci

@@ -34,12 +34,23 @@ std::string ZstdBytes(const std::string& data);
 
 enum class Compression { kNone, kGzip, kZstd };
 
+// A zstd stream of a tar holding one regular file `name` of `size` zero
+// bytes, stored as data (not sparse): a decompression bomb (2 GiB in 67 KB).
+// Built as a stream, never held whole in memory.
+struct Compressed {
+  std::string blob;
+  oci::Digest diff_id;
+};
+Compressed ZstdZeroFileTar(const std::string& name, uint64_t size);
+
 struct Layer {
   std::string tar;  // uncompressed
   Compression compression = Compression::kGzip;
   oci::Annotations annotations;
   std::string media_type;  // override; default from compression
   std::optional<oci::Digest> diff_id;  // override (lie) ; default: true one
+  // Already compressed zstd bytes (with their diff_id), used instead of `tar`.
+  std::optional<Compressed> compressed;
 };
 
 // Writes layers, config and manifest into `store`, tagged `tag`.
