@@ -141,8 +141,9 @@ std::vector<MaliciousCase> MaliciousCases(const std::string& scratch) {
     return Entries(s, t, files);
   });
   // Class 5: names that would drive a terminal (OSC title, clear screen, CR).
-  add("control characters in file names", "2 files in /disk (\"\\x1b]0;pwned\\x07", [=](oci::Store& s, const std::string& t, auto&) {
-    return Entries(s, t, {{"disk/\x1b]0;pwned\x07a.img", T::kFile, raw}, {"disk/\x1b[2J\rb.img", T::kFile, raw}});
+  add("control characters in file names",
+      "2 files in /disk (\"\\x1b[2J\\x0db.img\", \"\\x1b]0;pwned\\x07a.img\")", [=](oci::Store& s, const std::string& t, auto&) {
+    return Entries(s, t, {{"disk/\x1b]0;pwned\x07" "a.img", T::kFile, raw}, {"disk/\x1b[2J\rb.img", T::kFile, raw}});
   });
   // Class 7: qcow2 tables outside the file or over the header, in the order
   // the checks run.
