@@ -83,6 +83,7 @@ Status CopyTree(Store& src, const RawManifest& m, Store& dst, const std::string&
     }
   } else if (IsManifestType(type)) {
     ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(m.bytes));
+    if (options.max_disk_size) RETURN_IF_ERROR(CheckDiskLimits(manifest, options.max_disk_size));
     std::vector<Descriptor> blobs = manifest.layers;
     blobs.push_back(manifest.config);
     RETURN_IF_ERROR(CopyBlobs(src, blobs, dst, options));

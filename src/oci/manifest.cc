@@ -469,4 +469,21 @@ StatusOr<uint64_t> ParseSizeAnnotation(std::string_view key, std::string_view va
   return n;
 }
 
+Status CheckDiskLimits(const Manifest& m, uint64_t max_disk_size) {
+  const std::string limit = " bytes, over the disk size limit of " + std::to_string(max_disk_size) +
+                            " bytes (--max-disk-size)";
+  for (const auto& l : m.layers) {
+    if (l.size > max_disk_size) return InvalidArgument("layer " + l.digest.str() + " is " + std::to_string(l.size) + limit);
+    auto vs = l.annotations.find(annotation::kDiskVirtualSize);
+    if (vs == l.annotations.end()) continue;
+    ASSIGN_OR_RETURN(uint64_t size, ParseSizeAnnotation(vs->first, vs->second));
+    if (size > max_disk_size) {
+      auto path = l.annotations.find(annotation::kDiskPath);
+      std::string name = path == l.annotations.end() ? l.digest.str() : Quote(path->second);
+      return InvalidArgument("disk " + name + " declares a virtual size of " + std::to_string(size) + limit);
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace regdisk::oci

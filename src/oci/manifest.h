@@ -91,6 +91,10 @@ StatusOr<ImageConfig> ParseImageConfig(std::string_view json);
 // A size annotation's value (io.regdisk.disk.virtual-size): decimal digits
 // only, no sign, no overflow. The error names `key` and quotes the value.
 StatusOr<uint64_t> ParseSizeAnnotation(std::string_view key, std::string_view value);
+// Refuses an image whose disks are declared larger than `max_disk_size`
+// (--max-disk-size) before any of its blobs is fetched: a layer larger than
+// that, or a disk virtual-size annotation over it or not a number.
+Status CheckDiskLimits(const Manifest& m, uint64_t max_disk_size);
 // Reads only "mediaType" (or infers it from schemaVersion/fields).
 StatusOr<std::string> SniffMediaType(std::string_view json);
 

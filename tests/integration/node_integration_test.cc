@@ -227,7 +227,8 @@ TEST_F(NodeIntegrationTest, MaliciousImagesFromTheRegistryAreRefusedAndLeaveNoth
 // A 67 KB zstd layer that inflates to a 2 GiB raw disk of zeros: under the
 // default limit (64 GiB) it is a valid disk and becomes one of holes, never
 // 2 GiB on the node's disk; under --max-disk-size 1Gi it is refused from its
-// tar header (that case is in the malicious suite).
+// tar header (that case is in the malicious suite). pull refuses it from its
+// annotation under the same flag.
 TEST_F(NodeIntegrationTest, A2GiBZstdBombStaysHolesUnderTheDefaultLimit) {
   auto repo = Repo("bomb");
   ASSERT_TRUE(repo.ok()) << repo.status().message();
@@ -244,6 +245,16 @@ TEST_F(NodeIntegrationTest, A2GiBZstdBombStaysHolesUnderTheDefaultLimit) {
   struct stat st;
   ASSERT_EQ(::stat(LeaseOf(root, "bomb").base_file.c_str(), &st), 0);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), 2ull << 30);
+
+  // pull keeps to the same limit, from the disk's declared size, before
+  // any blob is fetched; within it, the 67 KB are stored as they are.
+  const std::string store = dir_.path() + "/store";
+  ProcessResult small = Regdisk({"--store", store, "pull", "--tls-verify=false", "--max-disk-size", "1Gi",
+                                 "docker://" + Ref("bomb:v1")});
+  ExpectRefused(small, "declares a virtual size of 2147483648 bytes, over the disk size limit of 1073741824");
+  EXPECT_EQ(CountEntries(store + "/blobs/sha256"), 0) << Listing(store);
+  ProcessResult pulled = Regdisk({"--store", store, "pull", "--tls-verify=false", "docker://" + Ref("bomb:v1")});
+  EXPECT_EQ(pulled.exit_code, 0) << Describe(pulled);
 }
 
 // inspect reads annotations from the registry: a disk size that is not a
