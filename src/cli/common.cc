@@ -28,7 +28,9 @@ StatusOr<StoreImage> OpenImage(const Globals& g, const std::string& name, bool c
 }
 
 int Fail(const Status& s) {
-  std::fprintf(stderr, "regdisk: %s\n", s.message().c_str());
+  // Escaped here once more: whatever outside data a message carries, it
+  // stays one line and drives no terminal.
+  std::fprintf(stderr, "regdisk: %s\n", OneLine(s.message()).c_str());
   return 1;
 }
 

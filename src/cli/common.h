@@ -29,7 +29,8 @@ struct StoreImage {
 };
 StatusOr<StoreImage> OpenImage(const Globals& g, const std::string& name, bool create);
 
-// Prints "regdisk: <message>" on stderr; returns the process exit code.
+// Prints "regdisk: <message>" on stderr, escaped (OneLine); returns the
+// process exit code.
 int Fail(const Status& s);
 
 // How to reach registries, as skopeo's flags say it.

@@ -255,6 +255,8 @@ struct DiskExtractor::Impl {
   // one whose data would not fit in the write budget, and one disk file
   // too many.
   Status CheckBeforeWriting(archive_entry* e, const std::string& rel, int64_t size) {
+    // The name is recorded (JSON, which must be UTF-8) and shown.
+    if (!IsValidUtf8(rel)) return InvalidArgument(DiskName(rel) + " is not a valid UTF-8 name: refused");
     if (size < 0 || static_cast<uint64_t>(size) > limits.max_disk_size) {
       return InvalidArgument(DiskName(rel) + " is " + std::to_string(size) + " bytes, over the disk size limit of " +
                              std::to_string(limits.max_disk_size) + " bytes (--max-disk-size)");

@@ -85,6 +85,16 @@ std::string OneLine(std::string_view s) {
   return out;
 }
 
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : Utf8Length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string QuoteList(const std::vector<std::string>& names, size_t max_listed) {
   std::string out;
   for (size_t i = 0; i < names.size() && i < max_listed; ++i) {

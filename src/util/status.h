@@ -71,6 +71,8 @@ std::string Quote(std::string_view s, size_t max_shown = 100);
 // controls (U+0080..U+009F) and bytes that are not valid UTF-8 are escaped;
 // printable ASCII and other valid UTF-8 pass.
 std::string OneLine(std::string_view s);
+// True if `s` is valid UTF-8 (C1 controls count as invalid, as in OneLine).
+bool IsValidUtf8(std::string_view s);
 // Names listed in a message are cut here: a layer may hold thousands, and a
 // message is one line for a human.
 inline constexpr size_t kMaxNamesListed = 5;

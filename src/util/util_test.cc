@@ -46,6 +46,13 @@ TEST(Escape, OneLineEscapesEveryTerminalControl) {
   EXPECT_EQ(OneLine("\xf5\x80\x80\x80"), "\\xf5\\x80\\x80\\x80");
 }
 
+TEST(Escape, IsValidUtf8) {
+  EXPECT_TRUE(IsValidUtf8("disk.img \xc3\xa9 \xf0\x9f\x98\x80 \x1b"));
+  EXPECT_FALSE(IsValidUtf8("\xff.img"));
+  EXPECT_FALSE(IsValidUtf8("\xc2\x9b"));
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));
+}
+
 TEST(Escape, QuoteListIsBoundedAndEscaped) {
   EXPECT_EQ(QuoteList({}), "");
   EXPECT_EQ(QuoteList({"a", "b\x1b]0;x\x07"}), "\"a\", \"b\\x1b]0;x\\x07\"");

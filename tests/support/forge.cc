@@ -126,8 +126,11 @@ std::string ZstdBytes(const std::string& data) {
   return out;
 }
 
-Compressed ZstdZeroFileTar(const std::string& name, uint64_t size) {
-  // A ustar header, by hand: libarchive would pad the data itself, in memory.
+namespace {
+
+// A ustar header for a regular file, by hand: libarchive's writers pad the
+// data themselves (in memory) and insist on UTF-8 names.
+std::string UstarHeader(const std::string& name, uint64_t size) {
   std::string header(512, '\0');
   auto field = [&](size_t off, const std::string& v) { std::memcpy(&header[off], v.data(), v.size()); };
   auto octal = [](uint64_t v, int digits) {
@@ -147,7 +150,17 @@ Compressed ZstdZeroFileTar(const std::string& name, uint64_t size) {
   unsigned sum = 0;
   for (unsigned char c : header) sum += c;
   field(148, octal(sum, 6) + std::string("\0 ", 2));
+  return header;
+}
 
+}  // namespace
+
+std::string UstarTar(const std::string& name, const std::string& data) {
+  return UstarHeader(name, data.size()) + data + std::string((512 - data.size() % 512) % 512 + 1024, '\0');
+}
+
+Compressed ZstdZeroFileTar(const std::string& name, uint64_t size) {
+  const std::string header = UstarHeader(name, size);
   Compressed out;
   Sha256 diff;
   std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> z(ZSTD_createCCtx(), ZSTD_freeCCtx);

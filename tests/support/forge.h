@@ -29,6 +29,9 @@ std::string MakeTar(const std::vector<TarEntry>& entries);
 // A tar with one sparse file `name` of `size` bytes whose only data is
 // `data` at `offset` (written through libarchive's sparse support).
 std::string MakeSparseTar(const std::string& name, uint64_t size, uint64_t offset, const std::string& data);
+// A ustar tar of one regular file, its name's bytes as they are (even
+// when not UTF-8, which libarchive's pax writer refuses).
+std::string UstarTar(const std::string& name, const std::string& data);
 std::string GzipBytes(const std::string& data);
 std::string ZstdBytes(const std::string& data);
 

@@ -145,6 +145,9 @@ std::vector<MaliciousCase> MaliciousCases(const std::string& scratch) {
       "2 files in /disk (\"\\x1b[2J\\x0db.img\", \"\\x1b]0;pwned\\x07a.img\")", [=](oci::Store& s, const std::string& t, auto&) {
     return Entries(s, t, {{"disk/\x1b]0;pwned\x07" "a.img", T::kFile, raw}, {"disk/\x1b[2J\rb.img", T::kFile, raw}});
   });
+  add("file name not UTF-8", "\"disk/\\xff\\xfe.img\" is not a valid UTF-8 name", [=](oci::Store& s, const std::string& t, auto&) {
+    return PutImage(s, {{UstarTar("disk/\xff\xfe.img", raw)}}, t).status();
+  });
   // Class 7: qcow2 tables outside the file or over the header, in the order
   // the checks run.
   add("qcow2 refcount table over the header", "refcount table at offset 0x0 overlaps the header",
