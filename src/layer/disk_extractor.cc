@@ -191,7 +191,7 @@ std::string DiskName(const std::string& rel) { return Quote("disk/" + rel); }
 // The first bytes of a file as its data blocks arrive, for the qcow2 check.
 class HeadPeek {
  public:
-  // Takes a block at `offset`. True once the head is complete or cannot
+  // Takes a block at `offset`. done() once the head is complete or cannot
   // grow (a block past it, or a hole at its start).
   void Add(uint64_t offset, const char* p, size_t n) {
     if (offset != head_.size() || head_.size() >= kQcow2PeekBytes) {
