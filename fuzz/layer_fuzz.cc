@@ -11,7 +11,7 @@
 //   bits 4-7  the size of the reads the blob answers (1 byte .. 64 KiB)
 //
 // Checked: AddLayer and Take return a status (never crash, hang or throw);
-// a refusal is a non-empty single line; after one, nothing can be taken; a
+// a refusal is a non-empty single line without control characters; after one, nothing can be taken; a
 // taken disk is a regular file no larger than the limit with a clean name;
 // nothing is left in the work directory once the extractor and the taken
 // file are gone. The descriptor and diff_id are the
@@ -46,7 +46,8 @@ void Check(bool ok) {
 }
 
 void CheckError(const Status& st) {
-  Check(!st.ok() && !st.message().empty() && st.message().find('\n') == std::string::npos);
+  // One line, with nothing a terminal would act on: outside data is escaped.
+  Check(!st.ok() && !st.message().empty() && st.message() == OneLine(st.message()));
 }
 
 // A blob served from memory in reads of at most `step` bytes.
@@ -169,7 +170,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   oci::Digest diff_id = DiffId(blob, kCodecs[c]);
   const std::string& work = WorkDir();
   {
-    layer::DiskExtractor ex(work, {.max_file_size = kLimit, .max_layer_bytes = kLimit});
+    layer::DiskExtractor ex(work, {.max_disk_size = kLimit, .max_layer_bytes = kLimit});
     bool ok = true;
     for (int i = 0; i < ((mode & 8) ? 2 : 1) && ok; ++i) {
       MemoryBlob reader(blob, step);

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <set>
 
+#include "disk/qemu_img.h"
 #include "oci/copy.h"
 #include "oci/media_types.h"
 #include "util/fs.h"
@@ -63,6 +64,9 @@ StatusOr<PreparedDisk> PrepareDisk(const DiskSource& src, bool convert, const Te
     ASSIGN_OR_RETURN(out.info, disk::Inspect(converted, disk::Format::kQcow2));
     out.source.path = converted;
   }
+  // qemu-img's own reading (info, and check for a qcow2) must agree, as it
+  // must again on every node.
+  RETURN_IF_ERROR(disk::CrossCheck(out.source.path, out.info));
   return out;
 }
 

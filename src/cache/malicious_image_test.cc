@@ -20,7 +20,6 @@ TEST(MaliciousImages, EachIsRefusedWithItsCauseAndLeavesNothing) {
   CacheOptions o;
   o.root = dir.path() + "/root";
   o.limits.max_layer_bytes = 64 << 20;
-  auto cache = *NodeCache::Open(o);
   StoreOpener open = [&](const oci::Reference&) -> StatusOr<std::unique_ptr<oci::Store>> {
     ASSIGN_OR_RETURN(auto l, layout::Layout::Open(src_root, false));
     return std::unique_ptr<oci::Store>(std::move(l));
@@ -38,6 +37,9 @@ TEST(MaliciousImages, EachIsRefusedWithItsCauseAndLeavesNothing) {
     std::string tag = "case" + std::to_string(i++);
     Status put = c.put(*source, tag, corrupt);
     ASSERT_TRUE(put.ok()) << put.message();
+    CacheOptions with = o;
+    if (c.max_disk_size) with.limits.max_disk_size = c.max_disk_size;
+    auto cache = *NodeCache::Open(with);
     auto lease = cache->Prepare({"vm-" + tag, "example.com/evil:" + tag, c.path, {}}, open);
     ASSERT_FALSE(lease.ok()) << "accepted";
     EXPECT_NE(lease.status().message().find(c.expect), std::string::npos) << lease.status().message();
@@ -45,6 +47,9 @@ TEST(MaliciousImages, EachIsRefusedWithItsCauseAndLeavesNothing) {
     EXPECT_TRUE(fs::is_empty(o.root + "/tmp")) << "work files left behind";
     EXPECT_TRUE(fs::is_empty(o.root + "/vms"));
     EXPECT_TRUE(cache->List()->empty());
+    // One line, escaped, however many names or control characters.
+    EXPECT_EQ(lease.status().message(), OneLine(lease.status().message()));
+    EXPECT_LT(lease.status().message().size(), 1000u);
   }
   // Nothing from any of them in the cache's image store either.
   auto images = layout::Layout::Open(o.root + "/images", false);

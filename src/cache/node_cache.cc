@@ -44,7 +44,7 @@ std::vector<std::string> ListDir(const std::string& dir) {
 StatusOr<std::string> DiskName(const std::string& path) {
   if (path.empty()) return std::string();
   auto bad = [&](const char* why) {
-    return InvalidArgument("path \"" + path + "\": " + why);
+    return InvalidArgument("path " + Quote(path) + ": " + why);
   };
   if (!path.starts_with("/disk/")) return bad("must name a file inside /disk");
   std::string rel = path.substr(6);
@@ -133,7 +133,7 @@ PullPolicy DefaultPullPolicy(const oci::Reference& ref) {
 StatusOr<PullPolicy> ParsePullPolicy(std::string_view s) {
   if (s == "Always") return PullPolicy::kAlways;
   if (s == "IfNotPresent") return PullPolicy::kIfNotPresent;
-  return InvalidArgument("imagePullPolicy \"" + std::string(s) + "\": expected Always or IfNotPresent");
+  return InvalidArgument("imagePullPolicy " + Quote(s) + ": expected Always or IfNotPresent");
 }
 
 Status CheckVmName(const std::string& vm) {
@@ -142,8 +142,7 @@ Status CheckVmName(const std::string& vm) {
     ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
   }
   if (!ok) {
-    return InvalidArgument("VM name \"" + vm.substr(0, 100) +
-                           "\": must be lowercase letters, digits, '-' or '.', at most 253");
+    return InvalidArgument("VM name " + Quote(vm) + ": must be lowercase letters, digits, '-' or '.', at most 253");
   }
   return OkStatus();
 }
@@ -213,7 +212,7 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
     ASSIGN_OR_RETURN(raw, src.GetManifest(digest.str()));
   }
   if (!oci::IsManifestType(raw.descriptor.media_type)) {
-    return InvalidArgument(digest.str() + " is a " + raw.descriptor.media_type + ", not an image manifest");
+    return InvalidArgument(digest.str() + " is a " + Quote(raw.descriptor.media_type) + ", not an image manifest");
   }
   ASSIGN_OR_RETURN(oci::Manifest m, oci::ParseManifest(raw.bytes));
   ASSIGN_OR_RETURN(std::string raw_config, oci::ReadBlob(src, m.config, oci::kMaxManifestBytes));

@@ -126,7 +126,7 @@ int RunBuild(const Globals& g, const BuildArgs& a) {
   }
   std::printf("built %s %s\n", dest->location.str().c_str(), result->manifest.digest.str().c_str());
   for (const auto& d : result->disks) {
-    std::printf("  %s  %s, %s virtual, layer %s\n", d.path_in_image.c_str(), disk::FormatName(d.info.format),
+    std::printf("  %s  %s, %s virtual, layer %s\n", OneLine(d.path_in_image).c_str(), disk::FormatName(d.info.format),
                 HumanBytes(d.info.virtual_size).c_str(), HumanBytes(d.layer.size).c_str());
   }
   return 0;

@@ -1,5 +1,6 @@
 // regdisk images, inspect, rmi, gc: looking at and tidying the local store.
 #include <cstdio>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -13,11 +14,13 @@ namespace {
 using nlohmann::json;
 
 struct DiskView {
-  std::string path, format, virtual_size;
+  std::string path, format;
+  std::optional<uint64_t> virtual_size;
 };
 
-// Disks as recorded in layer annotations by regdisk build.
-std::vector<DiskView> DisksOf(const oci::Manifest& m) {
+// Disks as recorded in layer annotations by regdisk build. The annotations
+// are outside data: a size that is not a number is an error.
+StatusOr<std::vector<DiskView>> DisksOf(const oci::Manifest& m) {
   std::vector<DiskView> out;
   for (const auto& l : m.layers) {
     auto p = l.annotations.find(oci::annotation::kDiskPath);
@@ -26,7 +29,11 @@ std::vector<DiskView> DisksOf(const oci::Manifest& m) {
       auto it = l.annotations.find(k);
       return it == l.annotations.end() ? std::string() : it->second;
     };
-    out.push_back({p->second, get(oci::annotation::kDiskFormat), get(oci::annotation::kDiskVirtualSize)});
+    DiskView d{p->second, get(oci::annotation::kDiskFormat), std::nullopt};
+    if (auto vs = l.annotations.find(oci::annotation::kDiskVirtualSize); vs != l.annotations.end()) {
+      ASSIGN_OR_RETURN(d.virtual_size, oci::ParseSizeAnnotation(vs->first, vs->second));
+    }
+    out.push_back(std::move(d));
   }
   return out;
 }
@@ -51,7 +58,7 @@ int RunImages(const Globals& g, bool as_json) {
     if (as_json) {
       list.push_back({{"name", tag}, {"digest", desc.digest.str()}, {"size", size}});
     } else {
-      std::printf("%-50s %-19s %10s\n", tag.c_str(), ("sha256:" + desc.digest.short_hex()).c_str(),
+      std::printf("%-50s %-19s %10s\n", OneLine(tag).c_str(), ("sha256:" + desc.digest.short_hex()).c_str(),
                   HumanBytes(size).c_str());
     }
   }
@@ -75,10 +82,10 @@ int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& na
                               .dump(2).c_str());
       return 0;
     }
-    std::printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nManifests:\n", img->location.str().c_str(),
-                desc->digest.str().c_str(), desc->media_type.c_str());
+    std::printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nManifests:\n", OneLine(img->location.str()).c_str(),
+                desc->digest.str().c_str(), OneLine(desc->media_type).c_str());
     for (const auto& m : index->manifests) {
-      std::printf("  %s  %s\n", m.digest.str().c_str(), m.platform ? m.platform->str().c_str() : "-");
+      std::printf("  %s  %s\n", m.digest.str().c_str(), m.platform ? OneLine(m.platform->str()).c_str() : "-");
     }
     return 0;
   }
@@ -92,12 +99,12 @@ int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& na
   for (const auto& l : manifest->layers) size += l.size;
   oci::Platform platform{config->architecture, config->os, config->variant};
   auto disks = DisksOf(*manifest);
+  if (!disks.ok()) return Fail(disks.status().Annotate(img->location.str()));
 
   if (as_json) {
     json jd = json::array();
-    for (const auto& d : disks) {
-      jd.push_back({{"path", d.path}, {"format", d.format},
-                    {"virtualSize", d.virtual_size.empty() ? 0 : std::stoull(d.virtual_size)}});
+    for (const auto& d : *disks) {
+      jd.push_back({{"path", d.path}, {"format", d.format}, {"virtualSize", d.virtual_size.value_or(0)}});
     }
     json out = {{"name", img->location.str()}, {"digest", desc->digest.str()},
                 {"mediaType", desc->media_type}, {"platform", platform.str()},
@@ -106,17 +113,18 @@ int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& na
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
+  // Everything but the digests and sizes is outside data: escaped.
   std::printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nPlatform:   %s\nCreated:    %s\n",
-              img->location.str().c_str(), desc->digest.str().c_str(), desc->media_type.c_str(),
-              platform.str().c_str(), config->created.c_str());
-  for (const auto& d : disks) {
-    std::string vs = d.virtual_size.empty() ? "?" : HumanBytes(std::stoull(d.virtual_size));
-    std::printf("Disk:       %s (%s, %s virtual)\n", d.path.c_str(), d.format.c_str(), vs.c_str());
+              OneLine(img->location.str()).c_str(), desc->digest.str().c_str(), OneLine(desc->media_type).c_str(),
+              OneLine(platform.str()).c_str(), OneLine(config->created).c_str());
+  for (const auto& d : *disks) {
+    std::string vs = d.virtual_size ? HumanBytes(*d.virtual_size) : "?";
+    std::printf("Disk:       %s (%s, %s virtual)\n", OneLine(d.path).c_str(), OneLine(d.format).c_str(), vs.c_str());
   }
   std::printf("Layers:\n");
   for (const auto& l : manifest->layers) {
     std::printf("  sha256:%s  %10s  %s\n", l.digest.short_hex().c_str(), HumanBytes(l.size).c_str(),
-                l.media_type.c_str());
+                OneLine(l.media_type).c_str());
   }
   std::printf("Size:       %s\n", HumanBytes(size).c_str());
   return 0;
@@ -127,7 +135,7 @@ int RunRmi(const Globals& g, const std::string& name) {
   if (!img.ok()) return Fail(img.status());
   Status s = img->store->Untag(img->location.tag);
   if (!s.ok()) return Fail(s);
-  std::printf("untagged %s\n", img->location.str().c_str());
+  std::printf("untagged %s\n", OneLine(img->location.str()).c_str());
   return 0;
 }
 

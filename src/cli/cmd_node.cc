@@ -15,6 +15,7 @@ struct NodeArgs {
   std::string root, vm, image, path, policy, max_size, platform;
   bool json = false;
   RegistryFlags reg;
+  DiskSizeFlag max_disk;
 };
 
 StatusOr<std::unique_ptr<cache::NodeCache>> OpenCache(const NodeArgs& a, Progress* progress) {
@@ -23,6 +24,8 @@ StatusOr<std::unique_ptr<cache::NodeCache>> OpenCache(const NodeArgs& a, Progres
   if (!a.platform.empty()) {
     ASSIGN_OR_RETURN(o.platform, oci::Platform::Parse(a.platform));
   }
+  ASSIGN_OR_RETURN(uint64_t max_disk, a.max_disk.Bytes());
+  o.limits = layer::ExtractLimits::ForMaxDiskSize(max_disk);
   if (progress) o.on_bytes = [progress](uint64_t n) { progress->Add(n); };
   return cache::NodeCache::Open(o);
 }
@@ -37,7 +40,7 @@ int RunPrepare(const Globals& g, const NodeArgs& a) {
     if (!p.ok()) return Fail(p.status());
     req.policy = *p;
   }
-  Progress progress("pulling " + a.image, 0);
+  Progress progress("pulling " + a.image, 0);  // Progress escapes its label
   auto cache = OpenCache(a, &progress);
   if (!cache.ok()) return Fail(cache.status());
   (void)g;
@@ -50,7 +53,7 @@ int RunPrepare(const Globals& g, const NodeArgs& a) {
                         {"path", lease->path_in_image}};
     std::printf("%s\n", j.dump(2).c_str());
   } else {
-    std::printf("%s\n%s\n", lease->overlay.c_str(), lease->manifest.str().c_str());
+    std::printf("%s\n%s\n", OneLine(lease->overlay).c_str(), lease->manifest.str().c_str());
   }
   return 0;
 }
@@ -77,9 +80,9 @@ int RunCacheLs(const NodeArgs& a) {
                       {"format", disk::FormatName(e.format)}, {"virtualSize", e.virtual_size},
                       {"bytesOnDisk", e.bytes_on_disk}, {"lastUsed", e.last_used}, {"leasedBy", e.leased_by}});
     } else {
-      std::printf("%-50s %-19s %-6s %10s %10s  %s\n", e.source.c_str(), ("sha256:" + e.manifest.short_hex()).c_str(),
+      std::printf("%-50s %-19s %-6s %10s %10s  %s\n", OneLine(e.source).c_str(), ("sha256:" + e.manifest.short_hex()).c_str(),
                   disk::FormatName(e.format), HumanBytes(e.virtual_size).c_str(), HumanBytes(e.bytes_on_disk).c_str(),
-                  leases.empty() ? "-" : leases.c_str());
+                  leases.empty() ? "-" : OneLine(leases).c_str());
     }
   }
   if (a.json) std::printf("%s\n", list.dump(2).c_str());
@@ -139,6 +142,7 @@ void RegisterNode(CLI::App& app, Globals& g, int& exit_code) {
   prepare->add_flag("--json", a->json, "print JSON");
   root_opt(prepare);
   a->reg.Add(prepare);
+  a->max_disk.Add(prepare);
   prepare->callback([&g, &exit_code, a] { exit_code = RunPrepare(g, *a); });
 
   auto* release = app.add_subcommand("release", "End a VM's lease and delete its overlay");

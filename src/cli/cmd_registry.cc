@@ -22,6 +22,8 @@ struct CopyArgs {
   std::string src, dst;
   bool json = false;
   RegistryFlags reg;
+  DiskSizeFlag max_disk;  // pull only
+  bool for_pull = false;
 };
 
 // One progress line per blob transferred (blobs already present are not
@@ -63,6 +65,11 @@ int RunCopy(const Globals& g, const CopyArgs& a) {
   options.on_bytes = [&](const oci::Descriptor& d, uint64_t n) { progress.Add(d, n); };
   options.parallel = 3;
   options.blob_retries = 1;  // an upload the registry lost midway is sent once more
+  if (a.for_pull) {  // pull keeps to the node's disk limit, as prepare does
+    auto max = a.max_disk.Bytes();
+    if (!max.ok()) return Fail(max.status());
+    options.max_disk_size = *max;
+  }
   using T = oci::ImageLocation::Transport;
   const auto &from = src->location, &to = dst->location;
   std::string dst_tag = to.transport == T::kDocker && to.ref.digest ? "" : to.tag;
@@ -153,6 +160,8 @@ void RegisterRegistry(CLI::App& app, Globals& g, int& exit_code) {
   pull->add_option("name", pull_args->dst, "local name (default: the reference pulled)");
   pull->add_flag("--json", pull_args->json, "print the result as JSON");
   pull_args->reg.Add(pull);
+  pull_args->max_disk.Add(pull);
+  pull_args->for_pull = true;
   pull->callback([&g, &exit_code, pull_args] { exit_code = RunPull(g, *pull_args); });
 
   auto copy_args = std::make_shared<CopyArgs>();

@@ -17,6 +17,7 @@ struct VmArgs {
   bool console = false, kvm = false, forget = false, no_resolve = false;
   int console_timeout = 0;
   RegistryFlags reg;
+  DiskSizeFlag max_disk;
 };
 
 StatusOr<vm::VmSet> LoadSpec(const std::string& file) {
@@ -29,6 +30,8 @@ StatusOr<vm::VmSet> LoadSpec(const std::string& file) {
 StatusOr<std::unique_ptr<runtime::Runner>> OpenRunner(const VmArgs& a) {
   runtime::RunnerOptions o;
   o.cache.root = NodeRoot(a.root);
+  ASSIGN_OR_RETURN(uint64_t max_disk, a.max_disk.Bytes());
+  o.cache.limits = layer::ExtractLimits::ForMaxDiskSize(max_disk);
   o.libvirt_uri = a.uri;
   o.domain_type = a.kvm ? "kvm" : "qemu";
   std::string root = o.cache.root;
@@ -92,7 +95,7 @@ int RunLs(const VmArgs& a) {
   for (const auto& v : *vms) {
     std::string disks;
     for (const auto& [disk, digest] : v.pins) disks += (disks.empty() ? "" : " ") + disk + "@" + digest.substr(0, 19);
-    std::printf("%-30s %-8s %s\n", v.name.c_str(), v.running ? "running" : "stopped", disks.c_str());
+    std::printf("%-30s %-8s %s\n", OneLine(v.name).c_str(), v.running ? "running" : "stopped", OneLine(disks).c_str());
   }
   return 0;
 }
@@ -140,6 +143,7 @@ void RegisterVm(CLI::App& app, Globals& g, int& exit_code) {
   run->add_flag("--kvm", a->kvm, "use KVM instead of TCG");
   common(run);
   a->reg.Add(run);
+  a->max_disk.Add(run);
   run->callback([&exit_code, a] { exit_code = RunRun(*a); });
 
   auto* stop = app.add_subcommand("stop", "Stop a VM and drop its overlays (its digests stay pinned)");

@@ -6,6 +6,7 @@
 #include "registry/auth_file.h"
 #include "registry/repository.h"
 #include "util/fs.h"
+#include "vm/spec.h"
 
 namespace regdisk::cli {
 
@@ -27,7 +28,9 @@ StatusOr<StoreImage> OpenImage(const Globals& g, const std::string& name, bool c
 }
 
 int Fail(const Status& s) {
-  std::fprintf(stderr, "regdisk: %s\n", s.message().c_str());
+  // Escaped here once more: whatever outside data a message carries, it
+  // stays one line and drives no terminal.
+  std::fprintf(stderr, "regdisk: %s\n", OneLine(s.message()).c_str());
   return 1;
 }
 
@@ -80,6 +83,19 @@ StatusOr<AnyImage> OpenAny(const Globals& g, const RegistryFlags& f, const std::
   }
   ASSIGN_OR_RETURN(StoreImage img, OpenImage(g, name, create));
   return AnyImage{std::move(img.location), std::move(img.store)};
+}
+
+void DiskSizeFlag::Add(CLI::App* cmd) {
+  cmd->add_option("--max-disk-size", value,
+                  "largest disk accepted, its size or qcow2 virtual size (e.g. 200Gi; default 64Gi)");
+}
+
+StatusOr<uint64_t> DiskSizeFlag::Bytes() const {
+  if (value.empty()) return oci::kDefaultMaxDiskSize;
+  auto n = vm::ParseQuantity(value);
+  if (!n.ok()) return n.status().Annotate("--max-disk-size");
+  if (*n == 0) return InvalidArgument("--max-disk-size must be more than 0");
+  return n;
 }
 
 std::string NodeRoot(const std::string& flag) {

@@ -29,7 +29,8 @@ struct StoreImage {
 };
 StatusOr<StoreImage> OpenImage(const Globals& g, const std::string& name, bool create);
 
-// Prints "regdisk: <message>" on stderr; returns the process exit code.
+// Prints "regdisk: <message>" on stderr, escaped (OneLine); returns the
+// process exit code.
 int Fail(const Status& s);
 
 // How to reach registries, as skopeo's flags say it.
@@ -54,6 +55,14 @@ struct AnyImage {
   std::unique_ptr<oci::Store> store;
 };
 StatusOr<AnyImage> OpenAny(const Globals& g, const RegistryFlags& f, const std::string& name, bool create);
+
+// --max-disk-size SIZE (prepare, run, pull): the largest disk accepted.
+struct DiskSizeFlag {
+  std::string value;  // a Kubernetes quantity; empty: the library's default
+  void Add(CLI::App* cmd);
+  // The limit in bytes.
+  StatusOr<uint64_t> Bytes() const;
+};
 
 // The node cache root: --root, else $REGDISK_ROOT, else /var/lib/regdisk.
 std::string NodeRoot(const std::string& flag);

@@ -39,12 +39,12 @@ const char* FileKind(mode_t mode) {
   return "not a regular file";
 }
 
-// Reads up to `len` bytes from the start; fewer if the file is shorter.
-StatusOr<std::string> ReadHead(int fd, const std::string& path, size_t len) {
+// Reads up to `len` bytes from `offset`; fewer if the file is shorter.
+StatusOr<std::string> ReadAt(int fd, const std::string& path, uint64_t offset, size_t len) {
   std::string head(len, '\0');
   size_t got = 0;
   while (got < len) {
-    ssize_t n = ::pread(fd, head.data() + got, len - got, static_cast<off_t>(got));
+    ssize_t n = ::pread(fd, head.data() + got, len - got, static_cast<off_t>(offset + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return IoError(path + ": reading", errno);
     if (n == 0) break;
@@ -104,7 +104,7 @@ StatusOr<DiskInfo> Inspect(const std::string& path, std::optional<Format> declar
 
   DiskInfo info;
   info.file_size = static_cast<uint64_t>(st.st_size);
-  ASSIGN_OR_RETURN(std::string head, ReadHead(fd.get(), path, std::min(info.file_size, kHeadBytes)));
+  ASSIGN_OR_RETURN(std::string head, ReadAt(fd.get(), path, 0, std::min(info.file_size, kHeadBytes)));
   info.format = HasQcow2Magic(head) ? Format::kQcow2 : Format::kRaw;
 
   if (declared == Format::kQcow2 && info.format == Format::kRaw) {
@@ -125,6 +125,13 @@ StatusOr<DiskInfo> Inspect(const std::string& path, std::optional<Format> declar
   auto header = Qcow2Header::Parse(head);
   if (!header.ok()) return header.status().Annotate(path);
   RETURN_IF_ERROR(header->CheckSafe().Annotate(path));
+  RETURN_IF_ERROR(header->CheckTables(info.file_size).Annotate(path));
+  // Both tables are bounded by CheckTables (8 MiB and 32 MiB, qemu's limits).
+  for (auto table : {Qcow2Header::Table::kRefcount, Qcow2Header::Table::kL1}) {
+    ASSIGN_OR_RETURN(std::string bytes,
+                     ReadAt(fd.get(), path, header->TableOffset(table), header->TableBytes(table)));
+    RETURN_IF_ERROR(header->CheckTableEntries(table, bytes, info.file_size).Annotate(path));
+  }
   info.virtual_size = header->size;
   return info;
 }

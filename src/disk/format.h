@@ -29,8 +29,9 @@ struct DiskInfo {
 
 // Opens `path`, detects the format from its first bytes (qcow2 magic or
 // not), and, when `declared` is set, fails if it differs. A qcow2 is parsed
-// with Qcow2Header and refused if unsafe (see qcow2.h). Every error names
-// `path` and the cause.
+// with Qcow2Header and refused if unsafe (see qcow2.h), or if its tables or
+// the clusters its L1 and refcount tables point to lie outside the file or
+// overlap the header or each other. Every error names `path` and the cause.
 StatusOr<DiskInfo> Inspect(const std::string& path, std::optional<Format> declared = {});
 
 }  // namespace regdisk::disk

@@ -69,6 +69,22 @@ constexpr uint64_t kKnownIncompatible =
     kDirtyBit | kCorruptBit | kExternalDataBit | kCompressionTypeBit | kExtendedL2Bit;
 
 constexpr uint8_t kCompressionZstd = 1;  // 0 is zlib
+
+// Table limits, qemu's (block/qcow2.h), so that what qemu would refuse is
+// refused here first, and a header cannot make a reader allocate more.
+constexpr uint64_t kMaxRefcountTableBytes = 8ull << 20;   // QCOW_MAX_REFTABLE_SIZE
+constexpr uint64_t kMaxL1TableBytes = 32ull << 20;        // QCOW_MAX_L1_SIZE
+constexpr uint32_t kMaxSnapshots = 65536;                 // QCOW_MAX_SNAPSHOTS
+// The fixed part of a snapshot table entry (QCowSnapshotHeader); entries are
+// at least this long, so nb_snapshots of them take at least this much.
+constexpr uint64_t kSnapshotHeaderBytes = 40;
+constexpr uint64_t kTableEntryBytes = 8;                  // L1 and refcount entries
+// Entry layouts (qcow2.txt): the offset bits, and the bits that must be 0.
+constexpr uint64_t kL1OffsetMask = 0x00fffffffffffe00ull;
+constexpr uint64_t kL1ReservedMask = 0x7f000000000001ffull;
+constexpr uint64_t kRefcountOffsetMask = 0xfffffffffffffe00ull;
+constexpr uint64_t kRefcountReservedMask = 0x1ffull;
+constexpr uint64_t kL2EntryBytes = 8, kExtendedL2EntryBytes = 16;
 constexpr uint32_t kCryptAes = 1;
 constexpr uint32_t kCryptLuks = 2;
 
@@ -225,6 +241,13 @@ StatusOr<Qcow2Header> Qcow2Header::Parse(std::string_view head) {
                    " but the compression type feature bit is not set");
   }
 
+  h.refcount_table_offset = FromBe(raw.refcount_table_offset);
+  h.refcount_table_clusters = FromBe(raw.refcount_table_clusters);
+  h.nb_snapshots = FromBe(raw.nb_snapshots);
+  h.snapshots_offset = FromBe(raw.snapshots_offset);
+  h.l1_size = FromBe(raw.l1_size);
+  h.l1_table_offset = FromBe(raw.l1_table_offset);
+
   h.crypt_method = FromBe(raw.crypt_method);
   if (h.crypt_method > kCryptLuks) {
     return Unsupported("qcow2 encryption method " + Num(h.crypt_method) + " is unknown");
@@ -257,6 +280,115 @@ Status Qcow2Header::CheckSafe() const {
   if (size > kMaxVirtualSize) {
     return InvalidArgument("qcow2 virtual size " + Num(size) + " bytes is over the limit of " +
                            Num(kMaxVirtualSize) + " bytes (16 TiB)");
+  }
+  return OkStatus();
+}
+
+namespace {
+
+struct Extent {
+  const char* name;
+  uint64_t offset, bytes;
+  bool Overlaps(uint64_t off, uint64_t len) const { return bytes > 0 && off < offset + bytes && offset < off + len; }
+};
+
+// One table's place: aligned, inside the file, clear of the header's
+// cluster. `bytes` is at most a few MiB (checked before), so no sum here
+// overflows unless the offset is near 2^64, which the first test catches.
+Status CheckExtent(const Extent& t, uint64_t cluster_size, uint64_t file_size) {
+  if (t.bytes == 0) return OkStatus();
+  if (t.offset % cluster_size != 0) {
+    return Corrupt(std::string("qcow2 ") + t.name + " offset " + Hex(t.offset) + " is not aligned to a cluster (" +
+                   Num(cluster_size) + " bytes)");
+  }
+  if (t.offset > file_size || t.bytes > file_size - t.offset) {
+    return Corrupt(std::string("qcow2 ") + t.name + " (offset " + Hex(t.offset) + ", " + Num(t.bytes) +
+                   " bytes) lies outside the file (" + Num(file_size) + " bytes)");
+  }
+  if (t.offset < cluster_size) {
+    return Corrupt(std::string("qcow2 ") + t.name + " at offset " + Hex(t.offset) + " overlaps the header");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+uint64_t Qcow2Header::TableOffset(Table table) const {
+  return table == Table::kL1 ? l1_table_offset : refcount_table_offset;
+}
+
+uint64_t Qcow2Header::TableBytes(Table table) const {
+  return table == Table::kL1 ? uint64_t{l1_size} * kTableEntryBytes
+                             : uint64_t{refcount_table_clusters} << cluster_bits;
+}
+
+Status Qcow2Header::CheckTables(uint64_t file_size) const {
+  const uint64_t cluster_size = uint64_t{1} << cluster_bits;
+  const Extent refcount{"refcount table", refcount_table_offset, TableBytes(Table::kRefcount)};
+  const Extent snapshots{"snapshot table", snapshots_offset, uint64_t{nb_snapshots} * kSnapshotHeaderBytes};
+  const Extent l1{"L1 table", l1_table_offset, TableBytes(Table::kL1)};
+
+  if (refcount.bytes > kMaxRefcountTableBytes) {
+    return Corrupt("qcow2 refcount table is " + Num(refcount.bytes) + " bytes, over qemu's limit of " +
+                   Num(kMaxRefcountTableBytes));
+  }
+  if (refcount.bytes == 0) return Corrupt("qcow2 refcount table is empty");
+  RETURN_IF_ERROR(CheckExtent(refcount, cluster_size, file_size));
+
+  if (nb_snapshots > kMaxSnapshots) {
+    return Corrupt("qcow2 has " + Num(nb_snapshots) + " snapshots, over qemu's limit of " + Num(kMaxSnapshots));
+  }
+  RETURN_IF_ERROR(CheckExtent(snapshots, cluster_size, file_size));
+
+  if (l1.bytes > kMaxL1TableBytes) {
+    return Corrupt("qcow2 L1 table is " + Num(l1.bytes) + " bytes, over qemu's limit of " + Num(kMaxL1TableBytes));
+  }
+  // Each L1 entry maps one L2 table's worth of clusters.
+  const uint64_t l2_entry = (incompatible_features & kExtendedL2Bit) ? kExtendedL2EntryBytes : kL2EntryBytes;
+  const uint64_t per_l1_entry = cluster_size / l2_entry * cluster_size;
+  if (const uint64_t need = size / per_l1_entry + (size % per_l1_entry != 0); l1_size < need) {
+    return Corrupt("qcow2 L1 table has " + Num(l1_size) + " entries, too few for the virtual size (" + Num(need) +
+                   " needed)");
+  }
+  RETURN_IF_ERROR(CheckExtent(l1, cluster_size, file_size));
+
+  const Extent* tables[] = {&refcount, &snapshots, &l1};
+  for (size_t i = 0; i < 3; ++i) {
+    for (size_t j = i + 1; j < 3; ++j) {
+      if (tables[i]->bytes > 0 && tables[j]->Overlaps(tables[i]->offset, tables[i]->bytes)) {
+        return Corrupt(std::string("qcow2 ") + tables[i]->name + " and " + tables[j]->name + " overlap");
+      }
+    }
+  }
+  return OkStatus();
+}
+
+Status Qcow2Header::CheckTableEntries(Table table, std::string_view bytes, uint64_t file_size) const {
+  const bool is_l1 = table == Table::kL1;
+  const char* name = is_l1 ? "L1 table" : "refcount table";
+  const char* target = is_l1 ? "L2 table" : "refcount block";
+  const uint64_t offset_mask = is_l1 ? kL1OffsetMask : kRefcountOffsetMask;
+  const uint64_t reserved_mask = is_l1 ? kL1ReservedMask : kRefcountReservedMask;
+  const uint64_t cluster_size = uint64_t{1} << cluster_bits;
+  const Extent tables[] = {{"refcount table", refcount_table_offset, TableBytes(Table::kRefcount)},
+                           {"snapshot table", snapshots_offset, uint64_t{nb_snapshots} * kSnapshotHeaderBytes},
+                           {"L1 table", l1_table_offset, TableBytes(Table::kL1)}};
+  for (size_t i = 0; i + kTableEntryBytes <= bytes.size(); i += kTableEntryBytes) {
+    uint64_t raw;
+    std::memcpy(&raw, bytes.data() + i, sizeof raw);
+    const uint64_t entry = FromBe(raw);
+    if (entry == 0) continue;  // unallocated
+    const std::string where = std::string("qcow2 ") + name + " entry " + Num(i / kTableEntryBytes);
+    if (entry & reserved_mask) return Corrupt(where + " has reserved bits set (" + Hex(entry) + ")");
+    const uint64_t off = entry & offset_mask;
+    if (off == 0) continue;  // an L1 entry with only the copied flag
+    const Extent cluster{target, off, cluster_size};
+    if (Status s = CheckExtent(cluster, cluster_size, file_size); !s.ok()) return s.Annotate(where);
+    for (const auto& t : tables) {
+      if (t.Overlaps(off, cluster_size)) {
+        return Corrupt(where + ": its " + target + " at offset " + Hex(off) + " overlaps the " + t.name);
+      }
+    }
   }
   return OkStatus();
 }

@@ -30,6 +30,13 @@ struct Qcow2Header {
   bool has_external_data_file = false;  // incompatible bit 2
   std::string data_file;           // from header extension 0x44415441, if any
   uint8_t compression_type = 0;    // v3 with incompatible bit 3: 0 zlib, 1 zstd
+  // The metadata tables, where the header says they are.
+  uint64_t refcount_table_offset = 0;
+  uint32_t refcount_table_clusters = 0;
+  uint32_t nb_snapshots = 0;
+  uint64_t snapshots_offset = 0;
+  uint32_t l1_size = 0;            // entries
+  uint64_t l1_table_offset = 0;
 
   // Parses the header from the first bytes of a file (`head` should be the
   // first min(file size, 2 MiB) bytes: the header, its extensions and the
@@ -43,6 +50,26 @@ struct Qcow2Header {
   // encryption, incompatible feature bits regdisk does not know, a dirty or
   // corrupt image, and a virtual size over kMaxVirtualSize.
   Status CheckSafe() const;
+
+  // Checks where the tables lie in a file of `file_size` bytes, in qemu's
+  // order (refcount table, snapshot table, L1 table), each failure with its
+  // own message: each table within qemu's size limit, cluster-aligned,
+  // inside the file and clear of the header's cluster; the L1 table large
+  // enough for the virtual size; then no two tables overlapping. A table
+  // pointing outside the file or into the header is how a small image makes
+  // a reader seek anywhere or read its header as data.
+  Status CheckTables(uint64_t file_size) const;
+
+  enum class Table { kRefcount, kL1 };
+  // Checks the entries of the refcount table or of the L1 table, as read
+  // from the file (CheckTables passed): each entry in use must have its
+  // reserved bits clear and point to one cluster (a refcount block, an L2
+  // table) that is aligned, inside the file, clear of the header's cluster
+  // and of the tables. The first bad entry is named.
+  Status CheckTableEntries(Table table, std::string_view bytes, uint64_t file_size) const;
+  // Where a table lies and how many bytes it takes.
+  uint64_t TableOffset(Table table) const;
+  uint64_t TableBytes(Table table) const;
 };
 
 }  // namespace regdisk::disk

@@ -117,7 +117,7 @@ StatusOr<Codec> CodecForMediaType(std::string_view t) {
   if (t == oci::media::kOciLayerTar || t == "application/vnd.docker.image.rootfs.diff.tar") return Codec::kNone;
   if (t == oci::media::kOciLayerGzip || t == oci::media::kDockerLayerGzip) return Codec::kGzip;
   if (t == oci::media::kOciLayerZstd) return Codec::kZstd;
-  return Unsupported("unsupported layer media type \"" + std::string(t.substr(0, 100)) + "\"");
+  return Unsupported("unsupported layer media type " + Quote(t));
 }
 
 std::unique_ptr<Decompressor> Decompressor::Create(Codec codec) {

@@ -4,11 +4,14 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "layer/decompressor.h"
@@ -21,6 +24,14 @@ namespace {
 constexpr size_t kBufferSize = 1 << 20;
 // Zero runs at least this long are left as holes in the extracted file.
 constexpr size_t kHoleGranule = 64 << 10;
+// The start of a qcow2 header, enough for its virtual size: the magic
+// "QFI\xfb" at 0 and the size, big-endian, at 24 (qemu
+// docs/interop/qcow2.txt; disk/qcow2.h reads the rest once the file is out,
+// this module cannot use it). A qcow2 asking for more than the limit is
+// refused from its first bytes, before the rest of it is written.
+constexpr std::string_view kQcow2Magic("QFI\xfb", 4);
+constexpr size_t kQcow2SizeOffset = 24;
+constexpr size_t kQcow2PeekBytes = kQcow2SizeOffset + 8;
 
 // One layer's bytes, pulled through the decompressor, hashing both sides.
 class LayerStream {
@@ -132,7 +143,7 @@ la_ssize_t ReadCallback(archive* a, void* ctx, const void** out) {
 StatusOr<std::string> NormalizeName(const char* raw) {
   if (raw == nullptr || *raw == '\0') return Corrupt("tar entry without a name");
   std::string name(raw);
-  if (name[0] == '/') return InvalidArgument("tar entry \"" + name.substr(0, 200) + "\" has an absolute name");
+  if (name[0] == '/') return InvalidArgument("tar entry " + Quote(name) + " has an absolute name");
   std::string out;
   size_t pos = 0;
   while (pos <= name.size()) {
@@ -141,7 +152,7 @@ StatusOr<std::string> NormalizeName(const char* raw) {
     std::string part = name.substr(pos, slash - pos);
     pos = slash + 1;
     if (part.empty() || part == ".") continue;
-    if (part == "..") return InvalidArgument("tar entry \"" + name.substr(0, 200) + "\" contains \"..\"");
+    if (part == "..") return InvalidArgument("tar entry " + Quote(name) + " contains \"..\"");
     out += (out.empty() ? "" : "/") + part;
   }
   return out;
@@ -149,7 +160,7 @@ StatusOr<std::string> NormalizeName(const char* raw) {
 
 std::string ArchiveError(archive* a) {
   const char* e = archive_error_string(a);
-  return e ? e : "unknown tar error";
+  return e ? OneLine(e) : "unknown tar error";  // it may quote names from the tar
 }
 
 bool InDisk(const std::string& name) { return name == "disk" || name.starts_with("disk/"); }
@@ -158,7 +169,60 @@ bool AllZero(const char* p, size_t n) {
   return n > 0 && p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0;
 }
 
+// The bytes of data an entry holds: its size, less the holes of a sparse
+// entry (whose map libarchive has read with the header).
+uint64_t DataBytes(archive_entry* e) {
+  if (archive_entry_sparse_reset(e) == 0) return static_cast<uint64_t>(archive_entry_size(e));
+  uint64_t total = 0;
+  la_int64_t offset, length;
+  while (archive_entry_sparse_next(e, &offset, &length) == ARCHIVE_OK) total += static_cast<uint64_t>(length);
+  return total;
+}
+
+// Free bytes on the file system holding `dir`, for an unprivileged writer.
+StatusOr<uint64_t> FreeBytes(const std::string& dir) {
+  struct statvfs st;
+  if (::statvfs(dir.c_str(), &st) != 0) return IoError("statvfs " + dir, errno);
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+std::string DiskName(const std::string& rel) { return Quote("disk/" + rel); }
+
+// The first bytes of a file as its data blocks arrive, for the qcow2 check.
+class HeadPeek {
+ public:
+  // Takes a block at `offset`. done() once the head is complete or cannot
+  // grow (a block past it, or a hole at its start).
+  void Add(uint64_t offset, const char* p, size_t n) {
+    if (offset != head_.size() || head_.size() >= kQcow2PeekBytes) {
+      done_ = true;
+      return;
+    }
+    head_.append(p, std::min(n, kQcow2PeekBytes - head_.size()));
+    done_ = head_.size() == kQcow2PeekBytes;
+  }
+  bool done() const { return done_; }
+  // The qcow2 virtual size, if the head is a qcow2 header's.
+  std::optional<uint64_t> Qcow2VirtualSize() const {
+    if (head_.size() < kQcow2PeekBytes || !std::string_view(head_).starts_with(kQcow2Magic)) return std::nullopt;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; ++i) v = v << 8 | static_cast<unsigned char>(head_[kQcow2SizeOffset + i]);
+    return v;
+  }
+
+ private:
+  std::string head_;
+  bool done_ = false;
+};
+
 }  // namespace
+
+ExtractLimits ExtractLimits::ForMaxDiskSize(uint64_t max_disk_size) {
+  ExtractLimits l;
+  l.max_disk_size = max_disk_size;
+  l.max_layer_bytes = max_disk_size + kLayerExtraBytes;
+  return l;
+}
 
 struct DiskExtractor::Impl {
   std::string work_dir;
@@ -166,6 +230,9 @@ struct DiskExtractor::Impl {
   std::map<std::string, std::string> files;  // name inside /disk -> file in work_dir
   int counter = 0;
   Status failed;  // the error of a layer that failed: the extractor is spent
+  // Bytes this layer may still write: the free space when it started, less
+  // the reserve, less what it wrote.
+  uint64_t write_budget = 0;
 
   ~Impl() {
     for (const auto& [name, path] : files) ::unlink(path.c_str());
@@ -184,17 +251,44 @@ struct DiskExtractor::Impl {
     }
   }
 
+  // Refuses, before a byte of it is written, a disk over the size limit,
+  // one whose data would not fit in the write budget, and one disk file
+  // too many.
+  Status CheckBeforeWriting(archive_entry* e, const std::string& rel, int64_t size) {
+    // The name is recorded (JSON, which must be UTF-8) and shown.
+    if (!IsValidUtf8(rel)) return InvalidArgument(DiskName(rel) + " is not a valid UTF-8 name: refused");
+    if (size < 0 || static_cast<uint64_t>(size) > limits.max_disk_size) {
+      return InvalidArgument(DiskName(rel) + " is " + std::to_string(size) + " bytes, over the disk size limit of " +
+                             std::to_string(limits.max_disk_size) + " bytes (--max-disk-size)");
+    }
+    if (uint64_t data = DataBytes(e); data > write_budget) {
+      return Status(Code::kIo, DiskName(rel) + " holds " + std::to_string(data) +
+                                   " bytes of data, more than the cache's file system can take while keeping " +
+                                   std::to_string(limits.free_space_reserve) + " bytes free");
+    }
+    if (!files.count(rel) && files.size() >= limits.max_disk_files) {
+      std::vector<std::string> names;
+      for (const auto& [n, p] : files) names.push_back("disk/" + n);
+      names.push_back("disk/" + rel);
+      return InvalidArgument("more than " + std::to_string(limits.max_disk_files) + " files under /disk (" +
+                             QuoteList(names) + "): refused, a disk image holds a few disks at most");
+    }
+    return OkStatus();
+  }
+
   Status ExtractFile(archive* a, archive_entry* e, const std::string& rel) {
     int64_t size = archive_entry_size(e);
-    if (size < 0 || static_cast<uint64_t>(size) > limits.max_file_size) {
-      return InvalidArgument("disk/" + rel + " is " + std::to_string(size) + " bytes, over the limit of " +
-                             std::to_string(limits.max_file_size));
-    }
+    RETURN_IF_ERROR(CheckBeforeWriting(e, rel, size));
     std::string path = work_dir + "/.extract-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return IoError("creating " + path, errno);
     Remove(rel, false);
     files[rel] = path;
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    HeadPeek head;
     const void* buf;
     size_t len;
     la_int64_t offset;
@@ -202,32 +296,40 @@ struct DiskExtractor::Impl {
       int r = archive_read_data_block(a, &buf, &len, &offset);
       if (r == ARCHIVE_EOF) break;
       if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-        ::close(fd);
-        return Corrupt(std::string("reading disk/") + rel + ": " + ArchiveError(a));
+        return Corrupt("reading " + DiskName(rel) + ": " + ArchiveError(a));
       }
       if (offset < 0 || static_cast<uint64_t>(offset) + len > static_cast<uint64_t>(size)) {
-        ::close(fd);
-        return Corrupt("disk/" + rel + ": data beyond the entry's size");
+        return Corrupt(DiskName(rel) + ": data beyond the entry's size");
       }
       const char* p = static_cast<const char*>(buf);
+      if (!head.done()) {
+        head.Add(static_cast<uint64_t>(offset), p, len);
+        if (auto vsize = head.Qcow2VirtualSize(); vsize && *vsize > limits.max_disk_size) {
+          return InvalidArgument(DiskName(rel) + " is a qcow2 of virtual size " + std::to_string(*vsize) +
+                                 " bytes, over the disk size limit of " + std::to_string(limits.max_disk_size) +
+                                 " bytes (--max-disk-size)");
+        }
+      }
       for (size_t done = 0; done < len;) {
         size_t n = std::min(kHoleGranule, len - done);
         if (!AllZero(p + done, n)) {
-          if (::pwrite(fd, p + done, n, offset + static_cast<off_t>(done)) != static_cast<ssize_t>(n)) {
-            int err = errno;
-            ::close(fd);
-            return IoError("writing " + path, err);
+          // The data bytes were checked against the budget; a lying sparse
+          // map is caught here.
+          if (n > write_budget) {
+            return Status(Code::kIo, "writing " + DiskName(rel) + ": the cache's file system would have less than " +
+                                         std::to_string(limits.free_space_reserve) + " bytes free");
           }
+          if (::pwrite(fd, p + done, n, offset + static_cast<off_t>(done)) != static_cast<ssize_t>(n)) {
+            return IoError("writing " + path, errno);
+          }
+          write_budget -= n;
         }
         done += n;
       }
     }
-    if (::ftruncate(fd, size) != 0 || ::fsync(fd) != 0) {
-      int err = errno;
-      ::close(fd);
-      return IoError("finishing " + path, err);
-    }
-    ::close(fd);
+    // Not fsynced here: only the disk taken is (Take), so a layer of many
+    // files costs no flush each.
+    if (::ftruncate(fd, size) != 0) return IoError("finishing " + path, errno);
     return OkStatus();
   }
 
@@ -238,21 +340,21 @@ struct DiskExtractor::Impl {
     ASSIGN_OR_RETURN(std::string name, NormalizeName(archive_entry_pathname(e)));
     mode_t type = archive_entry_filetype(e);
     if (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFIFO || type == AE_IFSOCK) {
-      return InvalidArgument("tar entry \"" + name + "\" is a device node or FIFO: refused");
+      return InvalidArgument("tar entry " + Quote(name) + " is a device node or FIFO: refused");
     }
     if (const char* target = archive_entry_hardlink(e)) {
       auto t = NormalizeName(target);
-      if (!t.ok()) return t.status().Annotate("hardlink " + name);
+      if (!t.ok()) return t.status().Annotate("hardlink " + Quote(name));
       if (InDisk(name) || InDisk(*t)) {
-        return InvalidArgument("tar entry \"" + name + "\" is a hardlink to \"" + *t + "\": refused under /disk");
+        return InvalidArgument("tar entry " + Quote(name) + " is a hardlink to " + Quote(*t) + ": refused under /disk");
       }
       return OkStatus();
     }
     if (type == AE_IFLNK) {
       if (InDisk(name)) {
         const char* target = archive_entry_symlink(e);
-        return InvalidArgument("tar entry \"" + name + "\" is a symlink to \"" +
-                               std::string(target ? target : "") + "\": refused under /disk");
+        return InvalidArgument("tar entry " + Quote(name) + " is a symlink to " + Quote(target ? target : "") +
+                               ": refused under /disk");
       }
       return OkStatus();
     }
@@ -275,7 +377,7 @@ struct DiskExtractor::Impl {
     }
     if (!InDisk(name) || type == AE_IFDIR) return OkStatus();
     if (name == "disk") return InvalidArgument("tar entry \"disk\" is a file, not a directory");
-    if (type != AE_IFREG) return InvalidArgument("tar entry \"" + name + "\" has an unsupported type");
+    if (type != AE_IFREG) return InvalidArgument("tar entry " + Quote(name) + " has an unsupported type");
     return ExtractFile(a, e, name.substr(5));
   }
 };
@@ -292,7 +394,13 @@ Status DiskExtractor::AddLayer(oci::BlobReader& blob, const oci::Descriptor& des
   ASSIGN_OR_RETURN(Codec codec, CodecForMediaType(desc.media_type));
   LayerStream stream(blob, codec, impl_->limits.max_layer_bytes, on_bytes);
   RETURN_IF_ERROR(impl_->failed);
-  Status s = impl_->Extract(stream, desc, diff_id);
+  auto free = FreeBytes(impl_->work_dir);
+  Status s = free.status();
+  if (free.ok()) {
+    const uint64_t reserve = impl_->limits.free_space_reserve;
+    impl_->write_budget = *free > reserve ? *free - reserve : 0;
+    s = impl_->Extract(stream, desc, diff_id);
+  }
   if (s.code() == Code::kCorrupt) {
     if (Status damaged = stream.CheckDigestAfterError(desc); !damaged.ok()) s = damaged;
   }
@@ -346,16 +454,23 @@ StatusOr<DiskExtractor::Taken> DiskExtractor::Take(const std::string& name) {
   if (name.empty()) {
     if (files.empty()) return NotFound("the image has no file in /disk");
     if (files.size() > 1) {
-      std::string list;
-      for (const auto& [n, p] : files) list += (list.empty() ? "" : ", ") + n;
-      return InvalidArgument("the image has " + std::to_string(files.size()) +
-                             " files in /disk (" + list + "): name one with path");
+      std::vector<std::string> names;
+      for (const auto& [n, p] : files) names.push_back(n);
+      return InvalidArgument("the image has " + std::to_string(files.size()) + " files in /disk (" +
+                             QuoteList(names) + "): name one with path");
     }
     it = files.begin();
   } else {
     it = files.find(name);
-    if (it == files.end()) return NotFound("the image has no file /disk/" + name);
+    if (it == files.end()) return NotFound("the image has no file " + Quote("/disk/" + name));
   }
+  // The one file kept is flushed before it is handed over to be published.
+  int fd = ::open(it->second.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("opening " + it->second, errno);
+  int synced = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (synced != 0) return IoError("flushing " + it->second, err);
   Taken taken{it->first, it->second};
   files.erase(it);
   return taken;

@@ -6,11 +6,16 @@
 // Only regular files under disk/ are taken; everything else in a layer is
 // read (for the digests) but never written. Refused, each with its own
 // message: absolute names, ".." components, symlinks and hardlinks under
-// disk/, device nodes and FIFOs anywhere, a file over the size limit, more
-// decompressed bytes than the limit (decompression bombs), a compression
+// disk/, device nodes and FIFOs anywhere, a disk over the size limit (its
+// tar size or its qcow2 virtual size) or over the free space less the
+// reserve, more than kMaxDiskFiles disk files, more decompressed bytes than
+// the limit (decompression bombs), a compression
 // that does not match the media type's magic bytes, and any digest
 // mismatch. Whiteouts (.wh.NAME, .wh..wh..opq) in disk/ and later layers'
 // files override earlier ones, as a container runtime applies them.
+//
+// Disk files are not fsynced as they are written; Take() fsyncs the one
+// taken. Messages quote every name (escaped) and list a bounded number.
 //
 // Owns the files it writes under `work_dir` until Take(); removes the rest
 // when destroyed. Not thread-safe.
@@ -29,12 +34,37 @@
 
 namespace regdisk::layer {
 
+using oci::kDefaultMaxDiskSize;
+// Free space left on the cache's file system after an extraction: the
+// node's logs, leases and the VMs' overlays must still be writable when a
+// disk fills the rest.
+inline constexpr uint64_t kDefaultFreeSpaceReserve = 1ull << 30;
+// Disk files under disk/ one image may hold: KubeVirt takes one unless the
+// volume's path picks another, and a few spare are plenty; a layer of
+// 20,000 tiny files costs time and inodes and serves no VM.
+inline constexpr size_t kMaxDiskFiles = 16;
+// Decompressed bytes a layer may carry besides its largest disk (other
+// disks, files outside disk/, tar headers): a disk image's layer is the disk.
+inline constexpr uint64_t kLayerExtraBytes = 1ull << 30;
+
 struct ExtractLimits {
-  // Largest disk file accepted (its apparent size, holes included).
-  uint64_t max_file_size = 1ull << 40;  // 1 TiB
+  // Largest disk: a file's apparent size (holes included) and, for a qcow2,
+  // the virtual size in its header. Checked against the tar header and the
+  // file's first bytes before anything is written.
+  uint64_t max_disk_size = kDefaultMaxDiskSize;
   // Most decompressed bytes one layer may produce; holes in sparse entries
   // do not count, so a sparse raw disk passes while a gzip bomb does not.
-  uint64_t max_layer_bytes = 1ull << 40;
+  uint64_t max_layer_bytes = kDefaultMaxDiskSize + kLayerExtraBytes;
+  // Bytes that must stay free on work_dir's file system: a disk whose data
+  // would eat into them is refused before it is written, and the bytes
+  // actually written are counted against the free space as they go.
+  uint64_t free_space_reserve = kDefaultFreeSpaceReserve;
+  // Most disk files present under disk/ at once.
+  size_t max_disk_files = kMaxDiskFiles;
+
+  // The defaults, for a largest disk of `max_disk_size` bytes: a layer may
+  // decompress to that plus kLayerExtraBytes.
+  static ExtractLimits ForMaxDiskSize(uint64_t max_disk_size);
 };
 
 class DiskExtractor {

@@ -70,6 +70,7 @@ Status CopyBlobs(Store& src, const std::vector<Descriptor>& blobs, Store& dst, c
 struct Walk {
   std::set<Digest> manifests, blobs_seen;
   uint64_t manifest_bytes = 0;
+  uint64_t max_disk_size = 0;      // CopyOptions::max_disk_size
   std::vector<RawManifest> order;  // children before the indexes naming them
   std::vector<Descriptor> blobs;
 };
@@ -92,6 +93,7 @@ Status Collect(Store& src, RawManifest m, int depth, Walk& walk) {
     }
   } else if (IsManifestType(type)) {
     ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(m.bytes));
+    if (walk.max_disk_size) RETURN_IF_ERROR(CheckDiskLimits(manifest, walk.max_disk_size));
     manifest.layers.push_back(manifest.config);
     for (auto& b : manifest.layers) {
       if (walk.blobs_seen.insert(b.digest).second) walk.blobs.push_back(std::move(b));
@@ -110,6 +112,7 @@ StatusOr<Descriptor> CopyImage(Store& src, const std::string& src_ref, Store& ds
   ASSIGN_OR_RETURN(RawManifest root, src.GetManifest(src_ref));
   Descriptor root_desc = root.descriptor;
   Walk walk;
+  walk.max_disk_size = options.max_disk_size;
   walk.manifests.insert(root_desc.digest);
   walk.manifest_bytes = root.bytes.size();
   RETURN_IF_ERROR(Collect(src, std::move(root), 0, walk));

@@ -34,6 +34,9 @@ struct CopyOptions {
   // kUnavailable (the stores retry single requests themselves; this is for
   // a transfer they cannot resume, e.g. a registry upload that was lost).
   int blob_retries = 0;
+  // When set, each image manifest is checked with CheckDiskLimits before
+  // any of its blobs moves (pull --max-disk-size).
+  uint64_t max_disk_size = 0;
 };
 
 // Copies the image `src_ref` (a tag or digest naming a manifest or an index)

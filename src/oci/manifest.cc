@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include <charconv>
 #include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -472,6 +473,34 @@ StatusOr<Descriptor> SelectPlatform(const Index& index, const Platform& want) {
   for (const auto& p : available) list += (list.empty() ? "" : ", ") + Quote(p);
   return NotFound("no image for platform " + want.str() +
                   " in the index (it has: " + (list.empty() ? "no platforms" : list) + ")");
+}
+
+StatusOr<uint64_t> ParseSizeAnnotation(std::string_view key, std::string_view value) {
+  uint64_t n = 0;
+  const char* end = value.data() + value.size();
+  auto [ptr, ec] = std::from_chars(value.data(), end, n);
+  if (value.empty() || value[0] < '0' || value[0] > '9' || ec != std::errc() || ptr != end) {
+    return InvalidArgument("annotation " + std::string(key) + " = " + Quote(value) +
+                           ": expected a size in bytes (decimal digits)");
+  }
+  return n;
+}
+
+Status CheckDiskLimits(const Manifest& m, uint64_t max_disk_size) {
+  const std::string limit = " bytes, over the disk size limit of " + std::to_string(max_disk_size) +
+                            " bytes (--max-disk-size)";
+  for (const auto& l : m.layers) {
+    if (l.size > max_disk_size) return InvalidArgument("layer " + l.digest.str() + " is " + std::to_string(l.size) + limit);
+    auto vs = l.annotations.find(annotation::kDiskVirtualSize);
+    if (vs == l.annotations.end()) continue;
+    ASSIGN_OR_RETURN(uint64_t size, ParseSizeAnnotation(vs->first, vs->second));
+    if (size > max_disk_size) {
+      auto path = l.annotations.find(annotation::kDiskPath);
+      std::string name = path == l.annotations.end() ? l.digest.str() : Quote(path->second);
+      return InvalidArgument("disk " + name + " declares a virtual size of " + std::to_string(size) + limit);
+    }
+  }
+  return OkStatus();
 }
 
 }  // namespace regdisk::oci

@@ -19,6 +19,10 @@ namespace regdisk::oci {
 // Largest manifest, index or config regdisk will read (Distribution's own
 // manifest limit is 4 MiB).
 inline constexpr uint64_t kMaxManifestBytes = 4 << 20;
+// The default largest disk (--max-disk-size): 64 GiB is what cloud images
+// are sized for (a few GiB of data, grown by cloud-init after boot) with
+// room to spare; a node that gives one image more must say so.
+inline constexpr uint64_t kDefaultMaxDiskSize = 64ull << 30;
 
 // Index levels above an image manifest that regdisk follows: real images
 // use one (an index of platform manifests), rarely two; more is a cycle or
@@ -101,6 +105,13 @@ bool IsIndexType(std::string_view media_type);
 StatusOr<Manifest> ParseManifest(std::string_view json);
 StatusOr<Index> ParseIndex(std::string_view json);
 StatusOr<ImageConfig> ParseImageConfig(std::string_view json);
+// A size annotation's value (io.regdisk.disk.virtual-size): decimal digits
+// only, no sign, no overflow. The error names `key` and quotes the value.
+StatusOr<uint64_t> ParseSizeAnnotation(std::string_view key, std::string_view value);
+// Refuses an image whose disks are declared larger than `max_disk_size`
+// (--max-disk-size) before any of its blobs is fetched: a layer larger than
+// that, or a disk virtual-size annotation over it or not a number.
+Status CheckDiskLimits(const Manifest& m, uint64_t max_disk_size);
 // Reads only "mediaType" (or infers it from schemaVersion/fields).
 StatusOr<std::string> SniffMediaType(std::string_view json);
 

@@ -434,6 +434,31 @@ TEST(SniffMediaType, Cases) {
   ExpectAllFail(cases, "manifest: ", [](std::string_view s) { return SniffMediaType(s).status(); });
 }
 
+TEST(DiskLimits, SizeAnnotationsAreCheckedNumbers) {
+  EXPECT_EQ(*ParseSizeAnnotation("k", "1048576"), 1048576u);
+  EXPECT_EQ(*ParseSizeAnnotation("k", "18446744073709551615"), UINT64_MAX);
+  for (const char* bad : {"", "12abc", "-1", "+1", " 1", "1e9", "18446744073709551616", "0x10"}) {
+    auto r = ParseSizeAnnotation("io.regdisk.disk.virtual-size", bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().message(), "annotation io.regdisk.disk.virtual-size = " + Quote(bad) +
+                                        ": expected a size in bytes (decimal digits)");
+  }
+}
+
+TEST(DiskLimits, LayersAndDeclaredSizesOverTheLimitAreRefused) {
+  Manifest m;
+  Descriptor layer{media::kOciLayerZstd, Digest::Of("l"), 67 << 10, {}, {}};
+  layer.annotations = {{annotation::kDiskPath, "/disk/\x1b[2Jbomb.img"}, {annotation::kDiskVirtualSize, "2147483648"}};
+  m.layers.push_back(layer);
+  EXPECT_TRUE(CheckDiskLimits(m, 2ull << 30).ok());
+  EXPECT_EQ(CheckDiskLimits(m, 1ull << 30).message(),
+            "disk \"/disk/\\x1b[2Jbomb.img\" declares a virtual size of 2147483648 bytes, over the disk size limit "
+            "of 1073741824 bytes (--max-disk-size)");
+  EXPECT_NE(CheckDiskLimits(m, 64 << 10).message().find("is 68608 bytes, over the disk size limit"), std::string::npos);
+  m.layers[0].annotations[annotation::kDiskVirtualSize] = "lots";
+  EXPECT_NE(CheckDiskLimits(m, 2ull << 30).message().find("expected a size in bytes"), std::string::npos);
+}
+
 TEST(Platform, Parse) {
   struct Case {
     std::string in, str;

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "util/status.h"
+
 namespace regdisk {
 namespace {
 int g_forced = -1;  // -1: decide by isatty(stdout)
@@ -25,7 +27,7 @@ std::string HumanBytes(uint64_t n) {
 void Progress::SetEnabled(bool on) { g_forced = on ? 1 : 0; }
 
 Progress::Progress(std::string label, uint64_t total)
-    : label_(std::move(label)),
+    : label_(OneLine(label)),
       total_(total),
       enabled_(g_forced >= 0 ? g_forced == 1 : ::isatty(STDOUT_FILENO) == 1),
       start_(std::chrono::steady_clock::now()),

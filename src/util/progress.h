@@ -14,7 +14,8 @@ std::string HumanBytes(uint64_t n);
 
 class Progress {
  public:
-  // total == 0 means unknown.
+  // total == 0 means unknown. The label is drawn escaped (OneLine): it may
+  // hold outside data.
   Progress(std::string label, uint64_t total);
   ~Progress();
   void Add(uint64_t n);

@@ -39,16 +39,68 @@ Status IoError(const std::string& what, int err) {
   return Status(code, what + ": " + std::strerror(err));
 }
 
+namespace {
+
+void AppendHex(std::string& out, unsigned char c) {
+  const char* hex = "0123456789abcdef";
+  out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+}
+
+// Length of the valid UTF-8 sequence at s[i], 0 if there is none. C1
+// controls (U+0080..U+009F, e.g. U+009B, a CSI to some terminals) count as
+// invalid: they must be escaped like the C0 ones.
+size_t Utf8Length(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  if (n == 0 || s.size() - i < n) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xc0) != 0x80) return 0;
+  }
+  if (c == 0xc2 && b(1) < 0xa0) return 0;                   // C1 control
+  if (c == 0xe0 && b(1) < 0xa0) return 0;                   // overlong
+  if (c == 0xed && b(1) >= 0xa0) return 0;                  // surrogate
+  if (c == 0xf0 && b(1) < 0x90) return 0;                   // overlong
+  if (c == 0xf4 && b(1) >= 0x90) return 0;                  // over U+10FFFF
+  return n;
+}
+
+}  // namespace
+
 std::string OneLine(std::string_view s) {
   std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) {
-      const char* hex = "0123456789abcdef";
-      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
-    } else {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
       out += static_cast<char>(c);
+      ++i;
+    } else if (size_t n = c >= 0x80 ? Utf8Length(s, i) : 0; n > 0) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      AppendHex(out, c);
+      ++i;
     }
   }
+  return out;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : Utf8Length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string QuoteList(const std::vector<std::string>& names, size_t max_listed) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < max_listed; ++i) {
+    out += (i == 0 ? "" : ", ") + Quote(names[i]);
+  }
+  if (names.size() > max_listed) out += " and " + std::to_string(names.size() - max_listed) + " more";
   return out;
 }
 
@@ -61,8 +113,7 @@ std::string Quote(std::string_view s, size_t max_shown) {
     } else if (c >= 0x20 && c < 0x7f) {
       out += static_cast<char>(c);
     } else {
-      const char* hex = "0123456789abcdef";
-      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+      AppendHex(out, c);
     }
   }
   return out + (s.size() > max_shown ? "\"..." : "\"");

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <utility>
 
 namespace regdisk {
@@ -66,8 +67,18 @@ Status IoError(const std::string& what, int err);
 // whatever outside data holds), and cut after `max_shown` bytes with "...".
 std::string Quote(std::string_view s, size_t max_shown = 100);
 // `s` with control bytes as \xNN, so that a message built from outside data
-// stays on one line.
+// stays on one line and cannot drive a terminal: C0 controls, DEL, C1
+// controls (U+0080..U+009F) and bytes that are not valid UTF-8 are escaped;
+// printable ASCII and other valid UTF-8 pass.
 std::string OneLine(std::string_view s);
+// True if `s` is valid UTF-8 (C1 controls count as invalid, as in OneLine).
+bool IsValidUtf8(std::string_view s);
+// Names listed in a message are cut here: a layer may hold thousands, and a
+// message is one line for a human.
+inline constexpr size_t kMaxNamesListed = 5;
+// The first `max_listed` names, each Quote()d, then "and N more":
+// "\"a\", \"b\", \"c\" and 19997 more".
+std::string QuoteList(const std::vector<std::string>& names, size_t max_listed = kMaxNamesListed);
 
 template <typename T>
 class [[nodiscard]] StatusOr {

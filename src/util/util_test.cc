@@ -33,6 +33,35 @@ TEST(Status, AssignOrReturnPropagates) {
   EXPECT_EQ(Quarter(6).status().message(), "odd");
 }
 
+TEST(Escape, OneLineEscapesEveryTerminalControl) {
+  // ESC (CSI and OSC), CR, BEL, DEL, an 8-bit CSI byte and U+009B (C1 CSI).
+  EXPECT_EQ(OneLine("a\x1b[2J\x1b]0;title\x07\rb\x7f"), "a\\x1b[2J\\x1b]0;title\\x07\\x0db\\x7f");
+  EXPECT_EQ(OneLine("\x9b" "31m"), "\\x9b31m");
+  EXPECT_EQ(OneLine("\xc2\x9b" "31m"), "\\xc2\\x9b31m");
+  // Valid UTF-8 outside the controls passes: names may be in any language.
+  EXPECT_EQ(OneLine("d\xc3\xa9j\xc3\xa0 \xe2\x82\xac \xf0\x9f\x98\x80"), "d\xc3\xa9j\xc3\xa0 \xe2\x82\xac \xf0\x9f\x98\x80");
+  // Truncated, overlong and out-of-range sequences do not.
+  EXPECT_EQ(OneLine("\xe2\x82"), "\\xe2\\x82");
+  EXPECT_EQ(OneLine("\xc0\xaf"), "\\xc0\\xaf");
+  EXPECT_EQ(OneLine("\xf5\x80\x80\x80"), "\\xf5\\x80\\x80\\x80");
+}
+
+TEST(Escape, IsValidUtf8) {
+  EXPECT_TRUE(IsValidUtf8("disk.img \xc3\xa9 \xf0\x9f\x98\x80 \x1b"));
+  EXPECT_FALSE(IsValidUtf8("\xff.img"));
+  EXPECT_FALSE(IsValidUtf8("\xc2\x9b"));
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));
+}
+
+TEST(Escape, QuoteListIsBoundedAndEscaped) {
+  EXPECT_EQ(QuoteList({}), "");
+  EXPECT_EQ(QuoteList({"a", "b\x1b]0;x\x07"}), "\"a\", \"b\\x1b]0;x\\x07\"");
+  std::vector<std::string> many;
+  for (int i = 0; i < 20000; ++i) many.push_back(std::to_string(i));
+  EXPECT_EQ(QuoteList(many, 3), "\"0\", \"1\", \"2\" and 19997 more");
+  EXPECT_LT(QuoteList(many).size(), 100u);
+}
+
 TEST(Sha256, KnownVectors) {
   EXPECT_EQ(Sha256::HexOf(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   Sha256 h;

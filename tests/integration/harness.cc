@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -108,6 +111,48 @@ bool HaveProgram(const std::string& program) {
 
 std::string Describe(const ProcessResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\n--- stdout\n" + r.out + "--- stderr\n" + r.err;
+}
+
+uint64_t BytesUnder(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  return total;
+}
+
+Measured RegdiskMeasured(const std::vector<std::string>& args, const std::string& dir) {
+  Measured m;
+  std::atomic<bool> done{false};
+  auto start = std::chrono::steady_clock::now();
+  std::thread run([&] {
+    m.result = Regdisk(args);
+    done = true;
+  });
+  while (!done) {
+    m.peak_bytes = std::max(m.peak_bytes, BytesUnder(dir));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  run.join();
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  m.peak_bytes = std::max(m.peak_bytes, BytesUnder(dir));
+  return m;
+}
+
+void ExpectRefused(const ProcessResult& r, const std::string& cause) {
+  EXPECT_GT(r.exit_code, 0) << "accepted, or crashed\n" << Describe(r);
+  EXPECT_EQ(r.signal, 0) << Describe(r);
+  EXPECT_TRUE(r.err.starts_with("regdisk: ")) << Describe(r);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not one line\n" << Describe(r);
+  EXPECT_NE(r.err.find(cause), std::string::npos) << Describe(r);
+  auto control = std::find_if(r.err.begin(), r.err.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\n') || u == 0x7f;
+  });
+  EXPECT_EQ(control, r.err.end()) << "control character in the message\n" << Describe(r);
 }
 
 }  // namespace regdisk::testing

@@ -38,4 +38,20 @@ bool HaveProgram(const std::string& program);
 // A printable dump of a result for failure messages.
 std::string Describe(const ProcessResult& r);
 
+// Bytes allocated under `dir` (holes excluded); files vanishing meanwhile
+// are skipped.
+uint64_t BytesUnder(const std::string& dir);
+// A run of the regdisk binary with its bounds measured: the wall time, and
+// the most bytes under `dir` that a sampler saw, every 10 ms, while it ran.
+struct Measured {
+  ProcessResult result;
+  double seconds = 0;
+  uint64_t peak_bytes = 0;
+};
+Measured RegdiskMeasured(const std::vector<std::string>& args, const std::string& dir);
+// A refusal as the CLI reports it: a non-zero exit (not a crash) and one
+// line on stderr naming `cause`, with no control character in it. The one
+// place that knows the CLI's exit codes.
+void ExpectRefused(const ProcessResult& r, const std::string& cause);
+
 }  // namespace regdisk::testing

@@ -23,6 +23,7 @@
 
 #include "cache/node_cache.h"
 #include "forge.h"
+#include "oci/media_types.h"
 #include "harness.h"
 #include "malicious.h"
 #include "registry/repository.h"
@@ -156,15 +157,21 @@ class NodeIntegrationTest : public ::testing::Test {
   RegistryServer server_{RegistryServer::Flavour::kOpen};
 };
 
+// Bounds every refusal by the CLI keeps, with room for a loaded machine:
+// each is seconds of work at most (20,000 fsynced files took 155 s), and
+// no refused disk is written (a 2 GiB bomb once was).
+constexpr double kRefusalSeconds = 60;
+constexpr uint64_t kRefusalRootBytes = 16 << 20;
+
 // Every malicious image, pushed to the real registry, is refused by the
 // library (with a layer limit, for the gzip bomb) and by the CLI, with a
-// message naming the cause, and leaves nothing in either cache root.
+// one-line escaped message naming the cause, within its bounds of time and
+// bytes under --root (sampled while it runs), and leaves nothing in either
+// cache root.
 TEST_F(NodeIntegrationTest, MaliciousImagesFromTheRegistryAreRefusedAndLeaveNothing) {
   cache::CacheOptions o;
   o.root = dir_.path() + "/lib-root";
   o.limits.max_layer_bytes = 64 << 20;  // the suite's gzip bomb inflates to 96 MiB
-  auto cache = cache::NodeCache::Open(o);
-  ASSERT_TRUE(cache.ok()) << cache.status().message();
   const std::string cli_root = dir_.path() + "/cli-root";
   auto repo = Repo("evil");
   ASSERT_TRUE(repo.ok()) << repo.status().message();
@@ -178,7 +185,7 @@ TEST_F(NodeIntegrationTest, MaliciousImagesFromTheRegistryAreRefusedAndLeaveNoth
     ASSERT_TRUE(WriteFileAtomic(path, *bytes).ok());
   };
   auto cases = forge::MaliciousCases(dir_.path());
-  ASSERT_GE(cases.size(), 16u);
+  ASSERT_GE(cases.size(), 28u);
   int i = 0;
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -186,6 +193,10 @@ TEST_F(NodeIntegrationTest, MaliciousImagesFromTheRegistryAreRefusedAndLeaveNoth
     Status put = c.put(**repo, tag, corrupt);
     ASSERT_TRUE(put.ok()) << put.message();
 
+    cache::CacheOptions with = o;
+    if (c.max_disk_size) with.limits.max_disk_size = c.max_disk_size;
+    auto cache = cache::NodeCache::Open(with);
+    ASSERT_TRUE(cache.ok()) << cache.status().message();
     auto lease = (*cache)->Prepare({"lib-" + tag, ref, c.path, {}}, OpenStore);
     ASSERT_FALSE(lease.ok()) << "accepted by the library";
     EXPECT_NE(lease.status().message().find(c.expect), std::string::npos) << lease.status().message();
@@ -196,15 +207,85 @@ TEST_F(NodeIntegrationTest, MaliciousImagesFromTheRegistryAreRefusedAndLeaveNoth
     if (c.name == "gzip bomb") continue;
     std::vector<std::string> args = PrepareArgs(cli_root, "cli-" + tag, ref);
     if (!c.path.empty()) args.insert(args.end(), {"--path", c.path});
-    ProcessResult r = Regdisk(args);
-    EXPECT_NE(r.exit_code, 0) << "accepted by the CLI\n" << Describe(r);
-    EXPECT_NE(r.err.find(c.expect), std::string::npos) << Describe(r);
+    if (c.max_disk_size) args.insert(args.end(), {"--max-disk-size", std::to_string(c.max_disk_size)});
+    Measured m = RegdiskMeasured(args, cli_root);
+    ExpectRefused(m.result, c.expect);
+    EXPECT_LT(m.seconds, kRefusalSeconds);
+    EXPECT_LT(m.peak_bytes, kRefusalRootBytes);
+    std::cout << "[ numbers  ] " << c.name << ": refused in " << m.seconds << " s, peak " << m.peak_bytes
+              << " bytes under --root\n";
     ExpectNothingFrom(cli_root, "CLI");
   }
-  EXPECT_TRUE((*cache)->List()->empty());
+  auto lib = cache::NodeCache::Open(o);
+  ASSERT_TRUE(lib.ok()) << lib.status().message();
+  EXPECT_TRUE((*lib)->List()->empty());
   ProcessResult ls = Regdisk({"cache", "ls", "--json", "--root", cli_root});
   EXPECT_EQ(ls.exit_code, 0) << Describe(ls);
   EXPECT_EQ(ls.out, "[]\n");
+}
+
+// A 67 KB zstd layer that inflates to a 2 GiB raw disk of zeros: under the
+// default limit (64 GiB) it is a valid disk and becomes one of holes, never
+// 2 GiB on the node's disk; under --max-disk-size 1Gi it is refused from its
+// tar header (that case is in the malicious suite). pull refuses it from its
+// annotation under the same flag.
+TEST_F(NodeIntegrationTest, A2GiBZstdBombStaysHolesUnderTheDefaultLimit) {
+  auto repo = Repo("bomb");
+  ASSERT_TRUE(repo.ok()) << repo.status().message();
+  forge::Layer l;
+  l.compressed = forge::ZstdZeroFileTar("disk/bomb.img", 2ull << 30);
+  l.annotations = forge::DiskAnnotations("bomb.img", "raw", 2ull << 30);
+  ASSERT_TRUE(forge::PutImage(**repo, {l}, "v1").ok());
+  const std::string root = dir_.path() + "/root";
+  Measured m = RegdiskMeasured(PrepareArgs(root, "bomb", Ref("bomb:v1")), root);
+  ASSERT_EQ(m.result.exit_code, 0) << Describe(m.result);
+  std::cout << "[ numbers  ] 2 GiB zstd bomb (" << l.compressed->blob.size() << " bytes) accepted in " << m.seconds
+            << " s, peak " << m.peak_bytes << " bytes under --root\n";
+  EXPECT_LT(m.peak_bytes, kRefusalRootBytes);
+  struct stat st;
+  ASSERT_EQ(::stat(LeaseOf(root, "bomb").base_file.c_str(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), 2ull << 30);
+
+  // pull keeps to the same limit, from the disk's declared size, before
+  // any blob is fetched; within it, the 67 KB are stored as they are.
+  const std::string store = dir_.path() + "/store";
+  ProcessResult small = Regdisk({"--store", store, "pull", "--tls-verify=false", "--max-disk-size", "1Gi",
+                                 "docker://" + Ref("bomb:v1")});
+  ExpectRefused(small, "declares a virtual size of 2147483648 bytes, over the disk size limit of 1073741824");
+  EXPECT_EQ(CountEntries(store + "/blobs/sha256"), 0) << Listing(store);
+  ProcessResult pulled = Regdisk({"--store", store, "pull", "--tls-verify=false", "docker://" + Ref("bomb:v1")});
+  EXPECT_EQ(pulled.exit_code, 0) << Describe(pulled);
+}
+
+// inspect reads annotations from the registry: a disk size that is not a
+// number is a one-line error (it was an uncaught std::stoull), and names
+// with terminal controls are printed escaped.
+TEST_F(NodeIntegrationTest, InspectRefusesABadSizeAnnotationAndEscapesNames) {
+  auto repo = Repo("annotated");
+  ASSERT_TRUE(repo.ok()) << repo.status().message();
+  auto put = [&](const std::string& tag, const std::string& path, const std::string& size) {
+    forge::Layer l{forge::MakeTar({{"disk/disk.img", T::kFile, std::string(1 << 20, 'r')}})};
+    l.annotations = {{oci::annotation::kDiskPath, path},
+                     {oci::annotation::kDiskFormat, "raw\x1b[2J"},
+                     {oci::annotation::kDiskVirtualSize, size}};
+    ASSERT_TRUE(forge::PutImage(**repo, {l}, tag).ok());
+  };
+  put("nan", "/disk/disk.img", "12abc");
+  put("esc", "/disk/\x1b]0;pwned\x07\rdisk.img", "1048576");
+  put("huge", "/disk/disk.img", "99999999999999999999999");
+
+  ProcessResult nan = Regdisk({"inspect", "--tls-verify=false", "docker://" + Ref("annotated:nan")});
+  ExpectRefused(nan, "annotation io.regdisk.disk.virtual-size = \"12abc\": expected a size in bytes");
+  ExpectRefused(Regdisk({"inspect", "--tls-verify=false", "docker://" + Ref("annotated:huge")}),
+                "expected a size in bytes");
+
+  ProcessResult esc = Regdisk({"inspect", "--tls-verify=false", "docker://" + Ref("annotated:esc")});
+  ASSERT_EQ(esc.exit_code, 0) << Describe(esc);
+  EXPECT_NE(esc.out.find("Disk:       /disk/\\x1b]0;pwned\\x07\\x0ddisk.img (raw\\x1b[2J, 1.0 MiB virtual)"),
+            std::string::npos)
+      << esc.out;
+  EXPECT_EQ(esc.out.find('\x1b'), std::string::npos);
+  EXPECT_EQ(esc.out.find('\r'), std::string::npos);
 }
 
 // 16 processes prepare one image at once: the registry serves its layer

@@ -7,10 +7,13 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
 #include "oci/media_types.h"
+#include "util/sha256.h"
 
 namespace regdisk::forge {
 namespace {
@@ -123,6 +126,68 @@ std::string ZstdBytes(const std::string& data) {
   return out;
 }
 
+namespace {
+
+// A ustar header for a regular file, by hand: libarchive's writers pad the
+// data themselves (in memory) and insist on UTF-8 names.
+std::string UstarHeader(const std::string& name, uint64_t size) {
+  std::string header(512, '\0');
+  auto field = [&](size_t off, const std::string& v) { std::memcpy(&header[off], v.data(), v.size()); };
+  auto octal = [](uint64_t v, int digits) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%0*llo", digits, static_cast<unsigned long long>(v));
+    return std::string(buf);
+  };
+  field(0, name.substr(0, 99));
+  field(100, "0000644");
+  field(108, "0000000");
+  field(116, "0000000");
+  field(124, octal(size, 11));
+  field(136, octal(0, 11));
+  field(148, "        ");
+  header[156] = '0';
+  field(257, std::string("ustar\0" "00", 8));
+  unsigned sum = 0;
+  for (unsigned char c : header) sum += c;
+  field(148, octal(sum, 6) + std::string("\0 ", 2));
+  return header;
+}
+
+}  // namespace
+
+std::string UstarTar(const std::string& name, const std::string& data) {
+  return UstarHeader(name, data.size()) + data + std::string((512 - data.size() % 512) % 512 + 1024, '\0');
+}
+
+Compressed ZstdZeroFileTar(const std::string& name, uint64_t size) {
+  const std::string header = UstarHeader(name, size);
+  Compressed out;
+  Sha256 diff;
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> z(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  std::string buf(ZSTD_CStreamOutSize(), '\0');
+  auto feed = [&](const char* p, size_t n, ZSTD_EndDirective end) {
+    diff.Update(p, n);
+    ZSTD_inBuffer in{p, n, 0};
+    for (bool done = false; !done;) {
+      ZSTD_outBuffer o{buf.data(), buf.size(), 0};
+      size_t left = ZSTD_compressStream2(z.get(), &o, &in, end);
+      out.blob.append(buf.data(), o.pos);
+      done = end == ZSTD_e_end ? left == 0 : in.pos == in.size;
+    }
+  };
+  feed(header.data(), header.size(), ZSTD_e_continue);
+  const std::string zeros(1 << 20, '\0');
+  for (uint64_t left = size; left > 0;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(left, zeros.size()));
+    feed(zeros.data(), n, ZSTD_e_continue);
+    left -= n;
+  }
+  // Padding to a block, then the two end-of-archive blocks.
+  feed(zeros.data(), (512 - size % 512) % 512 + 1024, ZSTD_e_end);
+  out.diff_id = oci::Digest::FromHex(diff.FinishHex());
+  return out;
+}
+
 oci::Annotations DiskAnnotations(const std::string& name, const std::string& format, uint64_t virtual_size) {
   return {{oci::annotation::kDiskPath, "/disk/" + name},
           {oci::annotation::kDiskFormat, format},
@@ -140,7 +205,10 @@ StatusOr<oci::RawManifest> PutImage(oci::Store& store, const std::vector<Layer>&
   for (const auto& l : layers) {
     std::string blob;
     std::string type;
-    switch (l.compression) {
+    if (l.compressed) {
+      blob = l.compressed->blob;
+      type = oci::media::kOciLayerZstd;
+    } else switch (l.compression) {
       case Compression::kNone: blob = l.tar; type = oci::media::kOciLayerTar; break;
       case Compression::kGzip: blob = GzipBytes(l.tar); type = oci::media::kOciLayerGzip; break;
       case Compression::kZstd: blob = ZstdBytes(l.tar); type = oci::media::kOciLayerZstd; break;
@@ -148,7 +216,7 @@ StatusOr<oci::RawManifest> PutImage(oci::Store& store, const std::vector<Layer>&
     ASSIGN_OR_RETURN(oci::Descriptor d, oci::WriteBlob(store, blob, l.media_type.empty() ? type : l.media_type));
     d.annotations = l.annotations;
     m.layers.push_back(d);
-    config.diff_ids.push_back(l.diff_id ? *l.diff_id : oci::Digest::Of(l.tar));
+    config.diff_ids.push_back(l.diff_id ? *l.diff_id : l.compressed ? l.compressed->diff_id : oci::Digest::Of(l.tar));
   }
   ASSIGN_OR_RETURN(m.config, oci::WriteBlob(store, oci::EncodeImageConfig(config), oci::media::kOciConfig));
   return oci::PutManifest(store, m, tag);

@@ -29,10 +29,22 @@ std::string MakeTar(const std::vector<TarEntry>& entries);
 // A tar with one sparse file `name` of `size` bytes whose only data is
 // `data` at `offset` (written through libarchive's sparse support).
 std::string MakeSparseTar(const std::string& name, uint64_t size, uint64_t offset, const std::string& data);
+// A ustar tar of one regular file, its name's bytes as they are (even
+// when not UTF-8, which libarchive's pax writer refuses).
+std::string UstarTar(const std::string& name, const std::string& data);
 std::string GzipBytes(const std::string& data);
 std::string ZstdBytes(const std::string& data);
 
 enum class Compression { kNone, kGzip, kZstd };
+
+// A zstd stream of a tar holding one regular file `name` of `size` zero
+// bytes, stored as data (not sparse): a decompression bomb (2 GiB in 67 KB).
+// Built as a stream, never held whole in memory.
+struct Compressed {
+  std::string blob;
+  oci::Digest diff_id;
+};
+Compressed ZstdZeroFileTar(const std::string& name, uint64_t size);
 
 struct Layer {
   std::string tar;  // uncompressed
@@ -40,6 +52,8 @@ struct Layer {
   oci::Annotations annotations;
   std::string media_type;  // override; default from compression
   std::optional<oci::Digest> diff_id;  // override (lie) ; default: true one
+  // Already compressed zstd bytes (with their diff_id), used instead of `tar`.
+  std::optional<Compressed> compressed;
 };
 
 // Writes layers, config and manifest into `store`, tagged `tag`.

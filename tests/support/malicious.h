@@ -21,10 +21,12 @@ struct MaliciousCase {
   std::function<Status(oci::Store& store, const std::string& tag,
                        const std::function<void(const oci::Digest&)>& corrupt)>
       put;
+  uint64_t max_disk_size = 0;  // the --max-disk-size it runs with; 0: the default
 };
 
 // `scratch` is a directory for qemu-img's temporary files. Gzip-bomb cases
-// assume a layer limit below 64 MiB.
+// assume a layer limit below 64 MiB. Every refusal message must be one line
+// without a control character, whatever the image holds.
 std::vector<MaliciousCase> MaliciousCases(const std::string& scratch);
 
 }  // namespace regdisk::forge
