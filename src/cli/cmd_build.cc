@@ -20,40 +20,12 @@ struct BuildArgs {
   std::string dockerfile, tag, format, convert, compress = "gzip", base, platform, disk_name;
   std::vector<std::string> labels;
   int level = -1, threads = 0;
-  RegistryFlags reg;
+  resolve::RegistryFlags reg;
 };
-
-// Resolves a base image name (local store, oci: or docker://) to a
-// manifest for `platform`. When it lives in `dest`, that store object is
-// reused.
-StatusOr<build::BaseImage> ResolveBase(const Globals& g, const RegistryFlags& reg, const std::string& name,
-                                       oci::Store& dest, std::unique_ptr<oci::Store>& holder,
-                                       const oci::Platform& platform) {
-  ASSIGN_OR_RETURN(AnyImage img, OpenAny(g, reg, name, false));
-  auto raw = img.store->GetManifest(img.location.tag);
-  if (!raw.ok()) return raw.status().Annotate("base image " + name);
-  oci::Store* store = img.store.get();
-  auto* base_layout = dynamic_cast<layout::Layout*>(img.store.get());
-  auto* dest_layout = dynamic_cast<layout::Layout*>(&dest);
-  if (base_layout && dest_layout && base_layout->root() == dest_layout->root()) {
-    store = &dest;
-  } else {
-    holder = std::move(img.store);
-  }
-  oci::Descriptor desc = raw->descriptor;
-  if (oci::IsIndexType(desc.media_type)) {
-    ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw->bytes));
-    auto pick = oci::SelectPlatform(index, platform);
-    if (!pick.ok()) return pick.status().Annotate("base image " + name);
-    desc = *pick;
-  }
-  return build::BaseImage{store, desc};
-}
 
 int RunBuild(const Globals& g, const BuildArgs& a) {
   build::BuildOptions opts;
-  auto platform = a.platform.empty() ? StatusOr<oci::Platform>(oci::Platform::Host())
-                                     : oci::Platform::Parse(a.platform);
+  auto platform = resolve::ChoosePlatform(a.platform);
   if (!platform.ok()) return Fail(platform.status());
   opts.platform = *platform;
   auto compression = layer::ParseCompression(a.compress);
@@ -99,14 +71,15 @@ int RunBuild(const Globals& g, const BuildArgs& a) {
   // Validate the target name before any work.
   auto loc = oci::ImageLocation::Parse(a.tag);
   if (!loc.ok()) return Fail(loc.status());
-  auto dest = OpenAny(g, a.reg, a.tag, true);
+  auto dest = resolve::OpenImage(g.store, a.reg, a.tag, true);
   if (!dest.ok()) return Fail(dest.status());
   std::optional<build::BaseImage> base;
-  std::unique_ptr<oci::Store> base_holder;
+  resolve::Base base_holder;
   if (!base_name.empty() && base_name != "scratch") {
-    auto b = ResolveBase(g, a.reg, base_name, *dest->store, base_holder, opts.platform);
+    auto b = resolve::OpenBase(g.store, a.reg, base_name, *dest->store, opts.platform);
     if (!b.ok()) return Fail(b.status());
-    base = *b;
+    base_holder = std::move(*b);
+    base = base_holder.image;
   }
 
   uint64_t total = 0;
@@ -147,7 +120,7 @@ std::string FindServe() {
 
 struct BuildBaseArgs {
   std::string tag, serve, platform;
-  RegistryFlags reg;
+  resolve::RegistryFlags reg;
 };
 
 int RunBuildBase(const Globals& g, const BuildBaseArgs& a) {
@@ -155,7 +128,7 @@ int RunBuildBase(const Globals& g, const BuildBaseArgs& a) {
   const std::string& platform = a.platform;
   std::string serve = a.serve;
   build::BuildOptions opts;
-  auto p = platform.empty() ? StatusOr<oci::Platform>(oci::Platform::Host()) : oci::Platform::Parse(platform);
+  auto p = resolve::ChoosePlatform(platform);
   if (!p.ok()) return Fail(p.status());
   opts.platform = *p;
   if (serve.empty()) {
@@ -170,7 +143,7 @@ int RunBuildBase(const Globals& g, const BuildBaseArgs& a) {
   if (::access(serve.c_str(), R_OK) != 0) {
     return Fail(NotFound("regdisk-serve not found at " + serve + " (build it, or name it with --serve)"));
   }
-  auto dest = OpenAny(g, a.reg, tag, true);
+  auto dest = resolve::OpenImage(g.store, a.reg, tag, true);
   if (!dest.ok()) return Fail(dest.status());
   auto result = build::BuildImage(*dest->store, opts, std::nullopt, dest->location.tag);
   if (!result.ok()) return Fail(result.status().Annotate("building " + tag));
@@ -206,7 +179,7 @@ void RegisterBuild(CLI::App& app, Globals& g, int& exit_code) {
   cmd->add_option("--platform", args->platform, "OS/ARCH[/VARIANT] of the image (default: this machine's)");
   cmd->add_option("--disk-name", args->disk_name, "file name inside /disk (default: the disk's own)");
   cmd->add_option("--label", args->labels, "KEY=VALUE label on the image config (repeatable)");
-  args->reg.Add(cmd);
+  AddRegistryFlags(cmd, args->reg);
   cmd->callback([&g, &exit_code, args] { exit_code = RunBuild(g, *args); });
 
   auto base = std::make_shared<BuildBaseArgs>();
@@ -217,7 +190,7 @@ void RegisterBuild(CLI::App& app, Globals& g, int& exit_code) {
   b->add_option("-t,--tag", base->tag, "image name: NAME[:TAG], oci:PATH[:TAG] or docker://REF")->required();
   b->add_option("--serve", base->serve, "the regdisk-serve binary (default: the one beside regdisk)");
   b->add_option("--platform", base->platform, "OS/ARCH[/VARIANT] (default: this machine's)");
-  base->reg.Add(b);
+  AddRegistryFlags(b, base->reg);
   b->callback([&g, &exit_code, base] { exit_code = RunBuildBase(g, *base); });
 }
 

@@ -32,8 +32,7 @@ std::vector<DiskView> DisksOf(const oci::Manifest& m) {
 }
 
 int RunImages(const Globals& g, bool as_json) {
-  std::string root = g.store.empty() ? layout::DefaultStorePath() : g.store;
-  auto store = layout::Layout::Open(root, true);
+  auto store = layout::Layout::Open(resolve::LocalStorePath(g.store), true);
   if (!store.ok()) return Fail(store.status());
   auto tags = (*store)->ListTags();
   if (!tags.ok()) return Fail(tags.status());
@@ -59,8 +58,8 @@ int RunImages(const Globals& g, bool as_json) {
   return 0;
 }
 
-int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& name, bool as_json) {
-  auto img = OpenAny(g, reg, name, false);
+int RunInspect(const Globals& g, const resolve::RegistryFlags& reg, const std::string& name, bool as_json) {
+  auto img = resolve::OpenImage(g.store, reg, name, false);
   if (!img.ok()) return Fail(img.status());
   auto got = img->store->GetManifest(img->location.tag);
   if (!got.ok()) return Fail(got.status());
@@ -123,7 +122,7 @@ int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& na
 }
 
 int RunRmi(const Globals& g, const std::string& name) {
-  auto img = OpenImage(g, name, false);
+  auto img = resolve::OpenLayoutImage(g.store, name, false);
   if (!img.ok()) return Fail(img.status());
   Status s = img->store->Untag(img->location.tag);
   if (!s.ok()) return Fail(s);
@@ -132,7 +131,7 @@ int RunRmi(const Globals& g, const std::string& name) {
 }
 
 int RunGc(const Globals& g, const std::string& layout_path) {
-  std::string root = !layout_path.empty() ? layout_path : g.store.empty() ? layout::DefaultStorePath() : g.store;
+  std::string root = !layout_path.empty() ? layout_path : resolve::LocalStorePath(g.store);
   auto store = layout::Layout::Open(root, false);
   if (!store.ok()) return Fail(store.status());
   auto r = (*store)->Gc();
@@ -153,10 +152,10 @@ void RegisterImages(CLI::App& app, Globals& g, int& exit_code) {
   auto json_inspect = std::make_shared<bool>(false);
   auto* inspect = app.add_subcommand("inspect", "Show an image's manifest, config and disks")
                       ->footer("Example: regdisk inspect vmdisks/fedora:38 --json");
-  auto reg = std::make_shared<RegistryFlags>();
+  auto reg = std::make_shared<resolve::RegistryFlags>();
   inspect->add_option("image", *name, "NAME[:TAG], oci:PATH[:TAG] or docker://REF")->required();
   inspect->add_flag("--json", *json_inspect, "print JSON (with the raw manifest and config)");
-  reg->Add(inspect);
+  AddRegistryFlags(inspect, *reg);
   inspect->callback([&g, &exit_code, name, json_inspect, reg] {
     exit_code = RunInspect(g, *reg, *name, *json_inspect);
   });

@@ -14,12 +14,12 @@ namespace {
 struct NodeArgs {
   std::string root, vm, image, path, policy, max_size;
   bool json = false;
-  RegistryFlags reg;
+  resolve::RegistryFlags reg;
 };
 
 StatusOr<std::unique_ptr<cache::NodeCache>> OpenCache(const NodeArgs& a, Progress* progress) {
   cache::CacheOptions o;
-  o.root = NodeRoot(a.root);
+  o.root = resolve::NodeRoot(a.root);
   if (progress) o.on_bytes = [progress](uint64_t n) { progress->Add(n); };
   return cache::NodeCache::Open(o);
 }
@@ -27,7 +27,7 @@ StatusOr<std::unique_ptr<cache::NodeCache>> OpenCache(const NodeArgs& a, Progres
 int RunPrepare(const Globals& g, const NodeArgs& a) {
   // The other verbs write a registry image docker://REF; a VM spec writes
   // REF. Both name the same image, and the lease records the plain form.
-  std::string image = a.image.starts_with("docker://") ? a.image.substr(9) : a.image;
+  std::string image = resolve::RegistryImageName(a.image);
   cache::PrepareRequest req{a.vm, image, a.path, {}};
   if (!a.policy.empty()) {
     auto p = cache::ParsePullPolicy(a.policy);
@@ -38,7 +38,7 @@ int RunPrepare(const Globals& g, const NodeArgs& a) {
   auto cache = OpenCache(a, &progress);
   if (!cache.ok()) return Fail(cache.status());
   (void)g;
-  auto lease = (*cache)->Prepare(req, [&](const oci::Reference& ref) { return OpenRegistry(a.reg, ref); });
+  auto lease = (*cache)->Prepare(req, [&](const oci::Reference& ref) { return resolve::OpenRegistry(a.reg, ref); });
   progress.Done();
   if (!lease.ok()) return Fail(lease.status());
   if (a.json) {
@@ -134,7 +134,7 @@ void RegisterNode(CLI::App& app, Globals& g, int& exit_code) {
   prepare->add_option("--pull-policy", a->policy, "Always or IfNotPresent (default: Always for :latest)");
   prepare->add_flag("--json", a->json, "print JSON");
   root_opt(prepare);
-  a->reg.Add(prepare);
+  AddRegistryFlags(prepare, a->reg);
   prepare->callback([&g, &exit_code, a] { exit_code = RunPrepare(g, *a); });
 
   auto* release = app.add_subcommand("release", "End a VM's lease and delete its overlay");

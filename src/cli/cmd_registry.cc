@@ -21,7 +21,7 @@ namespace {
 struct CopyArgs {
   std::string src, dst;
   bool json = false;
-  RegistryFlags reg;
+  resolve::RegistryFlags reg;
 };
 
 // One progress line per blob transferred (blobs already present are not
@@ -53,9 +53,9 @@ class BlobProgress {
 };
 
 int RunCopy(const Globals& g, const CopyArgs& a) {
-  auto src = OpenAny(g, a.reg, a.src, false);
+  auto src = resolve::OpenImage(g.store, a.reg, a.src, false);
   if (!src.ok()) return Fail(src.status());
-  auto dst = OpenAny(g, a.reg, a.dst, true);
+  auto dst = resolve::OpenImage(g.store, a.reg, a.dst, true);
   if (!dst.ok()) return Fail(dst.status());
   BlobProgress progress;
   oci::CopyOptions options;
@@ -112,7 +112,7 @@ int RunPull(const Globals& g, CopyArgs a) {
 struct LoginArgs {
   std::string host, user, password;
   bool password_stdin = false;
-  RegistryFlags reg;
+  resolve::RegistryFlags reg;
 };
 
 int RunLogin(const LoginArgs& a) {
@@ -143,7 +143,7 @@ void RegisterRegistry(CLI::App& app, Globals& g, int& exit_code) {
   push->add_option("image", push_args->src, "NAME[:TAG] in the local store, or oci:PATH[:TAG]")->required();
   push->add_option("destination", push_args->dst, "docker://REGISTRY/NAME[:TAG] (default: the image's own name)");
   push->add_flag("--json", push_args->json, "print the result as JSON");
-  push_args->reg.Add(push);
+  AddRegistryFlags(push, push_args->reg);
   push->callback([&g, &exit_code, push_args] { exit_code = RunPush(g, *push_args); });
 
   auto pull_args = std::make_shared<CopyArgs>();
@@ -152,7 +152,7 @@ void RegisterRegistry(CLI::App& app, Globals& g, int& exit_code) {
   pull->add_option("image", pull_args->src, "docker://REGISTRY/NAME[:TAG|@DIGEST]")->required();
   pull->add_option("name", pull_args->dst, "local name (default: the reference pulled)");
   pull->add_flag("--json", pull_args->json, "print the result as JSON");
-  pull_args->reg.Add(pull);
+  AddRegistryFlags(pull, pull_args->reg);
   pull->callback([&g, &exit_code, pull_args] { exit_code = RunPull(g, *pull_args); });
 
   auto copy_args = std::make_shared<CopyArgs>();
@@ -162,7 +162,7 @@ void RegisterRegistry(CLI::App& app, Globals& g, int& exit_code) {
   copy->add_option("source", copy_args->src, "NAME[:TAG], oci:PATH[:TAG] or docker://REF")->required();
   copy->add_option("destination", copy_args->dst, "NAME[:TAG], oci:PATH[:TAG] or docker://REF")->required();
   copy->add_flag("--json", copy_args->json, "print the result as JSON");
-  copy_args->reg.Add(copy);
+  AddRegistryFlags(copy, copy_args->reg);
   copy->callback([&g, &exit_code, copy_args] { exit_code = RunCopy(g, *copy_args); });
 
   auto tag_args = std::make_shared<CopyArgs>();
@@ -170,7 +170,7 @@ void RegisterRegistry(CLI::App& app, Globals& g, int& exit_code) {
                   ->footer("Example: regdisk tag vmdisks/fedora:38 vmdisks/fedora:latest");
   tag->add_option("image", tag_args->src, "the image")->required();
   tag->add_option("name", tag_args->dst, "the new name")->required();
-  tag_args->reg.Add(tag);
+  AddRegistryFlags(tag, tag_args->reg);
   tag->callback([&g, &exit_code, tag_args] {
     exit_code = RunCopy(g, *tag_args);
   });
@@ -184,7 +184,7 @@ void RegisterRegistry(CLI::App& app, Globals& g, int& exit_code) {
   login->add_option("-u,--username", login_args->user, "user name");
   login->add_option("-p,--password", login_args->password, "password (visible to other users: prefer --password-stdin)");
   login->add_flag("--password-stdin", login_args->password_stdin, "read the password from stdin");
-  login_args->reg.Add(login);
+  AddRegistryFlags(login, login_args->reg);
   login->callback([&exit_code, login_args] { exit_code = RunLogin(*login_args); });
 
   auto logout_host = std::make_shared<std::string>();

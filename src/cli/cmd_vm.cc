@@ -16,7 +16,7 @@ struct VmArgs {
   std::string spec_file, name, root, uri, launcher_image, serve_image;
   bool console = false, kvm = false, forget = false, no_resolve = false;
   int console_timeout = 0;
-  RegistryFlags reg;
+  resolve::RegistryFlags reg;
 };
 
 StatusOr<vm::VmSet> LoadSpec(const std::string& file) {
@@ -28,23 +28,15 @@ StatusOr<vm::VmSet> LoadSpec(const std::string& file) {
 
 StatusOr<std::unique_ptr<runtime::Runner>> OpenRunner(const VmArgs& a) {
   runtime::RunnerOptions o;
-  o.cache.root = NodeRoot(a.root);
+  o.cache.root = resolve::NodeRoot(a.root);
   o.libvirt_uri = a.uri;
   o.domain_type = a.kvm ? "kvm" : "qemu";
   std::string root = o.cache.root;
-  RegistryFlags reg = a.reg;
-  o.open = [root, reg](const oci::Reference& ref, const std::string& secret) {
-    std::string auth_file;
-    if (!secret.empty()) {
-      Status bad = cache::CheckVmName(secret);  // same rules: one safe path component
-      if (!bad.ok()) return StatusOr<std::unique_ptr<oci::Store>>(InvalidArgument("imagePullSecret \"" + secret + "\" is not a valid name"));
-      auth_file = root + "/secrets/" + secret + ".json";
-      if (!PathExists(auth_file)) {
-        return StatusOr<std::unique_ptr<oci::Store>>(
-            NotFound("imagePullSecret \"" + secret + "\": no auth file " + auth_file));
-      }
-    }
-    return OpenRegistry(reg, ref, auth_file);
+  resolve::RegistryFlags reg = a.reg;
+  o.open = [root, reg](const oci::Reference& ref,
+                       const std::string& secret) -> StatusOr<std::unique_ptr<oci::Store>> {
+    ASSIGN_OR_RETURN(std::string auth_file, resolve::PullSecretFile(root, secret));
+    return resolve::OpenRegistry(reg, ref, auth_file);
   };
   return runtime::Runner::Open(std::move(o));
 }
@@ -109,11 +101,9 @@ int RunRenderPod(const VmArgs& a) {
       auto ref = oci::Reference::Parse(d.volume.image);
       if (!ref.ok()) return Fail(ref.status());
       if (ref->digest) continue;
-      auto store = OpenRegistry(a.reg, *ref);
-      if (!store.ok()) return Fail(store.status());
-      auto m = (*store)->GetManifest(ref->tag);
-      if (!m.ok()) return Fail(m.status().Annotate(ref->str()));
-      o.pinned_digests[d.name] = m->descriptor.digest.str();
+      auto digest = resolve::PinDigest(a.reg, *ref);
+      if (!digest.ok()) return Fail(digest.status());
+      o.pinned_digests[d.name] = *digest;
     }
   }
   std::printf("%s", vm::RenderLauncherPod(set->vm, o).c_str());
@@ -139,7 +129,7 @@ void RegisterVm(CLI::App& app, Globals& g, int& exit_code) {
   run->add_option("--console-timeout", a->console_timeout, "stop following after N seconds (0: never)");
   run->add_flag("--kvm", a->kvm, "use KVM instead of TCG");
   common(run);
-  a->reg.Add(run);
+  AddRegistryFlags(run, a->reg);
   run->callback([&exit_code, a] { exit_code = RunRun(*a); });
 
   auto* stop = app.add_subcommand("stop", "Stop a VM and drop its overlays (its digests stay pinned)");
@@ -167,7 +157,7 @@ void RegisterVm(CLI::App& app, Globals& g, int& exit_code) {
                   "the image whose /regdisk-serve the init container installs for the disk containers "
                   "(regdisk build-base; default kubevirt.io/registry-disk-v1alpha)");
   pod->add_flag("--no-resolve", a->no_resolve, "do not pin image tags to digests (no registry access)");
-  a->reg.Add(pod);
+  AddRegistryFlags(pod, a->reg);
   pod->callback([&exit_code, a] { exit_code = RunRenderPod(*a); });
 }
 
