@@ -1,5 +1,6 @@
 #include "util/status.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace regdisk {
@@ -39,17 +40,62 @@ Status IoError(const std::string& what, int err) {
   return Status(code, what + ": " + std::strerror(err));
 }
 
-std::string OneLine(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) {
-      const char* hex = "0123456789abcdef";
-      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
-    } else {
-      out += static_cast<char>(c);
-    }
+namespace {
+
+void AppendHex(std::string& out, unsigned char c) {
+  const char* hex = "0123456789abcdef";
+  out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+}
+
+// Length of the valid UTF-8 sequence at the start of `s` that is not a C1
+// control, or 0.
+size_t PrintableUtf8(std::string_view s) {
+  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char c = b(0);
+  size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  if (n == 0 || s.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((b(i) & 0xc0) != 0x80) return 0;
   }
+  if (n == 2 && c == 0xc2 && b(1) < 0xa0) return 0;  // C1 controls
+  if (n == 3 && ((c == 0xe0 && b(1) < 0xa0) || (c == 0xed && b(1) >= 0xa0))) return 0;  // overlong, surrogates
+  if (n == 4 && ((c == 0xf0 && b(1) < 0x90) || (c == 0xf4 && b(1) >= 0x90))) return 0;  // overlong, > U+10FFFF
+  return n;
+}
+
+// Escapes `s` into at most `budget` bytes; *used is how much of `s` fitted.
+std::string Escape(std::string_view s, size_t budget, size_t* used) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c >= 0x80 ? PrintableUtf8(s.substr(i)) : (c >= 0x20 && c < 0x7f ? 1 : 0);
+    std::string piece;
+    if (n > 0) {
+      piece = s.substr(i, n);
+    } else {
+      n = 1;
+      AppendHex(piece, c);
+    }
+    if (out.size() + piece.size() > budget) break;
+    out += piece;
+    i += n;
+  }
+  *used = i;
   return out;
+}
+
+// Room kept for "... (N more bytes)" when a text is cut.
+constexpr size_t kCutNoteBytes = 40;
+
+}  // namespace
+
+std::string OneLine(std::string_view s, size_t max_bytes) {
+  size_t used = 0;
+  std::string out = Escape(s, max_bytes, &used);
+  if (used == s.size()) return out;
+  out = Escape(s, max_bytes - std::min(max_bytes, kCutNoteBytes), &used);
+  return out + "... (" + std::to_string(s.size() - used) + " more bytes)";
 }
 
 std::string Quote(std::string_view s, size_t max_shown) {
@@ -61,8 +107,7 @@ std::string Quote(std::string_view s, size_t max_shown) {
     } else if (c >= 0x20 && c < 0x7f) {
       out += static_cast<char>(c);
     } else {
-      const char* hex = "0123456789abcdef";
-      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+      AppendHex(out, c);
     }
   }
   return out + (s.size() > max_shown ? "\"..." : "\"");
