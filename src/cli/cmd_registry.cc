@@ -13,7 +13,6 @@
 #include "oci/copy.h"
 #include "registry/auth_file.h"
 #include "registry/registry.h"
-#include "registry/repository.h"
 #include "util/progress.h"
 
 namespace regdisk::cli {
@@ -67,14 +66,6 @@ Status RunCopy(const Globals& g, CopyArgs a) {
   using T = oci::ImageLocation::Transport;
   const auto &from = src->location, &to = dst->location;
   std::string dst_tag = to.transport == T::kDocker && to.ref.digest ? "" : to.tag;
-  if (from.transport == T::kDocker && to.transport == T::kDocker && from.ref.registry == to.ref.registry &&
-      from.ref.repository != to.ref.repository) {
-    // Same registry: blobs are mounted from the source repository, not sent.
-    auto* repo = static_cast<registry::Repository*>(dst->store.get());
-    options.try_mount = [repo, &from](const oci::Descriptor& d) {
-      return repo->MountBlob(d.digest, from.ref.repository).ok();
-    };
-  }
   auto root = oci::CopyImage(*src->store, from.tag, *dst->store, dst_tag, options);
   if (!root.ok()) return root.status();
   if (a.json) {

@@ -1,6 +1,7 @@
 // The one copy routine: moves an image (manifest or index, with everything
 // it references) from one Store to another. Blobs the destination already
-// has are skipped; every blob is verified by the destination's BlobWriter
+// has are skipped, and those it can reuse from the source without a
+// transfer (Store::TryReuseBlob) are not sent; every blob is verified by the destination's BlobWriter
 // before it becomes visible; the tag is set last, so a failed copy leaves
 // no tag pointing at a half image.
 #pragma once
@@ -20,9 +21,6 @@ struct CopyOptions {
   std::function<void(const Descriptor&)> on_blob;
   // Called from several threads at once when `parallel` > 1.
   std::function<void(const Descriptor&, uint64_t)> on_bytes;
-  // Tried before uploading a blob the destination lacks; true when it made
-  // the blob appear without a transfer (a registry's cross-repository mount).
-  std::function<bool(const Descriptor&)> try_mount;
   // Blobs of one manifest moved at once (both stores must allow it).
   int parallel = 1;
   // Times a blob is sent again from the start after its transfer failed with

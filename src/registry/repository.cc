@@ -180,6 +180,13 @@ StatusOr<std::vector<std::pair<std::string, oci::Descriptor>>> Repository::ListT
                          std::to_string(kMaxTagPages) + " pages");
 }
 
+oci::StoreId Repository::id() const { return {"docker://" + registry_->host(), name_}; }
+
+bool Repository::TryReuseBlob(const oci::Descriptor& desc, const oci::StoreId& source) {
+  if (source.domain != id().domain || source.repository == name_) return false;
+  return MountBlob(desc.digest, source.repository).ok();
+}
+
 Status Repository::MountBlob(const oci::Digest& digest, const std::string& from) {
   if (!IsValidRepositoryName(from)) return InvalidArgument("invalid repository name \"" + OneLine(from, 100) + "\"");
   Call call = MakeCall("POST", "/blobs/uploads/?mount=" + http::Escape(digest.str()) + "&from=" + http::Escape(from),

@@ -24,9 +24,7 @@ StatusOr<Base> OpenBase(const std::string& store_flag, const RegistryFlags& flag
   if (!raw.ok()) return raw.status().Annotate("base image " + name);
   Base base;
   base.image.store = img.store.get();
-  auto* base_layout = dynamic_cast<layout::Layout*>(img.store.get());
-  auto* dest_layout = dynamic_cast<layout::Layout*>(&dest);
-  if (base_layout && dest_layout && base_layout->root() == dest_layout->root()) {
+  if (img.store->id() == dest.id()) {
     base.image.store = &dest;
   } else {
     base.owned = std::move(img.store);
