@@ -8,6 +8,7 @@
 #include "cli/verbs.h"
 #include "resolve/store.h"
 #include "util/progress.h"
+#include "vm/spec.h"
 
 namespace regdisk::cli {
 namespace {
@@ -83,28 +84,11 @@ Status RunCacheLs(const NodeArgs& a) {
   return OkStatus();
 }
 
-// "10G", "512Mi", "0": sizes as Kubernetes writes them, or plain bytes.
-StatusOr<uint64_t> ParseSize(const std::string& s) {
-  static const std::pair<const char*, uint64_t> kUnits[] = {
-      {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30}, {"Ti", 1ull << 40},
-      {"K", 1000ull}, {"M", 1000000ull}, {"G", 1000000000ull}, {"T", 1000000000000ull}};
-  size_t digits = 0;
-  while (digits < s.size() && isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
-  if (digits == 0 || digits > 15) return InvalidArgument("--max-size " + s + ": expected a size like 10Gi");
-  uint64_t n = std::stoull(s.substr(0, digits));
-  std::string unit = s.substr(digits);
-  if (unit.empty()) return n;
-  for (const auto& [u, m] : kUnits) {
-    if (unit == u) return n * m;
-  }
-  return InvalidArgument("--max-size " + s + ": unknown unit \"" + unit + "\" (Ki Mi Gi Ti K M G T)");
-}
-
 Status RunCacheGc(const NodeArgs& a) {
   uint64_t max = 0;
   if (!a.max_size.empty()) {
-    auto m = ParseSize(a.max_size);
-    if (!m.ok()) return m.status();
+    auto m = vm::ParseQuantity(a.max_size);
+    if (!m.ok()) return m.status().Annotate("--max-size");
     max = *m;
   }
   auto cache = OpenCache(a, nullptr);
@@ -153,7 +137,7 @@ std::vector<Verb> NodeVerbs() {
            "",
            [](CLI::App* cmd, NodeArgs& a) {
              cmd->add_option("--max-size", a.max_size,
-                             "keep at most this much (e.g. 20Gi); default: remove all unleased");
+                             "keep at most this much, a Kubernetes quantity (e.g. 20Gi, 500M); default: remove all unleased");
            },
            RunCacheGc),
   };
