@@ -4,6 +4,7 @@
 
 #include "oci/media_types.h"
 #include "registry/blob_io.h"
+#include "registry/connection.h"
 #include "registry/errors.h"
 
 namespace regdisk::registry {

@@ -34,6 +34,8 @@
 
 namespace regdisk::registry {
 
+struct Call;  // registry/connection.h
+
 class Repository : public oci::Store {
  public:
   // Connects to ref.registry (see Registry::Connect) and opens ref.repository
