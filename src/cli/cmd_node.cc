@@ -103,16 +103,15 @@ Status RunCacheGc(const NodeArgs& a) {
 }  // namespace
 
 std::vector<Verb> NodeVerbs() {
-  // Every node verb has --root and its own arguments.
+  // Every node verb has its own arguments and --root.
   auto verb = [](std::string name, std::string summary, std::vector<std::string> examples, std::string notes,
                  std::function<void(CLI::App*, NodeArgs&)> add, Status (*run)(const NodeArgs&)) {
-    return Verb{std::move(name), std::move(summary), std::move(examples), std::move(notes),
-                [add, run](CLI::App* cmd, const Globals&) -> Action {
-                  auto a = std::make_shared<NodeArgs>();
-                  add(cmd, *a);
-                  cmd->add_option("--root", a->root, "node state root (default $REGDISK_ROOT or /var/lib/regdisk)");
-                  return [a, run] { return run(*a); };
-                }};
+    auto with_root = [add](CLI::App* cmd, NodeArgs& a) {
+      add(cmd, a);
+      AddRootFlag(cmd, a.root);
+    };
+    return ArgsVerb<NodeArgs>(std::move(name), std::move(summary), std::move(examples), std::move(notes), with_root,
+                              run);
   };
   return {
       verb("prepare", "Give a VM its ephemeral overlay on a registry disk",

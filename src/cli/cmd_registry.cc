@@ -164,20 +164,19 @@ std::vector<Verb> RegistryVerbs() {
                        {"regdisk tag vmdisks/fedora:38 vmdisks/fedora:latest"}, "", {"image", "the image"},
                        {"name", "the new name"}, true, false, RunCopy);
 
-  Verb login{"login", "Check credentials with a registry and save them in the auth file",
-             {"echo \"$PASS\" | regdisk login -u me --password-stdin localhost:5000"},
-             "Saved in $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,\n"
-             "else ~/.docker/config.json (the files podman and docker use).\n",
-             [](CLI::App* cmd, const Globals&) -> Action {
-               auto a = std::make_shared<LoginArgs>();
-               cmd->add_option("registry", a->host, "HOST[:PORT]")->required();
-               cmd->add_option("-u,--username", a->user, "user name");
-               cmd->add_option("-p,--password", a->password,
-                               "password (visible to other users: prefer --password-stdin)");
-               cmd->add_flag("--password-stdin", a->password_stdin, "read the password from stdin");
-               AddRegistryFlags(cmd, a->reg);
-               return [a] { return RunLogin(*a); };
-             }};
+  Verb login = ArgsVerb<LoginArgs>(
+      "login", "Check credentials with a registry and save them in the auth file",
+      {"echo \"$PASS\" | regdisk login -u me --password-stdin localhost:5000"},
+      "Saved in $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,\n"
+      "else ~/.docker/config.json (the files podman and docker use).\n",
+      [](CLI::App* cmd, LoginArgs& a) {
+        cmd->add_option("registry", a.host, "HOST[:PORT]")->required();
+        cmd->add_option("-u,--username", a.user, "user name");
+        cmd->add_option("-p,--password", a.password, "password (visible to other users: prefer --password-stdin)");
+        cmd->add_flag("--password-stdin", a.password_stdin, "read the password from stdin");
+        AddRegistryFlags(cmd, a.reg);
+      },
+      RunLogin);
   Verb logout{"logout", "Remove a registry's saved credentials", {"regdisk logout localhost:5000"}, "",
               [](CLI::App* cmd, const Globals&) -> Action {
                 auto host = std::make_shared<std::string>();

@@ -117,31 +117,29 @@ std::vector<Verb> VmVerbs() {
   // Every VM verb has its own arguments and the node's --root and libvirt URI.
   auto verb = [](std::string name, std::string summary, std::vector<std::string> examples, std::string notes,
                  std::function<void(CLI::App*, VmArgs&)> add, Status (*run)(const VmArgs&)) {
-    return Verb{std::move(name), std::move(summary), std::move(examples), std::move(notes),
-                [add, run](CLI::App* cmd, const Globals&) -> Action {
-                  auto a = std::make_shared<VmArgs>();
-                  add(cmd, *a);
-                  cmd->add_option("--root", a->root, "node state root (default $REGDISK_ROOT or /var/lib/regdisk)");
-                  cmd->add_option("-c,--connect", a->uri,
-                                  "libvirt URI (default $LIBVIRT_DEFAULT_URI or qemu:///system)");
-                  return [a, run] { return run(*a); };
-                }};
+    auto with_node = [add](CLI::App* cmd, VmArgs& a) {
+      add(cmd, a);
+      AddRootFlag(cmd, a.root);
+      cmd->add_option("-c,--connect", a.uri, "libvirt URI (default $LIBVIRT_DEFAULT_URI or qemu:///system)");
+    };
+    return ArgsVerb<VmArgs>(std::move(name), std::move(summary), std::move(examples), std::move(notes), with_node,
+                            run);
   };
-  Verb render_pod{
+  // render has no node flags: it only writes YAML.
+  Verb render_pod = ArgsVerb<VmArgs>(
       "render pod", "The launcher Pod with one wrapper container per registry disk",
       {"regdisk render pod vm.yaml > pod.yaml", "regdisk render pod vm.yaml --no-resolve"},
       "Image tags are pinned to the digests the registry gives now, unless --no-resolve.\n",
-      [](CLI::App* cmd, const Globals&) -> Action {
-        auto a = std::make_shared<VmArgs>();
-        cmd->add_option("spec", a->spec_file, "VM spec YAML")->required();
-        cmd->add_option("--launcher-image", a->launcher_image, "the compute container's image");
-        cmd->add_option("--serve-image", a->serve_image,
+      [](CLI::App* cmd, VmArgs& a) {
+        cmd->add_option("spec", a.spec_file, "VM spec YAML")->required();
+        cmd->add_option("--launcher-image", a.launcher_image, "the compute container's image");
+        cmd->add_option("--serve-image", a.serve_image,
                         "the image whose /regdisk-serve the init container installs for the disk containers "
                         "(regdisk build-base; default kubevirt.io/registry-disk-v1alpha)");
-        cmd->add_flag("--no-resolve", a->no_resolve, "do not pin image tags to digests (no registry access)");
-        AddRegistryFlags(cmd, a->reg);
-        return [a] { return RunRenderPod(*a); };
-      }};
+        cmd->add_flag("--no-resolve", a.no_resolve, "do not pin image tags to digests (no registry access)");
+        AddRegistryFlags(cmd, a.reg);
+      },
+      RunRenderPod);
   return {
       verb("run", "Boot the VMs of a spec whose disks are registry disks", {"regdisk run vm.yaml --console"},
            "Each registry disk becomes a per-VM qcow2 overlay on one cached, verified copy;\n"

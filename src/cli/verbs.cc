@@ -43,6 +43,10 @@ void AddVerbs(CLI::App& app, const std::vector<Verb>& verbs, const Globals& g, A
   }
 }
 
+void AddRootFlag(CLI::App* cmd, std::string& root) {
+  cmd->add_option("--root", root, "node state root (default $REGDISK_ROOT or /var/lib/regdisk)");
+}
+
 void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags) {
   cmd->add_option("--creds", flags.creds, "USER:PASSWORD for the registry (default: the auth files, see login)");
   cmd->add_option("--tls-verify", flags.tls_verify,

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,22 @@ std::vector<Verb> ImageVerbs();     // cmd_images.cc
 std::vector<Verb> RegistryVerbs();  // cmd_registry.cc
 std::vector<Verb> NodeVerbs();      // cmd_node.cc
 std::vector<Verb> VmVerbs();        // cmd_vm.cc
+
+// A verb whose arguments are one struct: `add` binds them to the command
+// line, `run` acts on them.
+template <typename Args>
+Verb ArgsVerb(std::string name, std::string summary, std::vector<std::string> examples, std::string notes,
+              std::function<void(CLI::App*, Args&)> add, Status (*run)(const Args&)) {
+  return Verb{std::move(name), std::move(summary), std::move(examples), std::move(notes),
+              [add, run](CLI::App* cmd, const Globals&) -> Action {
+                auto args = std::make_shared<Args>();
+                add(cmd, *args);
+                return [args, run] { return run(*args); };
+              }};
+}
+
+// --root, the node state root (resolve::NodeRoot).
+void AddRootFlag(CLI::App* cmd, std::string& root);
 
 // Adds skopeo's registry flags (--creds, --tls-verify, ...) to `cmd`.
 void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags);
