@@ -12,15 +12,6 @@ namespace {
 using namespace regdisk;
 using namespace regdisk::cli;
 
-// The verb table: every group of verbs, in the order --help lists them.
-std::vector<Verb> AllVerbs() {
-  std::vector<Verb> all;
-  for (auto group : {BuildVerbs, ImageVerbs, RegistryVerbs, NodeVerbs, VmVerbs}) {
-    for (Verb& v : group()) all.push_back(std::move(v));
-  }
-  return all;
-}
-
 // Runs the chosen verb; an exception that escaped a library is a bug, and
 // still ends at the exit point as one line.
 Status RunVerb(const Action& action) {

@@ -76,6 +76,9 @@ void AddRootFlag(CLI::App* cmd, std::string& root);
 // Adds skopeo's registry flags (--creds, --tls-verify, ...) to `cmd`.
 void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags);
 
+// The verb table: every group above, in the order --help lists them.
+std::vector<Verb> AllVerbs();
+
 // Adds `verbs` to `app`; the one the command line names sets `*chosen` to
 // its action while `app` parses.
 void AddVerbs(CLI::App& app, const std::vector<Verb>& verbs, const Globals& g, Action* chosen);
