@@ -2,14 +2,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 
 #include "build/builder.h"
 #include "build/dockerfile.h"
 #include "cli/verbs.h"
 #include "resolve/image.h"
-#include "oci/media_types.h"
 #include "util/fs.h"
 #include "util/progress.h"
 

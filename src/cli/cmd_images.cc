@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/verbs.h"
-#include "resolve/store.h"
 #include "oci/media_types.h"
+#include "resolve/store.h"
 #include "util/progress.h"
 
 namespace regdisk::cli {

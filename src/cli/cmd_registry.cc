@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/verbs.h"
-#include "resolve/store.h"
 #include "oci/copy.h"
 #include "registry/auth_file.h"
 #include "registry/registry.h"
+#include "resolve/store.h"
 #include "util/progress.h"
 
 namespace regdisk::cli {
