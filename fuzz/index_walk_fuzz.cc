@@ -28,6 +28,7 @@ class MemoryStore : public oci::Store {
   std::map<oci::Digest, std::string> blobs;
   std::map<oci::Digest, oci::RawManifest> manifests;
   std::map<std::string, oci::Digest> tags;
+  oci::StoreId id() const override { return {"memory", ""}; }
   int manifest_reads = 0;
 
   StatusOr<bool> HasBlob(const oci::Digest& d) override { return blobs.count(d) > 0; }

@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 class FailingStore : public oci::Store {
  public:
   FailingStore(oci::Store& inner, int fail_at) : inner_(inner), fail_at_(fail_at) {}
+  oci::StoreId id() const override { return {"failing", ""}; }
   StatusOr<bool> HasBlob(const oci::Digest& d) override { return inner_.HasBlob(d); }
   StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlob(const oci::Digest& d) override { return inner_.OpenBlob(d); }
   Status DeleteBlob(const oci::Digest& d) override { return inner_.DeleteBlob(d); }

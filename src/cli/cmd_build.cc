@@ -2,13 +2,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 
 #include "build/builder.h"
 #include "build/dockerfile.h"
-#include "cli/common.h"
-#include "oci/media_types.h"
+#include "cli/verbs.h"
+#include "resolve/image.h"
 #include "util/fs.h"
 #include "util/progress.h"
 
@@ -20,72 +19,44 @@ struct BuildArgs {
   std::string dockerfile, tag, format, convert, compress = "gzip", base, platform, disk_name;
   std::vector<std::string> labels;
   int level = -1, threads = 0;
-  RegistryFlags reg;
+  resolve::RegistryFlags reg;
 };
 
-// Resolves a base image name (local store, oci: or docker://) to a
-// manifest for `platform`. When it lives in `dest`, that store object is
-// reused.
-StatusOr<build::BaseImage> ResolveBase(const Globals& g, const RegistryFlags& reg, const std::string& name,
-                                       oci::Store& dest, std::unique_ptr<oci::Store>& holder,
-                                       const oci::Platform& platform) {
-  ASSIGN_OR_RETURN(AnyImage img, OpenAny(g, reg, name, false));
-  auto raw = img.store->GetManifest(img.location.tag);
-  if (!raw.ok()) return raw.status().Annotate("base image " + name);
-  oci::Store* store = img.store.get();
-  auto* base_layout = dynamic_cast<layout::Layout*>(img.store.get());
-  auto* dest_layout = dynamic_cast<layout::Layout*>(&dest);
-  if (base_layout && dest_layout && base_layout->root() == dest_layout->root()) {
-    store = &dest;
-  } else {
-    holder = std::move(img.store);
-  }
-  oci::Descriptor desc = raw->descriptor;
-  if (oci::IsIndexType(desc.media_type)) {
-    ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw->bytes));
-    auto pick = oci::SelectPlatform(index, platform);
-    if (!pick.ok()) return pick.status().Annotate("base image " + name);
-    desc = *pick;
-  }
-  return build::BaseImage{store, desc};
-}
-
-int RunBuild(const Globals& g, const BuildArgs& a) {
+Status RunBuild(const Globals& g, const BuildArgs& a) {
   build::BuildOptions opts;
-  auto platform = a.platform.empty() ? StatusOr<oci::Platform>(oci::Platform::Host())
-                                     : oci::Platform::Parse(a.platform);
-  if (!platform.ok()) return Fail(platform.status());
+  auto platform = resolve::ChoosePlatform(a.platform);
+  if (!platform.ok()) return platform.status();
   opts.platform = *platform;
   auto compression = layer::ParseCompression(a.compress);
-  if (!compression.ok()) return Fail(compression.status());
+  if (!compression.ok()) return compression.status();
   opts.layer.compression = *compression;
   opts.layer.level = a.level;
   opts.layer.threads = a.threads;
   if (!a.convert.empty() && a.convert != "qcow2") {
-    return Fail(InvalidArgument("--convert " + a.convert + ": only qcow2 is supported"));
+    return InvalidArgument("--convert " + a.convert + ": only qcow2 is supported");
   }
   opts.convert_to_qcow2 = !a.convert.empty();
   for (const auto& l : a.labels) {
     auto eq = l.find('=');
-    if (eq == std::string::npos || eq == 0) return Fail(InvalidArgument("--label " + l + ": expected KEY=VALUE"));
+    if (eq == std::string::npos || eq == 0) return InvalidArgument("--label " + l + ": expected KEY=VALUE");
     opts.labels[l.substr(0, eq)] = l.substr(eq + 1);
   }
   std::optional<disk::Format> declared;
   if (!a.format.empty()) {
     auto f = disk::ParseFormat(a.format);
-    if (!f.ok()) return Fail(f.status().Annotate("--format"));
+    if (!f.ok()) return f.status().Annotate("--format");
     declared = *f;
   }
 
   std::string base_name = a.base;
   if (!a.dockerfile.empty()) {
     auto text = ReadFile(a.dockerfile, 1 << 20);
-    if (!text.ok()) return Fail(text.status());
+    if (!text.ok()) return text.status();
     auto df = build::ParseDockerfile(*text, a.dockerfile);
-    if (!df.ok()) return Fail(df.status());
-    if (df->copies.empty()) return Fail(InvalidArgument(a.dockerfile + ": no ADD or COPY of a disk into /disk"));
+    if (!df.ok()) return df.status();
+    if (df->copies.empty()) return InvalidArgument(a.dockerfile + ": no ADD or COPY of a disk into /disk");
     Status s = build::ApplyDockerfile(*df, a.source, opts);
-    if (!s.ok()) return Fail(s.Annotate(a.dockerfile));
+    if (!s.ok()) return s.Annotate(a.dockerfile);
     if (base_name.empty() && df->from != "scratch") base_name = df->from;
     for (auto& d : opts.disks) d.format = declared;
   } else {
@@ -98,15 +69,16 @@ int RunBuild(const Globals& g, const BuildArgs& a) {
 
   // Validate the target name before any work.
   auto loc = oci::ImageLocation::Parse(a.tag);
-  if (!loc.ok()) return Fail(loc.status());
-  auto dest = OpenAny(g, a.reg, a.tag, true);
-  if (!dest.ok()) return Fail(dest.status());
+  if (!loc.ok()) return loc.status();
+  auto dest = resolve::OpenImage(g.store, a.reg, a.tag, true);
+  if (!dest.ok()) return dest.status();
   std::optional<build::BaseImage> base;
-  std::unique_ptr<oci::Store> base_holder;
+  resolve::Base base_holder;
   if (!base_name.empty() && base_name != "scratch") {
-    auto b = ResolveBase(g, a.reg, base_name, *dest->store, base_holder, opts.platform);
-    if (!b.ok()) return Fail(b.status());
-    base = *b;
+    auto b = resolve::OpenBase(g.store, a.reg, base_name, *dest->store, opts.platform);
+    if (!b.ok()) return b.status();
+    base_holder = std::move(*b);
+    base = base_holder.image;
   }
 
   uint64_t total = 0;
@@ -118,18 +90,18 @@ int RunBuild(const Globals& g, const BuildArgs& a) {
   opts.on_bytes = [&](uint64_t n) { progress.Add(n); };
   auto result = build::BuildImage(*dest->store, opts, base, dest->location.tag);
   progress.Done();
-  if (!result.ok()) return Fail(result.status().Annotate("building " + a.tag));
+  if (!result.ok()) return result.status().Annotate("building " + a.tag);
 
   if (g.quiet) {
     std::printf("%s\n", result->manifest.digest.str().c_str());
-    return 0;
+    return OkStatus();
   }
   std::printf("built %s %s\n", dest->location.str().c_str(), result->manifest.digest.str().c_str());
   for (const auto& d : result->disks) {
     std::printf("  %s  %s, %s virtual, layer %s\n", OneLine(d.path_in_image).c_str(), disk::FormatName(d.info.format),
                 HumanBytes(d.info.virtual_size).c_str(), HumanBytes(d.layer.size).c_str());
   }
-  return 0;
+  return OkStatus();
 }
 
 // regdisk-serve beside this binary (installed) or in the build tree.
@@ -147,20 +119,20 @@ std::string FindServe() {
 
 struct BuildBaseArgs {
   std::string tag, serve, platform;
-  RegistryFlags reg;
+  resolve::RegistryFlags reg;
 };
 
-int RunBuildBase(const Globals& g, const BuildBaseArgs& a) {
+Status RunBuildBase(const Globals& g, const BuildBaseArgs& a) {
   const std::string& tag = a.tag;
   const std::string& platform = a.platform;
   std::string serve = a.serve;
   build::BuildOptions opts;
-  auto p = platform.empty() ? StatusOr<oci::Platform>(oci::Platform::Host()) : oci::Platform::Parse(platform);
-  if (!p.ok()) return Fail(p.status());
+  auto p = resolve::ChoosePlatform(platform);
+  if (!p.ok()) return p.status();
   opts.platform = *p;
   if (serve.empty()) {
     if (!oci::Platform::Host().Matches(opts.platform)) {
-      return Fail(InvalidArgument("--platform " + platform + ": name a regdisk-serve built for it with --serve"));
+      return InvalidArgument("--platform " + platform + ": name a regdisk-serve built for it with --serve");
     }
     serve = FindServe();
   }
@@ -168,57 +140,67 @@ int RunBuildBase(const Globals& g, const BuildBaseArgs& a) {
   opts.entrypoint = {"/regdisk-serve"};
   opts.labels["io.regdisk.disk.standard"] = "v1alpha";
   if (::access(serve.c_str(), R_OK) != 0) {
-    return Fail(NotFound("regdisk-serve not found at " + serve + " (build it, or name it with --serve)"));
+    return NotFound("regdisk-serve not found at " + serve + " (build it, or name it with --serve)");
   }
-  auto dest = OpenAny(g, a.reg, tag, true);
-  if (!dest.ok()) return Fail(dest.status());
+  auto dest = resolve::OpenImage(g.store, a.reg, tag, true);
+  if (!dest.ok()) return dest.status();
   auto result = build::BuildImage(*dest->store, opts, std::nullopt, dest->location.tag);
-  if (!result.ok()) return Fail(result.status().Annotate("building " + tag));
+  if (!result.ok()) return result.status().Annotate("building " + tag);
   std::printf("built %s %s\n", dest->location.str().c_str(), result->manifest.digest.str().c_str());
-  return 0;
+  return OkStatus();
 }
 
 }  // namespace
 
-void RegisterBuild(CLI::App& app, Globals& g, int& exit_code) {
-  auto args = std::make_shared<BuildArgs>();
-  auto* cmd = app.add_subcommand("build", "Pack a VM disk (raw or qcow2) into a registry-disk image")
-                  ->footer(
-                      "Examples:\n"
-                      "  regdisk build fedora.qcow2 -t vmdisks/fedora:38\n"
-                      "  regdisk build disk.raw --convert qcow2 --compress zstd -t oci:out:v1\n"
-                      "  regdisk build -f Dockerfile . -t vmdisks/fedora:38\n\n"
-                      "The disk lands at /disk/<name> (owner 107:107, mode 0440) in one layer;\n"
-                      "raw disks are stored sparse. A qcow2 with a backing file or an external\n"
-                      "data file is refused: it would point at files on this machine.");
-  cmd->add_option("source", args->source, "the disk file; with -f, the build context directory")
-      ->required();
-  cmd->add_option("-t,--tag", args->tag,
-                  "image name: NAME[:TAG] (local store), oci:PATH[:TAG], or docker://REF (straight to a registry)")
-      ->required();
-  cmd->add_option("-f,--file", args->dockerfile, "build from a Dockerfile (FROM, ADD/COPY to /disk, LABEL, ENV)");
-  cmd->add_option("--format", args->format, "insist on the disk's format: raw or qcow2 (default: detect)");
-  cmd->add_option("--convert", args->convert, "convert raw disks with qemu-img first: qcow2");
-  cmd->add_option("--compress", args->compress, "layer compression: gzip, zstd or none")->capture_default_str();
-  cmd->add_option("--level", args->level, "compression level (default: gzip 6, zstd 3)");
-  cmd->add_option("--threads", args->threads, "compression threads (default: one per core)");
-  cmd->add_option("--base", args->base, "put the disk on this base image (NAME[:TAG], oci:PATH[:TAG] or docker://REF)");
-  cmd->add_option("--platform", args->platform, "OS/ARCH[/VARIANT] of the image (default: this machine's)");
-  cmd->add_option("--disk-name", args->disk_name, "file name inside /disk (default: the disk's own)");
-  cmd->add_option("--label", args->labels, "KEY=VALUE label on the image config (repeatable)");
-  args->reg.Add(cmd);
-  cmd->callback([&g, &exit_code, args] { exit_code = RunBuild(g, *args); });
+std::vector<Verb> BuildVerbs() {
+  Verb build{
+      "build", "Pack a VM disk (raw or qcow2) into a registry-disk image",
+      {"regdisk build fedora.qcow2 -t vmdisks/fedora:38",
+       "regdisk build disk.raw --convert qcow2 --compress zstd -t oci:out:v1",
+       "regdisk build -f Dockerfile . -t vmdisks/fedora:38"},
+      "The disk lands at /disk/<name> (owner 107:107, mode 0440) in one layer;\n"
+      "raw disks are stored sparse. A qcow2 with a backing file or an external\n"
+      "data file is refused: it would point at files on this machine.",
+      [](CLI::App* cmd, const Globals& g) -> Action {
+        auto args = std::make_shared<BuildArgs>();
+        cmd->add_option("source", args->source, "the disk file; with -f, the build context directory")
+            ->required();
+        cmd->add_option("-t,--tag", args->tag,
+                        "image name: NAME[:TAG] (local store), oci:PATH[:TAG], or docker://REF (straight to a "
+                        "registry)")
+            ->required();
+        cmd->add_option("-f,--file", args->dockerfile,
+                        "build from a Dockerfile (FROM, ADD/COPY to /disk, LABEL, ENV)");
+        cmd->add_option("--format", args->format, "insist on the disk's format: raw or qcow2 (default: detect)");
+        cmd->add_option("--convert", args->convert, "convert raw disks with qemu-img first: qcow2");
+        cmd->add_option("--compress", args->compress, "layer compression: gzip, zstd or none")
+            ->capture_default_str();
+        cmd->add_option("--level", args->level, "compression level (default: gzip 6, zstd 3)");
+        cmd->add_option("--threads", args->threads, "compression threads (default: one per core)");
+        cmd->add_option("--base", args->base,
+                        "put the disk on this base image (NAME[:TAG], oci:PATH[:TAG] or docker://REF)");
+        cmd->add_option("--platform", args->platform, "OS/ARCH[/VARIANT] of the image (default: this machine's)");
+        cmd->add_option("--disk-name", args->disk_name, "file name inside /disk (default: the disk's own)");
+        cmd->add_option("--label", args->labels, "KEY=VALUE label on the image config (repeatable)");
+        AddRegistryFlags(cmd, args->reg);
+        return [&g, args] { return RunBuild(g, *args); };
+      }};
 
-  auto base = std::make_shared<BuildBaseArgs>();
-  auto* b = app.add_subcommand("build-base", "Build the registry-disk base image (the seed's registry-disk-v1alpha)")
-                ->footer("FROM scratch with the static /regdisk-serve entrypoint and an empty /disk.\n"
-                         "Example: regdisk build-base -t kubevirt.io/registry-disk-v1alpha\n"
-                         "then:    regdisk build --base kubevirt.io/registry-disk-v1alpha disk.qcow2 -t NAME");
-  b->add_option("-t,--tag", base->tag, "image name: NAME[:TAG], oci:PATH[:TAG] or docker://REF")->required();
-  b->add_option("--serve", base->serve, "the regdisk-serve binary (default: the one beside regdisk)");
-  b->add_option("--platform", base->platform, "OS/ARCH[/VARIANT] (default: this machine's)");
-  base->reg.Add(b);
-  b->callback([&g, &exit_code, base] { exit_code = RunBuildBase(g, *base); });
+  Verb build_base{
+      "build-base", "Build the registry-disk base image (the seed's registry-disk-v1alpha)",
+      {"regdisk build-base -t kubevirt.io/registry-disk-v1alpha",
+       "regdisk build --base kubevirt.io/registry-disk-v1alpha disk.qcow2 -t NAME"},
+      "FROM scratch with the static /regdisk-serve entrypoint and an empty /disk.\n",
+      [](CLI::App* cmd, const Globals& g) -> Action {
+        auto args = std::make_shared<BuildBaseArgs>();
+        cmd->add_option("-t,--tag", args->tag, "image name: NAME[:TAG], oci:PATH[:TAG] or docker://REF")
+            ->required();
+        cmd->add_option("--serve", args->serve, "the regdisk-serve binary (default: the one beside regdisk)");
+        cmd->add_option("--platform", args->platform, "OS/ARCH[/VARIANT] (default: this machine's)");
+        AddRegistryFlags(cmd, args->reg);
+        return [&g, args] { return RunBuildBase(g, *args); };
+      }};
+  return {build, build_base};
 }
 
 }  // namespace regdisk::cli

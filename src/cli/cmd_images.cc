@@ -4,8 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/common.h"
+#include "cli/verbs.h"
 #include "oci/media_types.h"
+#include "resolve/store.h"
 #include "util/progress.h"
 
 namespace regdisk::cli {
@@ -38,12 +39,11 @@ StatusOr<std::vector<DiskView>> DisksOf(const oci::Manifest& m) {
   return out;
 }
 
-int RunImages(const Globals& g, bool as_json) {
-  std::string root = g.store.empty() ? layout::DefaultStorePath() : g.store;
-  auto store = layout::Layout::Open(root, true);
-  if (!store.ok()) return Fail(store.status());
+Status RunImages(const Globals& g, bool as_json) {
+  auto store = layout::Layout::Open(resolve::LocalStorePath(g.store), true);
+  if (!store.ok()) return store.status();
   auto tags = (*store)->ListTags();
-  if (!tags.ok()) return Fail(tags.status());
+  if (!tags.ok()) return tags.status();
   json list = json::array();
   if (!as_json) std::printf("%-50s %-19s %10s\n", "NAME", "DIGEST", "SIZE");
   for (const auto& [tag, desc] : *tags) {
@@ -63,43 +63,43 @@ int RunImages(const Globals& g, bool as_json) {
     }
   }
   if (as_json) std::printf("%s\n", list.dump(2).c_str());
-  return 0;
+  return OkStatus();
 }
 
-int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& name, bool as_json) {
-  auto img = OpenAny(g, reg, name, false);
-  if (!img.ok()) return Fail(img.status());
+Status RunInspect(const Globals& g, const resolve::RegistryFlags& reg, const std::string& name, bool as_json) {
+  auto img = resolve::OpenImage(g.store, reg, name, false);
+  if (!img.ok()) return img.status();
   auto got = img->store->GetManifest(img->location.tag);
-  if (!got.ok()) return Fail(got.status());
+  if (!got.ok()) return got.status();
   const oci::Descriptor* desc = &got->descriptor;
   const std::string* raw = &got->bytes;
   if (oci::IsIndexType(desc->media_type)) {
     auto index = oci::ParseIndex(*raw);
-    if (!index.ok()) return Fail(index.status());
+    if (!index.ok()) return index.status();
     if (as_json) {
       std::printf("%s\n", json({{"name", img->location.str()}, {"digest", desc->digest.str()},
                                 {"mediaType", desc->media_type}, {"index", json::parse(*raw)}})
                               .dump(2).c_str());
-      return 0;
+      return OkStatus();
     }
     std::printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nManifests:\n", OneLine(img->location.str()).c_str(),
                 desc->digest.str().c_str(), OneLine(desc->media_type).c_str());
     for (const auto& m : index->manifests) {
       std::printf("  %s  %s\n", m.digest.str().c_str(), m.platform ? OneLine(m.platform->str()).c_str() : "-");
     }
-    return 0;
+    return OkStatus();
   }
   auto manifest = oci::ParseManifest(*raw);
-  if (!manifest.ok()) return Fail(manifest.status());
+  if (!manifest.ok()) return manifest.status();
   auto raw_config = oci::ReadBlob(*img->store, manifest->config, oci::kMaxManifestBytes);
-  if (!raw_config.ok()) return Fail(raw_config.status());
+  if (!raw_config.ok()) return raw_config.status();
   auto config = oci::ParseImageConfig(*raw_config);
-  if (!config.ok()) return Fail(config.status());
+  if (!config.ok()) return config.status();
   uint64_t size = manifest->config.size;
   for (const auto& l : manifest->layers) size += l.size;
   oci::Platform platform{config->architecture, config->os, config->variant};
   auto disks = DisksOf(*manifest);
-  if (!disks.ok()) return Fail(disks.status().Annotate(img->location.str()));
+  if (!disks.ok()) return disks.status().Annotate(img->location.str());
 
   if (as_json) {
     json jd = json::array();
@@ -111,7 +111,7 @@ int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& na
                 {"created", config->created}, {"size", size}, {"disks", jd},
                 {"manifest", json::parse(*raw)}, {"config", json::parse(*raw_config)}};
     std::printf("%s\n", out.dump(2).c_str());
-    return 0;
+    return OkStatus();
   }
   // Everything but the digests and sizes is outside data: escaped.
   std::printf("Name:       %s\nDigest:     %s\nMediaType:  %s\nPlatform:   %s\nCreated:    %s\n",
@@ -127,57 +127,63 @@ int RunInspect(const Globals& g, const RegistryFlags& reg, const std::string& na
                 OneLine(l.media_type).c_str());
   }
   std::printf("Size:       %s\n", HumanBytes(size).c_str());
-  return 0;
+  return OkStatus();
 }
 
-int RunRmi(const Globals& g, const std::string& name) {
-  auto img = OpenImage(g, name, false);
-  if (!img.ok()) return Fail(img.status());
+Status RunRmi(const Globals& g, const std::string& name) {
+  auto img = resolve::OpenLayoutImage(g.store, name, false);
+  if (!img.ok()) return img.status();
   Status s = img->store->Untag(img->location.tag);
-  if (!s.ok()) return Fail(s);
+  if (!s.ok()) return s;
   std::printf("untagged %s\n", OneLine(img->location.str()).c_str());
-  return 0;
+  return OkStatus();
 }
 
-int RunGc(const Globals& g, const std::string& layout_path) {
-  std::string root = !layout_path.empty() ? layout_path : g.store.empty() ? layout::DefaultStorePath() : g.store;
+Status RunGc(const Globals& g, const std::string& layout_path) {
+  std::string root = !layout_path.empty() ? layout_path : resolve::LocalStorePath(g.store);
   auto store = layout::Layout::Open(root, false);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) return store.status();
   auto r = (*store)->Gc();
-  if (!r.ok()) return Fail(r.status());
+  if (!r.ok()) return r.status();
   std::printf("removed %d blobs, freed %s\n", r->removed, HumanBytes(r->bytes_freed).c_str());
-  return 0;
+  return OkStatus();
 }
 
 }  // namespace
 
-void RegisterImages(CLI::App& app, Globals& g, int& exit_code) {
-  auto json_images = std::make_shared<bool>(false);
-  auto* images = app.add_subcommand("images", "List the images in the local store");
-  images->add_flag("--json", *json_images, "print JSON");
-  images->callback([&g, &exit_code, json_images] { exit_code = RunImages(g, *json_images); });
-
-  auto name = std::make_shared<std::string>();
-  auto json_inspect = std::make_shared<bool>(false);
-  auto* inspect = app.add_subcommand("inspect", "Show an image's manifest, config and disks")
-                      ->footer("Example: regdisk inspect vmdisks/fedora:38 --json");
-  auto reg = std::make_shared<RegistryFlags>();
-  inspect->add_option("image", *name, "NAME[:TAG], oci:PATH[:TAG] or docker://REF")->required();
-  inspect->add_flag("--json", *json_inspect, "print JSON (with the raw manifest and config)");
-  reg->Add(inspect);
-  inspect->callback([&g, &exit_code, name, json_inspect, reg] {
-    exit_code = RunInspect(g, *reg, *name, *json_inspect);
-  });
-
-  auto rmi_name = std::make_shared<std::string>();
-  auto* rmi = app.add_subcommand("rmi", "Remove an image's tag (blobs go at the next gc)");
-  rmi->add_option("image", *rmi_name, "NAME[:TAG] or oci:PATH[:TAG]")->required();
-  rmi->callback([&g, &exit_code, rmi_name] { exit_code = RunRmi(g, *rmi_name); });
-
-  auto gc_path = std::make_shared<std::string>();
-  auto* gc = app.add_subcommand("gc", "Remove blobs no tagged image uses");
-  gc->add_option("--layout", *gc_path, "an OCI layout directory instead of the local store");
-  gc->callback([&g, &exit_code, gc_path] { exit_code = RunGc(g, *gc_path); });
+std::vector<Verb> ImageVerbs() {
+  Verb images{"images", "List the images in the local store", {"regdisk images --json"}, "",
+              [](CLI::App* cmd, const Globals& g) -> Action {
+                auto as_json = std::make_shared<bool>(false);
+                cmd->add_flag("--json", *as_json, "print JSON");
+                return [&g, as_json] { return RunImages(g, *as_json); };
+              }};
+  Verb inspect{"inspect", "Show an image's manifest, config and disks",
+               {"regdisk inspect vmdisks/fedora:38 --json",
+                "regdisk inspect docker://localhost:5000/vmdisks/fedora:38"},
+               "",
+               [](CLI::App* cmd, const Globals& g) -> Action {
+                 auto name = std::make_shared<std::string>();
+                 auto as_json = std::make_shared<bool>(false);
+                 auto reg = std::make_shared<resolve::RegistryFlags>();
+                 cmd->add_option("image", *name, "NAME[:TAG], oci:PATH[:TAG] or docker://REF")->required();
+                 cmd->add_flag("--json", *as_json, "print JSON (with the raw manifest and config)");
+                 AddRegistryFlags(cmd, *reg);
+                 return [&g, name, as_json, reg] { return RunInspect(g, *reg, *name, *as_json); };
+               }};
+  Verb rmi{"rmi", "Remove an image's tag (blobs go at the next gc)", {"regdisk rmi vmdisks/fedora:38"}, "",
+           [](CLI::App* cmd, const Globals& g) -> Action {
+             auto name = std::make_shared<std::string>();
+             cmd->add_option("image", *name, "NAME[:TAG] or oci:PATH[:TAG]")->required();
+             return [&g, name] { return RunRmi(g, *name); };
+           }};
+  Verb gc{"gc", "Remove blobs no tagged image uses", {"regdisk gc", "regdisk gc --layout out"}, "",
+          [](CLI::App* cmd, const Globals& g) -> Action {
+            auto path = std::make_shared<std::string>();
+            cmd->add_option("--layout", *path, "an OCI layout directory instead of the local store");
+            return [&g, path] { return RunGc(g, *path); };
+          }};
+  return {images, inspect, rmi, gc};
 }
 
 }  // namespace regdisk::cli

@@ -5,8 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cache/node_cache.h"
-#include "cli/common.h"
+#include "cli/verbs.h"
+#include "resolve/store.h"
 #include "util/progress.h"
+#include "vm/spec.h"
 
 namespace regdisk::cli {
 namespace {
@@ -14,39 +16,38 @@ namespace {
 struct NodeArgs {
   std::string root, vm, image, path, policy, max_size, platform;
   bool json = false;
-  RegistryFlags reg;
-  DiskSizeFlag max_disk;
+  resolve::RegistryFlags reg;
+  std::string max_disk;  // --max-disk-size
 };
 
 StatusOr<std::unique_ptr<cache::NodeCache>> OpenCache(const NodeArgs& a, Progress* progress) {
   cache::CacheOptions o;
-  o.root = NodeRoot(a.root);
+  o.root = resolve::NodeRoot(a.root);
   if (!a.platform.empty()) {
     ASSIGN_OR_RETURN(o.platform, oci::Platform::Parse(a.platform));
   }
-  ASSIGN_OR_RETURN(uint64_t max_disk, a.max_disk.Bytes());
+  ASSIGN_OR_RETURN(uint64_t max_disk, resolve::MaxDiskSize(a.max_disk));
   o.limits = layer::ExtractLimits::ForMaxDiskSize(max_disk);
   if (progress) o.on_bytes = [progress](uint64_t n) { progress->Add(n); };
   return cache::NodeCache::Open(o);
 }
 
-int RunPrepare(const Globals& g, const NodeArgs& a) {
+Status RunPrepare(const NodeArgs& a) {
   // The other verbs write a registry image docker://REF; a VM spec writes
   // REF. Both name the same image, and the lease records the plain form.
-  std::string image = a.image.starts_with("docker://") ? a.image.substr(9) : a.image;
+  std::string image = resolve::RegistryImageName(a.image);
   cache::PrepareRequest req{a.vm, image, a.path, {}};
   if (!a.policy.empty()) {
     auto p = cache::ParsePullPolicy(a.policy);
-    if (!p.ok()) return Fail(p.status());
+    if (!p.ok()) return p.status();
     req.policy = *p;
   }
   Progress progress("pulling " + a.image, 0);  // Progress escapes its label
   auto cache = OpenCache(a, &progress);
-  if (!cache.ok()) return Fail(cache.status());
-  (void)g;
-  auto lease = (*cache)->Prepare(req, [&](const oci::Reference& ref) { return OpenRegistry(a.reg, ref); });
+  if (!cache.ok()) return cache.status();
+  auto lease = (*cache)->Prepare(req, [&](const oci::Reference& ref) { return resolve::OpenRegistry(a.reg, ref); });
   progress.Done();
-  if (!lease.ok()) return Fail(lease.status());
+  if (!lease.ok()) return lease.status();
   if (a.json) {
     nlohmann::json j = {{"vm", lease->vm}, {"overlay", lease->overlay}, {"digest", lease->manifest.str()},
                         {"base", lease->base_file}, {"baseFormat", disk::FormatName(lease->base_format)},
@@ -55,21 +56,21 @@ int RunPrepare(const Globals& g, const NodeArgs& a) {
   } else {
     std::printf("%s\n%s\n", OneLine(lease->overlay).c_str(), lease->manifest.str().c_str());
   }
-  return 0;
+  return OkStatus();
 }
 
-int RunRelease(const NodeArgs& a) {
+Status RunRelease(const NodeArgs& a) {
   auto cache = OpenCache(a, nullptr);
-  if (!cache.ok()) return Fail(cache.status());
+  if (!cache.ok()) return cache.status();
   Status s = (*cache)->Release(a.vm);
-  return s.ok() ? 0 : Fail(s);
+  return s;
 }
 
-int RunCacheLs(const NodeArgs& a) {
+Status RunCacheLs(const NodeArgs& a) {
   auto cache = OpenCache(a, nullptr);
-  if (!cache.ok()) return Fail(cache.status());
+  if (!cache.ok()) return cache.status();
   auto entries = (*cache)->List();
-  if (!entries.ok()) return Fail(entries.status());
+  if (!entries.ok()) return entries.status();
   nlohmann::json list = nlohmann::json::array();
   if (!a.json) std::printf("%-50s %-19s %-6s %10s %10s  %s\n", "SOURCE", "DIGEST", "FORMAT", "VIRTUAL", "ON DISK", "LEASES");
   for (const auto& e : *entries) {
@@ -86,79 +87,67 @@ int RunCacheLs(const NodeArgs& a) {
     }
   }
   if (a.json) std::printf("%s\n", list.dump(2).c_str());
-  return 0;
+  return OkStatus();
 }
 
-// "10G", "512Mi", "0": sizes as Kubernetes writes them, or plain bytes.
-StatusOr<uint64_t> ParseSize(const std::string& s) {
-  static const std::pair<const char*, uint64_t> kUnits[] = {
-      {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30}, {"Ti", 1ull << 40},
-      {"K", 1000ull}, {"M", 1000000ull}, {"G", 1000000000ull}, {"T", 1000000000000ull}};
-  size_t digits = 0;
-  while (digits < s.size() && isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
-  if (digits == 0 || digits > 15) return InvalidArgument("--max-size " + s + ": expected a size like 10Gi");
-  uint64_t n = std::stoull(s.substr(0, digits));
-  std::string unit = s.substr(digits);
-  if (unit.empty()) return n;
-  for (const auto& [u, m] : kUnits) {
-    if (unit == u) return n * m;
-  }
-  return InvalidArgument("--max-size " + s + ": unknown unit \"" + unit + "\" (Ki Mi Gi Ti K M G T)");
-}
-
-int RunCacheGc(const NodeArgs& a) {
+Status RunCacheGc(const NodeArgs& a) {
   uint64_t max = 0;
   if (!a.max_size.empty()) {
-    auto m = ParseSize(a.max_size);
-    if (!m.ok()) return Fail(m.status());
+    auto m = vm::ParseQuantity(a.max_size);
+    if (!m.ok()) return m.status().Annotate("--max-size");
     max = *m;
   }
   auto cache = OpenCache(a, nullptr);
-  if (!cache.ok()) return Fail(cache.status());
+  if (!cache.ok()) return cache.status();
   auto r = (*cache)->Gc(max);
-  if (!r.ok()) return Fail(r.status());
+  if (!r.ok()) return r.status();
   std::printf("removed %d disks, freed %s, %s kept\n", r->removed, HumanBytes(r->bytes_freed).c_str(),
               HumanBytes(r->bytes_kept).c_str());
-  return 0;
+  return OkStatus();
 }
 
 }  // namespace
 
-void RegisterNode(CLI::App& app, Globals& g, int& exit_code) {
-  auto a = std::make_shared<NodeArgs>();
-  auto root_opt = [&](CLI::App* c) {
-    c->add_option("--root", a->root, "node state root (default $REGDISK_ROOT or /var/lib/regdisk)");
+std::vector<Verb> NodeVerbs() {
+  // Every node verb has its own arguments and --root.
+  auto verb = [](std::string name, std::string summary, std::vector<std::string> examples, std::string notes,
+                 std::function<void(CLI::App*, NodeArgs&)> add, Status (*run)(const NodeArgs&)) {
+    auto with_root = [add](CLI::App* cmd, NodeArgs& a) {
+      add(cmd, a);
+      AddRootFlag(cmd, a.root);
+    };
+    return ArgsVerb<NodeArgs>(std::move(name), std::move(summary), std::move(examples), std::move(notes), with_root,
+                              run);
   };
-
-  auto* prepare = app.add_subcommand("prepare", "Give a VM its ephemeral overlay on a registry disk")
-                      ->footer("Prints the overlay path and the pinned manifest digest.\n"
-                               "Example: regdisk prepare --vm web-0 registry.example.com/disks/fedora:38");
-  prepare->add_option("--vm", a->vm, "the VM (lease) name")->required();
-  prepare->add_option("image", a->image, "registry image: REGISTRY/NAME[:TAG|@DIGEST], docker:// optional")
-      ->required();
-  prepare->add_option("--path", a->path, "the disk inside the image, /disk/NAME (default: the only one)");
-  prepare->add_option("--pull-policy", a->policy, "Always or IfNotPresent (default: Always for :latest)");
-  prepare->add_option("--platform", a->platform, "the image's platform, OS/ARCH[/VARIANT] (default: this machine's)");
-  prepare->add_flag("--json", a->json, "print JSON");
-  root_opt(prepare);
-  a->reg.Add(prepare);
-  a->max_disk.Add(prepare);
-  prepare->callback([&g, &exit_code, a] { exit_code = RunPrepare(g, *a); });
-
-  auto* release = app.add_subcommand("release", "End a VM's lease and delete its overlay");
-  release->add_option("--vm", a->vm, "the VM (lease) name")->required();
-  root_opt(release);
-  release->callback([&exit_code, a] { exit_code = RunRelease(*a); });
-
-  auto* cache = app.add_subcommand("cache", "The node's disk cache")->require_subcommand(1);
-  auto* ls = cache->add_subcommand("ls", "List cached disks and who leases them");
-  ls->add_flag("--json", a->json, "print JSON");
-  root_opt(ls);
-  ls->callback([&exit_code, a] { exit_code = RunCacheLs(*a); });
-  auto* gc = cache->add_subcommand("gc", "Remove unleased disks, least recently used first");
-  gc->add_option("--max-size", a->max_size, "keep at most this much (e.g. 20Gi); default: remove all unleased");
-  root_opt(gc);
-  gc->callback([&exit_code, a] { exit_code = RunCacheGc(*a); });
+  return {
+      verb("prepare", "Give a VM its ephemeral overlay on a registry disk",
+           {"regdisk prepare --vm web-0 registry.example.com/disks/fedora:38"},
+           "Prints the overlay path and the pinned manifest digest.\n",
+           [](CLI::App* cmd, NodeArgs& a) {
+             cmd->add_option("--vm", a.vm, "the VM (lease) name")->required();
+             cmd->add_option("image", a.image, "registry image: REGISTRY/NAME[:TAG|@DIGEST], docker:// optional")
+                 ->required();
+             cmd->add_option("--path", a.path, "the disk inside the image, /disk/NAME (default: the only one)");
+             cmd->add_option("--pull-policy", a.policy, "Always or IfNotPresent (default: Always for :latest)");
+             cmd->add_option("--platform", a.platform, "the image's platform, OS/ARCH[/VARIANT] (default: this machine's)");
+             cmd->add_flag("--json", a.json, "print JSON");
+             AddRegistryFlags(cmd, a.reg);
+             AddMaxDiskSizeFlag(cmd, a.max_disk);
+           },
+           RunPrepare),
+      verb("release", "End a VM's lease and delete its overlay", {"regdisk release --vm web-0"}, "",
+           [](CLI::App* cmd, NodeArgs& a) { cmd->add_option("--vm", a.vm, "the VM (lease) name")->required(); },
+           RunRelease),
+      verb("cache ls", "List cached disks and who leases them", {"regdisk cache ls --json"}, "",
+           [](CLI::App* cmd, NodeArgs& a) { cmd->add_flag("--json", a.json, "print JSON"); }, RunCacheLs),
+      verb("cache gc", "Remove unleased disks, least recently used first", {"regdisk cache gc --max-size 20Gi"},
+           "",
+           [](CLI::App* cmd, NodeArgs& a) {
+             cmd->add_option("--max-size", a.max_size,
+                             "keep at most this much, a Kubernetes quantity (e.g. 20Gi, 500M); default: remove all unleased");
+           },
+           RunCacheGc),
+  };
 }
 
 }  // namespace regdisk::cli

@@ -1,11 +1,30 @@
 // regdisk: store VM disks in OCI registries and boot VMs from them.
+#include <exception>
+
 #include <CLI/CLI.hpp>
 
-#include "cli/common.h"
+#include "cli/exit.h"
+#include "cli/verbs.h"
 #include "util/progress.h"
 
+namespace {
+
+using namespace regdisk;
+using namespace regdisk::cli;
+
+// Runs the chosen verb; an exception that escaped a library is a bug, and
+// still ends at the exit point as one line.
+Status RunVerb(const Action& action) {
+  try {
+    return action();
+  } catch (const std::exception& e) {
+    return Internal(std::string("uncaught exception: ") + e.what());
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace regdisk;
   CLI::App app{
       "regdisk: VM disks as OCI images, without a Docker daemon.\n\n"
       "Build a disk image:   regdisk build fedora.qcow2 -t vmdisks/fedora:38\n"
@@ -18,23 +37,20 @@ int main(int argc, char** argv) {
       "regdisk"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "regdisk 0.1.0");
-  cli::Globals g;
+  Globals g;
   app.add_option("--store", g.store,
                  "local image store (default $REGDISK_STORE or ~/.local/share/regdisk/store)");
   app.add_flag("-q,--quiet", g.quiet, "no progress output");
-  int exit_code = 0;
-  cli::RegisterBuild(app, g, exit_code);
-  cli::RegisterImages(app, g, exit_code);
-  cli::RegisterRegistry(app, g, exit_code);
-  cli::RegisterNode(app, g, exit_code);
-  cli::RegisterVm(app, g, exit_code);
-  app.parse_complete_callback([&] {
-    if (g.quiet) Progress::SetEnabled(false);
-  });
+  Action chosen;
+  AddVerbs(app, AllVerbs(), g, &chosen);
+  // Set after the verbs, which would otherwise inherit it.
+  app.footer("Errors are one line on stderr, \"regdisk: <what failed>\".\n" + ExitCodeHelp());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end here too, with 0.
+    return app.exit(e) == 0 ? 0 : kUsageExit;
   }
-  return exit_code;
+  if (g.quiet) Progress::SetEnabled(false);
+  return Exit(RunVerb(chosen));
 }

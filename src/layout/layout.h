@@ -26,6 +26,8 @@ class Layout : public oci::Store {
   // Opens the layout at `root`; with `create`, makes it if missing.
   static StatusOr<std::unique_ptr<Layout>> Open(const std::string& root, bool create);
 
+  oci::StoreId id() const override { return {"oci:" + root_, ""}; }
+
   StatusOr<bool> HasBlob(const oci::Digest& digest) override;
   StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlob(const oci::Digest& digest) override;
   StatusOr<std::unique_ptr<oci::BlobWriter>> CreateBlob() override;

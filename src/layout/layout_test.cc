@@ -47,6 +47,7 @@ oci::RawManifest PutImage(oci::Store& store, const std::string& layer_bytes) {
 class CountingStore : public oci::Store {
  public:
   explicit CountingStore(oci::Store& inner) : inner_(inner) {}
+  oci::StoreId id() const override { return inner_.id(); }
   StatusOr<bool> HasBlob(const oci::Digest& d) override { return inner_.HasBlob(d); }
   StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlob(const oci::Digest& d) override {
     ++blob_reads;

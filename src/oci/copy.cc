@@ -31,7 +31,7 @@ Status Transfer(Store& src, const Descriptor& desc, Store& dst, const CopyOption
 Status CopyBlob(Store& src, const Descriptor& desc, Store& dst, const CopyOptions& options) {
   ASSIGN_OR_RETURN(bool have, dst.HasBlob(desc.digest));
   if (have) return OkStatus();
-  if (options.try_mount && options.try_mount(desc)) return OkStatus();
+  if (dst.TryReuseBlob(desc, src.id())) return OkStatus();
   if (options.on_blob) options.on_blob(desc);
   for (int attempt = 0;; ++attempt) {
     Status s = Transfer(src, desc, dst, options);

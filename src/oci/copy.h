@@ -3,11 +3,12 @@
 // of manifests and indexes -- each distinct digest once, at most
 // kMaxIndexDepth levels and kMaxManifestsPerOperation manifests -- and only
 // then writes, so a refused tree writes nothing. Each distinct blob is
-// moved once, read through oci::OpenBlob (never past its descriptor's size)
-// and skipped when the destination has it; every blob is verified by the
-// destination's BlobWriter before it becomes visible; manifests go after
-// their blobs and children, the tag last, so a failed copy leaves no tag
-// pointing at a half image.
+// moved once, read through oci::OpenBlob (never past its descriptor's size);
+// it is skipped when the destination has it, and not sent when the
+// destination can reuse it from the source (Store::TryReuseBlob); every blob
+// is verified by the destination's BlobWriter before it becomes visible;
+// manifests go after their blobs and children, the tag last, so a failed
+// copy leaves no tag pointing at a half image.
 #pragma once
 
 #include <functional>
@@ -25,9 +26,6 @@ struct CopyOptions {
   std::function<void(const Descriptor&)> on_blob;
   // Called from several threads at once when `parallel` > 1.
   std::function<void(const Descriptor&, uint64_t)> on_bytes;
-  // Tried before uploading a blob the destination lacks; true when it made
-  // the blob appear without a transfer (a registry's cross-repository mount).
-  std::function<bool(const Descriptor&)> try_mount;
   // Blobs of one manifest moved at once (both stores must allow it).
   int parallel = 1;
   // Times a blob is sent again from the start after its transfer failed with

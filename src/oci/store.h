@@ -46,17 +46,40 @@ struct RawManifest {
   std::string bytes;
 };
 
+// Which store a Store is, so that stores recognise each other without
+// knowing each other's types. `domain` is where blobs can be shared
+// ("docker://HOST" for a registry, "oci:ROOT" for a layout directory),
+// `repository` the repository in it (empty for a layout). Equal ids name
+// the same store.
+struct StoreId {
+  std::string domain;
+  std::string repository;
+  bool operator==(const StoreId&) const = default;
+};
+
 // Blobs (configs, layers) and manifests (manifests, indexes) of one
 // repository: a layout directory, a registry repository, the node cache.
 class Store {
  public:
   virtual ~Store() = default;
+  virtual StoreId id() const = 0;
   virtual StatusOr<bool> HasBlob(const Digest& digest) = 0;
   virtual StatusOr<std::unique_ptr<BlobReader>> OpenBlob(const Digest& digest) = 0;
   virtual StatusOr<std::unique_ptr<BlobWriter>> CreateBlob() = 0;
   // Removes a blob (NotFound if absent). Used to undo a failed build or
   // transfer so that bad input leaves nothing behind.
   virtual Status DeleteBlob(const Digest& digest) = 0;
+  // Asked before `desc`, a blob of the store `source`, is copied here: makes
+  // it present without moving its bytes when this store can (a registry
+  // mounts a blob from another repository on the same registry, as
+  // containers/image's TryReusingBlob does). True when the blob is now here;
+  // false when it must be copied (any failure to reuse is only that: the
+  // copy that follows reports real errors). Stores that cannot reuse keep
+  // this default.
+  virtual bool TryReuseBlob(const Descriptor& desc, const StoreId& source) {
+    (void)desc, (void)source;
+    return false;
+  }
 
   // A manifest by tag or by digest ("sha256:..."). The bytes are verified
   // against the digest whenever one is known, and bounded by

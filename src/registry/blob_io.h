@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "oci/store.h"
-#include "registry/registry.h"
+#include "registry/connection.h"
 
 namespace regdisk::registry {
 

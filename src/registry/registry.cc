@@ -9,6 +9,7 @@
 #include <ctime>
 #include <thread>
 
+#include "registry/connection.h"
 #include "registry/errors.h"
 #include "util/fs.h"
 

@@ -4,6 +4,7 @@
 
 #include "oci/media_types.h"
 #include "registry/blob_io.h"
+#include "registry/connection.h"
 #include "registry/errors.h"
 
 namespace regdisk::registry {
@@ -178,6 +179,13 @@ StatusOr<std::vector<std::pair<std::string, oci::Descriptor>>> Repository::ListT
   }
   return InvalidArgument(Prefix(registry_->host(), name_) + "the tag list has over " +
                          std::to_string(kMaxTagPages) + " pages");
+}
+
+oci::StoreId Repository::id() const { return {"docker://" + registry_->host(), name_}; }
+
+bool Repository::TryReuseBlob(const oci::Descriptor& desc, const oci::StoreId& source) {
+  if (source.domain != id().domain || source.repository == name_) return false;
+  return MountBlob(desc.digest, source.repository).ok();
 }
 
 Status Repository::MountBlob(const oci::Digest& digest, const std::string& from) {

@@ -15,6 +15,8 @@
 //                names: the descriptors are empty (a HEAD per tag would cost
 //                a request each; GetManifest gives the rest)
 //   MountBlob    POST /v2/NAME/blobs/uploads/?mount=DIGEST&from=OTHER
+//   TryReuseBlob MountBlob, for a source that is another repository on the
+//                same registry
 //
 // Thread-safety: every method may be called from several threads at once
 // (for different blobs); each BlobReader and BlobWriter is used by one
@@ -32,6 +34,8 @@
 
 namespace regdisk::registry {
 
+struct Call;  // registry/connection.h
+
 class Repository : public oci::Store {
  public:
   // Connects to ref.registry (see Registry::Connect) and opens ref.repository
@@ -42,10 +46,13 @@ class Repository : public oci::Store {
   // checks it); it becomes part of request paths.
   Repository(std::shared_ptr<Registry> registry, std::string name);
 
+  // {"docker://HOST", NAME}
+  oci::StoreId id() const override;
   StatusOr<bool> HasBlob(const oci::Digest& digest) override;
   StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlob(const oci::Digest& digest) override;
   StatusOr<std::unique_ptr<oci::BlobWriter>> CreateBlob() override;
   Status DeleteBlob(const oci::Digest& digest) override;
+  bool TryReuseBlob(const oci::Descriptor& desc, const oci::StoreId& source) override;
   StatusOr<oci::RawManifest> GetManifest(const std::string& tag_or_digest) override;
   Status PutManifest(const oci::RawManifest& manifest, const std::string& tag) override;
   StatusOr<std::vector<std::pair<std::string, oci::Descriptor>>> ListTags() override;

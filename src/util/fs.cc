@@ -132,10 +132,18 @@ StatusOr<std::string> ReadFile(const std::string& path, uint64_t limit) {
 }
 
 Status MakeDirs(const std::string& path, int mode) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) return Status(Code::kIo, "creating directory " + path + ": " + ec.message());
-  (void)mode;
+  if (path.empty()) return InvalidArgument("creating directory: empty path");
+  // Each prefix ending before a '/' (and the whole path) in turn.
+  for (size_t end = path.find('/', 1);; end = path.find('/', end + 1)) {
+    std::string dir = path.substr(0, end);
+    if (::mkdir(dir.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+      return IoError("creating directory " + dir, errno);
+    }
+    if (end == std::string::npos) break;
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return IoError("creating directory " + path, errno);
+  if (!S_ISDIR(st.st_mode)) return IoError("creating directory " + path, ENOTDIR);
   return OkStatus();
 }
 

@@ -42,6 +42,8 @@ class AtomicFile {
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
 // Reads a whole file, refusing one larger than `limit` bytes.
 StatusOr<std::string> ReadFile(const std::string& path, uint64_t limit = 64 << 20);
+// Creates `path` and any missing parents, each with `mode` (before umask);
+// directories that exist are left as they are.
 Status MakeDirs(const std::string& path, int mode = 0755);
 Status WriteAll(int fd, const void* data, size_t len);
 bool PathExists(const std::string& path);

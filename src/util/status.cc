@@ -1,5 +1,6 @@
 #include "util/status.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace regdisk {
@@ -46,49 +47,61 @@ void AppendHex(std::string& out, unsigned char c) {
   out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
 }
 
-// Length of the valid UTF-8 sequence at s[i], 0 if there is none. C1
-// controls (U+0080..U+009F, e.g. U+009B, a CSI to some terminals) count as
-// invalid: they must be escaped like the C0 ones.
-size_t Utf8Length(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  const unsigned char c = b(0);
+// Length of the valid UTF-8 sequence at the start of `s` that is not a C1
+// control, or 0.
+size_t PrintableUtf8(std::string_view s) {
+  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char c = b(0);
   size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-  if (n == 0 || s.size() - i < n) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(k) & 0xc0) != 0x80) return 0;
+  if (n == 0 || s.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((b(i) & 0xc0) != 0x80) return 0;
   }
-  if (c == 0xc2 && b(1) < 0xa0) return 0;                   // C1 control
-  if (c == 0xe0 && b(1) < 0xa0) return 0;                   // overlong
-  if (c == 0xed && b(1) >= 0xa0) return 0;                  // surrogate
-  if (c == 0xf0 && b(1) < 0x90) return 0;                   // overlong
-  if (c == 0xf4 && b(1) >= 0x90) return 0;                  // over U+10FFFF
+  if (n == 2 && c == 0xc2 && b(1) < 0xa0) return 0;  // C1 controls
+  if (n == 3 && ((c == 0xe0 && b(1) < 0xa0) || (c == 0xed && b(1) >= 0xa0))) return 0;  // overlong, surrogates
+  if (n == 4 && ((c == 0xf0 && b(1) < 0x90) || (c == 0xf4 && b(1) >= 0x90))) return 0;  // overlong, > U+10FFFF
   return n;
 }
 
+// Escapes `s` into at most `budget` bytes; *used is how much of `s` fitted.
+std::string Escape(std::string_view s, size_t budget, size_t* used) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c >= 0x80 ? PrintableUtf8(s.substr(i)) : (c >= 0x20 && c < 0x7f ? 1 : 0);
+    std::string piece;
+    if (n > 0) {
+      piece = s.substr(i, n);
+    } else {
+      n = 1;
+      AppendHex(piece, c);
+    }
+    if (out.size() + piece.size() > budget) break;
+    out += piece;
+    i += n;
+  }
+  *used = i;
+  return out;
+}
+
+// Room kept for "... (N more bytes)" when a text is cut.
+constexpr size_t kCutNoteBytes = 40;
+
 }  // namespace
 
-std::string OneLine(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-      ++i;
-    } else if (size_t n = c >= 0x80 ? Utf8Length(s, i) : 0; n > 0) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      AppendHex(out, c);
-      ++i;
-    }
-  }
-  return out;
+std::string OneLine(std::string_view s, size_t max_bytes) {
+  size_t used = 0;
+  std::string out = Escape(s, max_bytes, &used);
+  if (used == s.size()) return out;
+  out = Escape(s, max_bytes - std::min(max_bytes, kCutNoteBytes), &used);
+  return out + "... (" + std::to_string(s.size() - used) + " more bytes)";
 }
 
 bool IsValidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : Utf8Length(s, i);
+    size_t n = c < 0x80 ? 1 : PrintableUtf8(s.substr(i));
     if (n == 0) return false;
     i += n;
   }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,11 +67,12 @@ Status IoError(const std::string& what, int err);
 // bytes outside printable ASCII as \xNN (so the message stays one line
 // whatever outside data holds), and cut after `max_shown` bytes with "...".
 std::string Quote(std::string_view s, size_t max_shown = 100);
-// `s` with control bytes as \xNN, so that a message built from outside data
-// stays on one line and cannot drive a terminal: C0 controls, DEL, C1
-// controls (U+0080..U+009F) and bytes that are not valid UTF-8 are escaped;
-// printable ASCII and other valid UTF-8 pass.
-std::string OneLine(std::string_view s);
+// `s` safe for a terminal and on one line: C0 controls (CR, LF, ESC...), DEL,
+// C1 controls (U+0080..U+009F, e.g. the 8-bit CSI) and bytes that are not
+// valid UTF-8 become \xNN; other UTF-8 text is kept. The result is at most
+// `max_bytes` long (when that is over 40): a longer one is cut and ends
+// with "... (N more bytes)".
+std::string OneLine(std::string_view s, size_t max_bytes = SIZE_MAX);
 // True if `s` is valid UTF-8 (C1 controls count as invalid, as in OneLine).
 bool IsValidUtf8(std::string_view s);
 // Names listed in a message are cut here: a layer may hold thousands, and a

@@ -96,6 +96,35 @@ TEST(ReadFile, RefusesOverLimit) {
   EXPECT_EQ(ReadFile(dir.path() + "/missing").status().code(), Code::kNotFound);
 }
 
+TEST(MakeDirs, CreatesParentsWithTheMode) {
+  TempDir dir;
+  mode_t old = ::umask(022);
+  ASSERT_TRUE(MakeDirs(dir.path() + "/a/b/c", 0700).ok());
+  ASSERT_TRUE(MakeDirs(dir.path() + "/a/b/c/", 0700).ok());  // exists: fine
+  ASSERT_TRUE(MakeDirs(dir.path() + "/d").ok());
+  ::umask(old);
+  for (const char* sub : {"/a", "/a/b", "/a/b/c"}) {
+    struct stat st;
+    ASSERT_EQ(::stat((dir.path() + sub).c_str(), &st), 0) << sub;
+    EXPECT_EQ(st.st_mode & 07777, 0700u) << sub;
+  }
+  struct stat st;
+  ASSERT_EQ(::stat((dir.path() + "/d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  // A file in the way is an error, not a directory.
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/f", "x").ok());
+  EXPECT_FALSE(MakeDirs(dir.path() + "/f").ok());
+  EXPECT_FALSE(MakeDirs(dir.path() + "/f/g").ok());
+}
+
+TEST(OneLine, EscapesControlsKeepsUtf8AndCuts) {
+  EXPECT_EQ(OneLine("a\r\nb\x1b[2J\x7f\xc2\x85 caf\xc3\xa9 \xff"), "a\\x0d\\x0ab\\x1b[2J\\x7f\\xc2\\x85 caf\xc3\xa9 \\xff");
+  std::string cut = OneLine(std::string(1000, 'x'), 100);
+  EXPECT_LE(cut.size(), 100u);
+  EXPECT_TRUE(cut.ends_with("... (" + std::to_string(1000 - cut.find('.')) + " more bytes)")) << cut;
+  EXPECT_EQ(OneLine(std::string(100, 'x'), 100), std::string(100, 'x'));
+}
+
 }  // namespace
 }  // namespace regdisk
 

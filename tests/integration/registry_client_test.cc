@@ -14,6 +14,7 @@
 #include "layout/layout.h"
 #include "oci/copy.h"
 #include "oci/media_types.h"
+#include "registry/connection.h"  // white-box: Registry::Connect, shared connections
 #include "registry/repository.h"
 #include "registry_server.h"
 

@@ -1,0 +1,77 @@
+#include "cli/verbs.h"
+
+#include <cassert>
+#include <map>
+#include <string_view>
+
+namespace regdisk::cli {
+namespace {
+
+std::string Footer(const Verb& v) {
+  std::string out = v.examples.size() == 1 ? "Example:\n" : "Examples:\n";
+  for (const auto& e : v.examples) out += "  " + e + "\n";
+  if (!v.notes.empty()) out += "\n" + v.notes;
+  return out;
+}
+
+const char* GroupSummary(std::string_view name) {
+  for (const Group& group : kGroups) {
+    if (name == group.name) return group.summary;
+  }
+  assert(!"a verb names a group that is not in kGroups");
+  return "";
+}
+
+}  // namespace
+
+std::vector<Verb> AllVerbs() {
+  std::vector<Verb> all;
+  for (auto group : {BuildVerbs, ImageVerbs, RegistryVerbs, NodeVerbs, VmVerbs}) {
+    for (Verb& v : group()) all.push_back(std::move(v));
+  }
+  return all;
+}
+
+void AddVerbs(CLI::App& app, const std::vector<Verb>& verbs, const Globals& g, Action* chosen) {
+  std::map<std::string, CLI::App*> groups;
+  for (const Verb& v : verbs) {
+    assert(!v.examples.empty() && "every verb's help teaches with an example");
+    CLI::App* parent = &app;
+    std::string name = v.name;
+    if (auto space = name.find(' '); space != std::string::npos) {
+      std::string group = name.substr(0, space);
+      name = name.substr(space + 1);
+      CLI::App*& made = groups[group];
+      if (!made) made = app.add_subcommand(group, GroupSummary(group))->require_subcommand(1);
+      parent = made;
+    }
+    CLI::App* cmd = parent->add_subcommand(name, v.summary)->footer(Footer(v));
+    Action action = v.setup(cmd, g);
+    cmd->callback([chosen, action] { *chosen = action; });
+  }
+}
+
+void AddRootFlag(CLI::App* cmd, std::string& root) {
+  cmd->add_option("--root", root, "node state root (default $REGDISK_ROOT or /var/lib/regdisk)");
+}
+
+void AddMaxDiskSizeFlag(CLI::App* cmd, std::string& value) {
+  cmd->add_option("--max-disk-size", value,
+                  "largest disk accepted, its size or qcow2 virtual size (e.g. 200Gi; default 64Gi)");
+}
+
+void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags) {
+  cmd->add_option("--creds", flags.creds, "USER:PASSWORD for the registry (default: the auth files, see login)");
+  cmd->add_option("--tls-verify", flags.tls_verify,
+                  "check TLS certificates; false also allows plain http (default true)")
+      ->default_str("true");
+  cmd->add_option("--cert-dir", flags.cert_dir, "directory of extra CA certificates (*.crt)");
+  cmd->add_option("--retry-times", flags.retry_times, "retries on network errors, 429 and 5xx (default 3)")
+      ->check(CLI::Range(0, 20));
+  cmd->add_option("--stall-timeout", flags.stall_timeout,
+                  "seconds a registry transfer may go without progress (under 1 KiB/s) before it is "
+                  "abandoned and retried (default 60)")
+      ->check(CLI::Range(1, 3600));
+}
+
+}  // namespace regdisk::cli

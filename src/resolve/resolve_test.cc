@@ -1,0 +1,102 @@
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+#include "oci/media_types.h"
+#include "resolve/image.h"
+#include "resolve/store.h"
+#include "util/fs.h"
+
+namespace regdisk::resolve {
+namespace {
+
+TEST(Resolve, LocalNamesOpenTheStoreAndOciNamesTheirLayout) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  auto local = OpenImage(store, {}, "vmdisks/fedora:38", true);
+  ASSERT_TRUE(local.ok()) << local.status().message();
+  EXPECT_TRUE(PathExists(store + "/oci-layout"));
+  EXPECT_EQ(local->location.tag, "docker.io/vmdisks/fedora:38");
+
+  auto layout = OpenImage(store, {}, "oci:" + dir.path() + "/out:v1", true);
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  EXPECT_TRUE(PathExists(dir.path() + "/out/oci-layout"));
+  EXPECT_EQ(layout->location.tag, "v1");
+
+  EXPECT_EQ(OpenImage(store, {}, "oci:" + dir.path() + "/missing", false).status().code(), Code::kNotFound);
+  EXPECT_EQ(OpenLayoutImage(store, "docker://localhost:5000/x", false).status().code(), Code::kUnsupported);
+}
+
+TEST(Resolve, PullSecretIsOneSafeNameUnderRoot) {
+  TempDir dir;
+  EXPECT_EQ(*PullSecretFile(dir.path(), ""), "");
+  EXPECT_EQ(PullSecretFile(dir.path(), "../etc/x").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(PullSecretFile(dir.path(), "a/b").status().code(), Code::kInvalidArgument);
+  auto missing = PullSecretFile(dir.path(), "regcred");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_NE(missing.status().message().find(dir.path() + "/secrets/regcred.json"), std::string::npos);
+  ASSERT_TRUE(MakeDirs(dir.path() + "/secrets").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/secrets/regcred.json", "{}").ok());
+  EXPECT_EQ(*PullSecretFile(dir.path(), "regcred"), dir.path() + "/secrets/regcred.json");
+}
+
+TEST(Resolve, NodeRootFlagThenEnvironment) {
+  EXPECT_EQ(NodeRoot("/r"), "/r");
+  ::setenv("REGDISK_ROOT", "/from-env", 1);
+  EXPECT_EQ(NodeRoot(""), "/from-env");
+  ::unsetenv("REGDISK_ROOT");
+  EXPECT_EQ(NodeRoot(""), "/var/lib/regdisk");
+}
+
+TEST(Resolve, RegistryFlagsBecomeOptions) {
+  RegistryFlags f{.creds = "u:p", .tls_verify = false, .cert_dir = "/c", .retry_times = 7, .stall_timeout = 9};
+  registry::Options o = f.Options();
+  EXPECT_EQ(o.credentials, "u:p");
+  EXPECT_FALSE(o.tls_verify);
+  EXPECT_EQ(o.cert_dir, "/c");
+  EXPECT_EQ(o.retry_times, 7);
+  EXPECT_EQ(o.stall_timeout, std::chrono::seconds(9));
+}
+
+TEST(Resolve, PlatformAndNames) {
+  EXPECT_EQ(ChoosePlatform("")->str(), oci::Platform::Host().str());
+  EXPECT_EQ(ChoosePlatform("linux/arm64")->str(), "linux/arm64");
+  EXPECT_FALSE(ChoosePlatform("nonsense").ok());
+  EXPECT_EQ(RegistryImageName("docker://quay.io/a/b:1"), "quay.io/a/b:1");
+  EXPECT_EQ(RegistryImageName("quay.io/a/b:1"), "quay.io/a/b:1");
+}
+
+TEST(Resolve, PinnedReferenceNeedsNoRegistry) {
+  auto ref = oci::Reference::Parse("127.0.0.1:1/a@" + oci::Digest::Of("x").str());
+  ASSERT_TRUE(ref.ok());
+  EXPECT_EQ(*PinDigest({}, *ref), oci::Digest::Of("x").str());
+}
+
+// A base image in the destination store is read through that store.
+TEST(Resolve, BaseInTheDestinationIsReadThroughIt) {
+  TempDir dir;
+  std::string store = dir.path() + "/store";
+  auto dest = OpenImage(store, {}, "out:1", true);
+  ASSERT_TRUE(dest.ok());
+  auto config = oci::WriteBlob(*dest->store, "{\"architecture\":\"amd64\",\"os\":\"linux\"}",
+                               oci::media::kOciConfig);
+  ASSERT_TRUE(config.ok());
+  oci::Manifest m;
+  m.media_type = oci::media::kOciManifest;
+  m.config = *config;
+  ASSERT_TRUE(oci::PutManifest(*dest->store, m, "docker.io/library/base:latest").ok());
+  auto base = OpenBase(store, {}, "base", *dest->store, oci::Platform::Host());
+  ASSERT_TRUE(base.ok()) << base.status().message();
+  EXPECT_EQ(base->image.store, dest->store.get());
+  EXPECT_EQ(base->owned, nullptr);
+
+  auto elsewhere = OpenBase(store, {}, "base", *OpenImage(store, {}, "oci:" + dir.path() + "/o", true)->store,
+                            oci::Platform::Host());
+  ASSERT_TRUE(elsewhere.ok()) << elsewhere.status().message();
+  EXPECT_NE(elsewhere->owned, nullptr);
+  EXPECT_EQ(elsewhere->image.store, elsewhere->owned.get());
+  EXPECT_EQ(OpenBase(store, {}, "absent", *dest->store, oci::Platform::Host()).status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace regdisk::resolve

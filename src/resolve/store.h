@@ -1,0 +1,74 @@
+// The command line's policy for reaching images, as a library under it:
+// which store an image name opens, how registries are reached (skopeo's
+// flags), where imagePullSecrets live, which node root is used.
+//
+// Image names follow skopeo's transports (oci/location.h): NAME[:TAG] is
+// the local store, oci:PATH[:TAG] an OCI layout, docker://REF a registry.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "layout/layout.h"
+#include "oci/location.h"
+#include "oci/store.h"
+#include "registry/registry.h"
+#include "util/status.h"
+
+namespace regdisk::resolve {
+
+// How to reach registries, as skopeo's flags say it.
+struct RegistryFlags {
+  std::string creds;       // --creds USER:PASSWORD
+  bool tls_verify = true;  // --tls-verify=false
+  std::string cert_dir;    // --cert-dir DIR
+  int retry_times = 3;     // --retry-times N
+  int stall_timeout = 60;  // --stall-timeout SECONDS
+  // The registry client's options these flags give.
+  registry::Options Options() const;
+};
+
+// The local store's directory: `flag` (--store), else layout::DefaultStorePath().
+std::string LocalStorePath(const std::string& flag);
+
+// The node state root: `flag` (--root), else $REGDISK_ROOT, else /var/lib/regdisk.
+std::string NodeRoot(const std::string& flag);
+
+// The largest disk accepted (--max-disk-size, a Kubernetes quantity):
+// `flag`, else oci::kDefaultMaxDiskSize. Zero or a bad quantity is refused.
+StatusOr<uint64_t> MaxDiskSize(const std::string& flag);
+
+// An image name opened in its store.
+struct Image {
+  oci::ImageLocation location;
+  std::unique_ptr<oci::Store> store;
+};
+// Any image name: the local store (at LocalStorePath(store_flag)) or an
+// oci: layout, made when missing with `create`; or a registry repository.
+StatusOr<Image> OpenImage(const std::string& store_flag, const RegistryFlags& flags, const std::string& name,
+                          bool create);
+
+// An image name that must be a layout (the local store or oci:PATH), for
+// verbs that change a layout's own tags. docker://REF is Unsupported.
+struct LayoutImage {
+  oci::ImageLocation location;
+  std::unique_ptr<layout::Layout> store;
+};
+StatusOr<LayoutImage> OpenLayoutImage(const std::string& store_flag, const std::string& name, bool create);
+
+// A registry repository as a Store. Credentials: the flags' --creds, else
+// `auth_file` when given (an auth file, e.g. a pull secret's), else the
+// user's auth files (registry/auth_file.h).
+StatusOr<std::unique_ptr<oci::Store>> OpenRegistry(const RegistryFlags& flags, const oci::Reference& ref,
+                                                   const std::string& auth_file = "");
+
+// The auth file of the imagePullSecret `secret`: ROOT/secrets/NAME.json
+// (empty for no secret). InvalidArgument when `secret` is not a safe name
+// (the rules of VM names: one path component); NotFound without the file.
+StatusOr<std::string> PullSecretFile(const std::string& root, const std::string& secret);
+
+// A registry image as VM specs and leases write it: "docker://REF" and
+// "REF" name the same image, "REF".
+std::string RegistryImageName(const std::string& name);
+
+}  // namespace regdisk::resolve
