@@ -203,19 +203,66 @@ StatusOr<oci::Digest> NodeCache::ResolveDigest(const oci::Reference& ref, PullPo
   return pick->digest;
 }
 
+namespace {
+
+// The manifest, config and layers of an image manifest `digest`.
+struct ImageParts {
+  oci::RawManifest raw;
+  oci::Manifest manifest;
+  std::string raw_config;
+  oci::ImageConfig config;
+};
+
+StatusOr<ImageParts> ReadImageParts(oci::Store& src, const oci::Digest& digest) {
+  ImageParts p;
+  ASSIGN_OR_RETURN(p.raw, src.GetManifest(digest.str()));
+  if (!oci::IsManifestType(p.raw.descriptor.media_type)) {
+    return InvalidArgument(digest.str() + " is a " + p.raw.descriptor.media_type + ", not an image manifest");
+  }
+  ASSIGN_OR_RETURN(p.manifest, oci::ParseManifest(p.raw.bytes));
+  ASSIGN_OR_RETURN(p.raw_config, oci::ReadBlob(src, p.manifest.config.digest, oci::kMaxManifestBytes));
+  ASSIGN_OR_RETURN(p.config, oci::ParseImageConfig(p.raw_config));
+  if (p.config.diff_ids.size() != p.manifest.layers.size()) {
+    return Corrupt("image has " + std::to_string(p.manifest.layers.size()) + " layers but " +
+                   std::to_string(p.config.diff_ids.size()) + " diff_ids");
+  }
+  return p;
+}
+
+// Feeds every layer, bottom first, to `extractor` and takes the disk `rel`.
+StatusOr<layer::DiskExtractor::Taken> ExtractDisk(oci::Store& src, const ImageParts& img,
+                                                  layer::DiskExtractor& extractor, const std::string& rel,
+                                                  const std::function<void(uint64_t)>& on_bytes) {
+  for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
+    ASSIGN_OR_RETURN(auto reader, src.OpenBlob(img.manifest.layers[i].digest));
+    RETURN_IF_ERROR(extractor.AddLayer(*reader, img.manifest.layers[i], img.config.diff_ids[i], on_bytes));
+  }
+  return extractor.Take(rel);
+}
+
+}  // namespace
+
+Status CheckDiskReadable(oci::Store& src, const oci::Digest& digest, const std::string& path,
+                         const CacheOptions& options) {
+  ASSIGN_OR_RETURN(std::string rel, DiskName(path));
+  oci::Digest manifest = digest;
+  ASSIGN_OR_RETURN(oci::RawManifest raw, src.GetManifest(digest.str()));
+  if (oci::IsIndexType(raw.descriptor.media_type)) {
+    ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw.bytes));
+    ASSIGN_OR_RETURN(oci::Descriptor pick, oci::SelectPlatform(index, options.platform));
+    manifest = pick.digest;
+  }
+  ASSIGN_OR_RETURN(ImageParts img, ReadImageParts(src, manifest));
+  layer::DiskExtractor extractor("", options.limits, /*headers_only=*/true);
+  ASSIGN_OR_RETURN(auto taken, ExtractDisk(src, img, extractor, rel, options.on_bytes));
+  return layer::CheckReadableByQemu(taken);
+}
+
 StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, const std::string& rel,
                                     const std::string& key, const std::string& source) {
-  ASSIGN_OR_RETURN(oci::RawManifest raw, src.GetManifest(digest.str()));
-  if (!oci::IsManifestType(raw.descriptor.media_type)) {
-    return InvalidArgument(digest.str() + " is a " + raw.descriptor.media_type + ", not an image manifest");
-  }
-  ASSIGN_OR_RETURN(oci::Manifest m, oci::ParseManifest(raw.bytes));
-  ASSIGN_OR_RETURN(std::string raw_config, oci::ReadBlob(src, m.config.digest, oci::kMaxManifestBytes));
-  ASSIGN_OR_RETURN(oci::ImageConfig config, oci::ParseImageConfig(raw_config));
-  if (config.diff_ids.size() != m.layers.size()) {
-    return Corrupt("image has " + std::to_string(m.layers.size()) + " layers but " +
-                   std::to_string(config.diff_ids.size()) + " diff_ids");
-  }
+  ASSIGN_OR_RETURN(ImageParts img, ReadImageParts(src, digest));
+  const oci::RawManifest& raw = img.raw;
+  const oci::Manifest& m = img.manifest;
 
   // Work happens in ROOT/tmp/KEY.work, which only the holder of KEY's lock
   // touches; whatever a killed predecessor left there is discarded.
@@ -230,12 +277,9 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
   layer::DiskExtractor::Taken taken;
   {
     layer::DiskExtractor extractor(work, options_.limits);
-    for (size_t i = 0; i < m.layers.size(); ++i) {
-      ASSIGN_OR_RETURN(auto reader, src.OpenBlob(m.layers[i].digest));
-      RETURN_IF_ERROR(extractor.AddLayer(*reader, m.layers[i], config.diff_ids[i], options_.on_bytes));
-    }
-    ASSIGN_OR_RETURN(taken, extractor.Take(rel));
+    ASSIGN_OR_RETURN(taken, ExtractDisk(src, img, extractor, rel, options_.on_bytes));
   }
+  RETURN_IF_ERROR(layer::CheckReadableByQemu(taken));
   const std::string& file = taken.file;
   std::string path_in_image = "/disk/" + taken.name;
   // Messages name the disk as the image does, not our temp file.
@@ -254,7 +298,7 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
                {"virtualSize", info->virtual_size}, {"source", source}};
   RETURN_IF_ERROR(WriteFileAtomic(work + "/meta.json", meta.dump(2) + "\n"));
   // Manifest and config are kept for inspection and IfNotPresent.
-  RETURN_IF_ERROR(oci::WriteBlob(*images_, raw_config, m.config.media_type).status());
+  RETURN_IF_ERROR(oci::WriteBlob(*images_, img.raw_config, m.config.media_type).status());
   RETURN_IF_ERROR(images_->PutManifest(raw, ""));
 
   std::string dest = root() + "/disks/" + key;

@@ -208,6 +208,46 @@ TEST_F(NodeCacheTest, LaterLayersAndWhiteoutsApply) {
   EXPECT_EQ(FileHash(l->base_file), Sha256::HexOf(DiskBytes('n')));
 }
 
+// A disk qemu (UID 107) cannot read is refused by prepare, leaving nothing,
+// and by CheckDiskReadable (render pod's check); a later layer's header is
+// the one that counts.
+TEST_F(NodeCacheTest, DiskUid107CannotReadIsRefused) {
+  struct Case {
+    int uid, gid, mode;
+    bool readable;
+  };
+  for (const Case& c : {Case{0, 0, 0440, false}, Case{0, 0, 0600, false}, Case{107, 0, 0200, false},
+                        Case{0, 107, 0400, false}, Case{107, 0, 0400, true}, Case{0, 107, 0040, true},
+                        Case{0, 0, 0444, true}}) {
+    std::string tag = "o" + std::to_string(c.uid) + "-" + std::to_string(c.gid) + "-" + std::to_string(c.mode);
+    TarEntry disk{"disk/disk.img", TarEntry::Type::kFile, DiskBytes('u'), "", c.mode, c.uid, c.gid};
+    auto m = forge::PutImage(*source_, {{forge::MakeTar({{"disk", TarEntry::Type::kDir}, disk})}}, tag);
+    ASSERT_TRUE(m.ok());
+    Status check = CheckDiskReadable(*source_, m->descriptor.digest, "", {});
+    auto lease = Prepare("vm-" + tag, "example.com/x:" + tag);
+    if (c.readable) {
+      EXPECT_TRUE(check.ok()) << tag << ": " << check.message();
+      EXPECT_TRUE(lease.ok()) << tag << ": " << lease.status().message();
+      ASSERT_TRUE(cache_->Release("vm-" + tag).ok());
+      ASSERT_TRUE(cache_->Gc(0).ok());
+    } else {
+      EXPECT_EQ(check.code(), Code::kInvalidArgument) << tag;
+      EXPECT_NE(check.message().find("qemu (UID 107) cannot read it"), std::string::npos) << check.message();
+      ASSERT_FALSE(lease.ok()) << tag;
+      EXPECT_EQ(lease.status().message(), "example.com/x:" + tag + ": " + check.message());
+      ExpectCacheEmpty();
+    }
+  }
+  auto m = forge::PutImage(*source_,
+                           {{forge::MakeTar({{"disk/disk.img", TarEntry::Type::kFile, DiskBytes('a'), "", 0444}})},
+                            {forge::MakeTar({{"disk/disk.img", TarEntry::Type::kFile, DiskBytes('b'), "", 0400, 0, 0}})}},
+                           "later");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(CheckDiskReadable(*source_, m->descriptor.digest, "/disk/disk.img", {}).message(),
+            "/disk/disk.img is owned by 0:0 with mode 0400: qemu (UID 107) cannot read it; "
+            "add it with --chown=107:107 or make it world-readable (0444)");
+}
+
 TEST_F(NodeCacheTest, InvalidVmNamesAreRefused) {
   for (const char* bad : {"", "..", "a/b", "UPPER", "x y"}) {
     EXPECT_EQ(Prepare(bad, "example.com/x:1").status().code(), Code::kInvalidArgument) << bad;

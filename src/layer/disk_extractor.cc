@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -163,12 +164,20 @@ bool AllZero(const char* p, size_t n) {
 struct DiskExtractor::Impl {
   std::string work_dir;
   ExtractLimits limits;
+  bool headers_only = false;
   std::map<std::string, std::string> files;  // name inside /disk -> file in work_dir
+  struct Owner {
+    int64_t uid, gid;
+    uint32_t mode;
+  };
+  std::map<std::string, Owner> owners;       // name inside /disk -> its last tar header's
   int counter = 0;
   Status failed;  // the error of a layer that failed: the extractor is spent
 
   ~Impl() {
-    for (const auto& [name, path] : files) ::unlink(path.c_str());
+    for (const auto& [name, path] : files) {
+      if (!path.empty()) ::unlink(path.c_str());
+    }
   }
 
   void Remove(const std::string& prefix_or_name, bool prefix) {
@@ -176,7 +185,7 @@ struct DiskExtractor::Impl {
       bool hit = prefix ? (prefix_or_name.empty() || it->first.starts_with(prefix_or_name + "/"))
                         : (it->first == prefix_or_name || it->first.starts_with(prefix_or_name + "/"));
       if (hit) {
-        ::unlink(it->second.c_str());
+        if (!it->second.empty()) ::unlink(it->second.c_str());
         it = files.erase(it);
       } else {
         ++it;
@@ -189,6 +198,12 @@ struct DiskExtractor::Impl {
     if (size < 0 || static_cast<uint64_t>(size) > limits.max_file_size) {
       return InvalidArgument("disk/" + rel + " is " + std::to_string(size) + " bytes, over the limit of " +
                              std::to_string(limits.max_file_size));
+    }
+    owners[rel] = {archive_entry_uid(e), archive_entry_gid(e), static_cast<uint32_t>(archive_entry_perm(e))};
+    if (headers_only) {
+      Remove(rel, false);
+      files[rel] = "";  // libarchive skips the data at the next header
+      return OkStatus();
     }
     std::string path = work_dir + "/.extract-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -280,8 +295,9 @@ struct DiskExtractor::Impl {
   }
 };
 
-DiskExtractor::DiskExtractor(std::string work_dir, ExtractLimits limits) : impl_(new Impl) {
+DiskExtractor::DiskExtractor(std::string work_dir, ExtractLimits limits, bool headers_only) : impl_(new Impl) {
   impl_->work_dir = std::move(work_dir);
+  impl_->headers_only = headers_only;
   impl_->limits = limits;
 }
 
@@ -356,9 +372,21 @@ StatusOr<DiskExtractor::Taken> DiskExtractor::Take(const std::string& name) {
     it = files.find(name);
     if (it == files.end()) return NotFound("the image has no file /disk/" + name);
   }
-  Taken taken{it->first, it->second};
+  const Impl::Owner& o = impl_->owners[it->first];
+  Taken taken{it->first, it->second, o.uid, o.gid, o.mode};
   files.erase(it);
   return taken;
+}
+
+Status CheckReadableByQemu(const DiskExtractor::Taken& d) {
+  if ((d.uid == kQemuUid && (d.mode & 0400)) || (d.gid == kQemuGid && (d.mode & 0040)) || (d.mode & 0004)) {
+    return OkStatus();
+  }
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", d.mode & 07777);
+  return InvalidArgument("/disk/" + OneLine(d.name) + " is owned by " + std::to_string(d.uid) + ":" +
+                         std::to_string(d.gid) + " with mode " + mode + ": qemu (UID 107) cannot read it; " +
+                         "add it with --chown=107:107 or make it world-readable (0444)");
 }
 
 }  // namespace regdisk::layer

@@ -41,7 +41,10 @@ class DiskExtractor {
  public:
   // Files are written into `work_dir`, which must exist and be on the file
   // system where they will be published.
-  DiskExtractor(std::string work_dir, ExtractLimits limits);
+  // With `headers_only`, nothing is written (work_dir is unused): the
+  // layers are still read to their end and verified, and Take() returns the
+  // disk's name and tar owner and mode with an empty `file`.
+  DiskExtractor(std::string work_dir, ExtractLimits limits, bool headers_only = false);
   ~DiskExtractor();
   DiskExtractor(const DiskExtractor&) = delete;
   DiskExtractor& operator=(const DiskExtractor&) = delete;
@@ -61,6 +64,8 @@ class DiskExtractor {
   struct Taken {
     std::string name;  // inside /disk
     std::string file;  // in work_dir
+    int64_t uid = 0, gid = 0;  // from the tar header of the entry that won
+    uint32_t mode = 0;         // permission bits
   };
   StatusOr<Taken> Take(const std::string& name);
 
@@ -68,5 +73,15 @@ class DiskExtractor {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// KubeVirt runs qemu as UID and GID 107 (virt-launcher's "qemu" user): a
+// container disk must be readable by it (kubevirt docs, "containerDisk").
+inline constexpr int64_t kQemuUid = 107;
+inline constexpr int64_t kQemuGid = 107;
+
+// Refuses a disk whose tar owner and mode do not let UID/GID 107 read it
+// (owner 107 with u+r, group 107 with g+r, or o+r), naming the owner and
+// mode and the fix (ADD --chown=107:107, or chmod 0444).
+Status CheckReadableByQemu(const DiskExtractor::Taken& disk);
 
 }  // namespace regdisk::layer
