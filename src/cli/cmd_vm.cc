@@ -54,13 +54,20 @@ int RunRun(const VmArgs& a) {
   if (!set.ok()) return Fail(set.status());
   auto runner = OpenRunner(a);
   if (!runner.ok()) return Fail(runner.status());
-  auto names = (*runner)->Run(*set);
-  if (!names.ok()) return Fail(names.status());
-  for (const auto& n : *names) std::printf("started %s\n", n.c_str());
+  auto results = (*runner)->Run(*set);
+  if (!results.ok()) return Fail(results.status());
+  for (const auto& r : *results) {
+    if (r.started) {
+      std::printf("started %s\n", r.name.c_str());
+    } else {
+      std::printf("%s is Halted (runStrategy: Halted): recorded, not started\n", r.name.c_str());
+    }
+  }
   std::fflush(stdout);
   if (a.console) {
-    for (const auto& n : *names) {
-      Status s = (*runner)->FollowConsole(n, stdout, a.console_timeout);
+    for (const auto& r : *results) {
+      if (!r.started) continue;
+      Status s = (*runner)->FollowConsole(r.name, stdout, a.console_timeout);
       if (!s.ok()) return Fail(s);
     }
   }
@@ -92,7 +99,8 @@ int RunLs(const VmArgs& a) {
   for (const auto& v : *vms) {
     std::string disks;
     for (const auto& [disk, digest] : v.pins) disks += (disks.empty() ? "" : " ") + disk + "@" + digest.substr(0, 19);
-    std::printf("%-30s %-8s %s\n", v.name.c_str(), v.running ? "running" : "stopped", disks.c_str());
+    const char* state = v.running ? "running" : v.run_strategy == "Halted" ? "halted" : "stopped";
+    std::printf("%-30s %-8s %s\n", v.name.c_str(), state, disks.c_str());
   }
   return 0;
 }

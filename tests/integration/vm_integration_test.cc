@@ -2,11 +2,15 @@
 // a real Distribution registry, a private libvirtd (scripts/libvirt-start),
 // qemu, and the demo disks of scripts/make-demo-disks, whose guest prints
 //   REGDISK-BOOTED
+//   REGDISK-FIRMWARE: efi | bios
+//   REGDISK-CLOUDINIT: <label> <user-data's "# regdisk-marker: " value> | none
 //   REGDISK-MARKER: <marker.txt of the data disk, or none>
+//   REGDISK-EMPTYDISK: /dev/<disk> <bytes> previous=<...> wrote-and-read=ok
 //   REGDISK-PREVIOUS-WRITE: none | written-by-a-previous-boot
 //   REGDISK-WROTE: /dev/vda sector 64
 //   REGDISK-DONE
-// on its serial console, writes to sector 64 of its root disk and powers off.
+// on its serial console, writes to sector 64 of its root disk and to its
+// empty disks, and powers off. The boot disk boots under BIOS and UEFI.
 //
 // One registry, one libvirtd and one set of pushed images serve the whole
 // file (ctest runs it as one test). A machine that cannot run them fails
@@ -303,10 +307,29 @@ std::string TwoDiskSpec(const std::string& name, const std::string& boot, const 
          "      - {name: data, containerDisk: {image: \"" + data + "\", path: /disk/data.img}}\n";
 }
 
-// 1. Boots from a registry disk, reads the data disk, writes to its root
-//    disk; stopped and started again, the write is gone.
+// TwoDiskSpec plus a cloudInitNoCloud volume (a virtio disk; the guest finds
+// it by its label) and a 64 MiB emptyDisk left out of devices.disks (so
+// attached as a virtio disk, as KubeVirt does).
+std::string FullSpec(const std::string& name, const std::string& boot, const std::string& data,
+                     const std::string& user_marker) {
+  std::string spec = TwoDiskSpec(name, boot, data);
+  spec.replace(spec.find("      volumes:\n"), 0, "          - {name: cloudinit, disk: {bus: virtio}}\n");
+  return spec +
+         "      - name: cloudinit\n"
+         "        cloudInitNoCloud:\n"
+         "          userData: |\n"
+         "            #cloud-config\n"
+         "            # regdisk-marker: " + user_marker + "\n"
+         "      - {name: scratch, emptyDisk: {capacity: 64Mi}}\n";
+}
+
+// 1. Boots from a registry disk, reads the data disk and its cloud-init
+//    volume (found by label), writes to its root disk and its empty disk;
+//    stopped and started again, both writes are gone.
 TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
-  std::string spec = WriteSpec("eph", TwoDiskSpec("eph", S().boot_image, S().seed_image));
+  std::string user_marker = "user-data-" + S().marker;
+  std::string spec = WriteSpec("eph", FullSpec("eph", S().boot_image, S().seed_image, user_marker));
+  const std::string empty_line = "REGDISK-EMPTYDISK: /dev/vdd 67108864 previous=";
 
   auto t0 = std::chrono::steady_clock::now();
   ProcessResult first = RunVm(spec, true);
@@ -317,9 +340,19 @@ TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
   EXPECT_THAT(first.out, HasSubstr("REGDISK-MARKER: " + S().marker));
   EXPECT_THAT(first.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none"));
   EXPECT_THAT(first.out, HasSubstr("REGDISK-WROTE: /dev/vda"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-FIRMWARE: bios"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-CLOUDINIT: cidata " + user_marker + "\n"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-INSTANCE-ID: eph.default\n"));
+  EXPECT_THAT(first.out, HasSubstr(empty_line + "none wrote-and-read=ok"));
   EXPECT_THAT(first.out, HasSubstr("REGDISK-DONE"));
   EXPECT_THAT(first.out, Not(HasSubstr("REGDISK-ERROR")));
   std::printf("[ measure  ] first run (pull + boot + poweroff): %.1f s\n", boot1);
+  std::string iso = Root() + "/run/eph/cloudinit.iso", scratch = Root() + "/run/eph/scratch.qcow2";
+  struct stat st;
+  ASSERT_EQ(::stat(iso.c_str(), &st), 0) << iso;
+  std::printf("[ measure  ] cloud-init ISO: %lld bytes\n", static_cast<long long>(st.st_size));
+  ProcessResult check = RunCmd({"qemu-img", "check", "-U", "-f", "qcow2", scratch});
+  EXPECT_EQ(check.exit_code, 0) << Describe(check);
 
   // The guest powered off: the transient domain is gone, the VM is stopped.
   EXPECT_EQ(Domains().count("eph"), 0u);
@@ -349,10 +382,13 @@ TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
   ProcessResult control = Vm({"console", "eph", "--timeout", std::to_string(kBootTimeout)});
   EXPECT_EQ(control.exit_code, 0) << Describe(control);
   EXPECT_THAT(control.out, HasSubstr(std::string("REGDISK-PREVIOUS-WRITE: ") + kWritten)) << control.out;
+  EXPECT_THAT(control.out, HasSubstr(empty_line + "regdisk-emptydisk-written")) << control.out;
 
   ProcessResult stop = Vm({"stop", "eph"});
   ASSERT_EQ(stop.exit_code, 0) << Describe(stop);
   EXPECT_FALSE(PathExists(overlay)) << "stop keeps the overlay";
+  EXPECT_FALSE(PathExists(iso)) << "stop keeps the cloud-init volume";
+  EXPECT_FALSE(PathExists(scratch)) << "stop keeps the empty disk";
   EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
 
   t0 = std::chrono::steady_clock::now();
@@ -362,6 +398,8 @@ TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
   EXPECT_THAT(second.out, HasSubstr("REGDISK-MARKER: " + S().marker));
   EXPECT_THAT(second.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none")) << "the first boot's write survived";
   EXPECT_THAT(second.out, Not(HasSubstr(kWritten)));
+  EXPECT_THAT(second.out, HasSubstr(empty_line + "none wrote-and-read=ok")) << "the empty disk kept a write";
+  EXPECT_THAT(second.out, HasSubstr("REGDISK-CLOUDINIT: cidata " + user_marker + "\n"));
   EXPECT_THAT(second.out, HasSubstr("REGDISK-DONE"));
   // Same pinned digests, disks from the node cache: no layer pulled again.
   EXPECT_EQ(S().registry->CountRequests("GET", "/blobs/"), blob_gets);
@@ -437,6 +475,84 @@ TEST_F(VmTest, ThreeReplicasRunAtOnceOnOneCacheEntry) {
   ASSERT_EQ(cache.size(), 1u);
   EXPECT_TRUE(cache[0]["leasedBy"].empty()) << cache.dump(2);
   EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
+}
+
+// 2b. UEFI: OVMF boots the disk's EFI system partition, with the VM's own
+//     NVRAM copied from the vars template; a ConfigDrive volume on a sata
+//     cdrom is found by its label config-2. stop removes the VM's files.
+TEST_F(VmTest, EfiBootWithConfigDriveOnSataCdrom) {
+  std::string user_marker = "configdrive-" + S().marker;
+  std::string spec = WriteSpec("efi", "apiVersion: kubevirt.io/v1\n"
+                                      "kind: VirtualMachineInstance\n"
+                                      "metadata: {name: efi, namespace: lab}\n"
+                                      "spec:\n"
+                                      "  domain:\n"
+                                      "    firmware: {bootloader: {efi: {secureBoot: false}}}\n"
+                                      "    resources: {requests: {memory: 256Mi}}\n"
+                                      "    devices:\n"
+                                      "      disks:\n"
+                                      "      - {name: root, bootOrder: 1, disk: {bus: virtio}}\n"
+                                      "      - {name: cfg, cdrom: {bus: sata}}\n"
+                                      "  volumes:\n"
+                                      "  - {name: root, containerDisk: {image: \"" + S().boot_image + "\"}}\n"
+                                      "  - name: cfg\n"
+                                      "    cloudInitConfigDrive:\n"
+                                      "      userData: |\n"
+                                      "        #!/bin/sh\n"
+                                      "        # regdisk-marker: " + user_marker + "\n");
+  auto t0 = std::chrono::steady_clock::now();
+  ProcessResult run = RunVm(spec, true);
+  ASSERT_EQ(run.exit_code, 0) << Describe(run);
+  std::printf("[ measure  ] EFI run (OVMF + boot + poweroff): %.1f s\n", Since(t0));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-FIRMWARE: efi"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-CLOUDINIT: config-2 " + user_marker + "\n"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-INSTANCE-ID: efi.lab\n"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-WROTE: /dev/vda"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-DONE"));
+  std::string dir = Root() + "/run/efi";
+  auto xml = ReadFile(dir + "/domain.xml");
+  ASSERT_TRUE(xml.ok());
+  EXPECT_THAT(*xml, HasSubstr("/usr/share/OVMF/OVMF_CODE_4M.fd"));
+  EXPECT_THAT(*xml, HasSubstr(dir + "/nvram.fd"));
+  EXPECT_THAT(*xml, HasSubstr("device='cdrom'"));
+  EXPECT_TRUE(PathExists(dir + "/nvram.fd"));
+  EXPECT_TRUE(PathExists(dir + "/cfg.iso"));
+  ProcessResult stop = Vm({"stop", "efi"});
+  ASSERT_EQ(stop.exit_code, 0) << Describe(stop);
+  EXPECT_FALSE(PathExists(dir + "/nvram.fd"));
+  EXPECT_FALSE(PathExists(dir + "/cfg.iso"));
+  EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
+  EXPECT_EQ(Vm({"stop", "efi", "--forget"}).exit_code, 0);
+}
+
+// 2c. runStrategy Halted: nothing pulled, prepared, defined or started (its
+//     image does not even exist), and run says so; ls shows it halted.
+TEST_F(VmTest, HaltedStartsNothing) {
+  std::string spec = WriteSpec("halted", "apiVersion: kubevirt.io/v1\n"
+                                         "kind: VirtualMachine\n"
+                                         "metadata: {name: halted}\n"
+                                         "spec:\n"
+                                         "  runStrategy: Halted\n"
+                                         "  template:\n"
+                                         "    spec:\n"
+                                         "      domain: {devices: {}}\n"
+                                         "      volumes:\n"
+                                         "      - {name: root, containerDisk: {image: \"" + S().missing_image + "\"}}\n"
+                                         "      - {name: ci, cloudInitNoCloud: {userData: \"#cloud-config\"}}\n");
+  int gets = S().registry->CountRequests("GET", "/vm/missing/");
+  ProcessResult run = RunVm(spec, true);
+  ASSERT_EQ(run.exit_code, 0) << Describe(run);
+  EXPECT_THAT(run.out, HasSubstr("halted is Halted (runStrategy: Halted): recorded, not started"));
+  EXPECT_THAT(run.out, Not(HasSubstr("started halted")));
+  EXPECT_EQ(Domains().count("halted"), 0u);
+  EXPECT_EQ(CountEntries(Root() + "/vms"), 0) << "a Halted VM holds a lease";
+  EXPECT_FALSE(PathExists(Root() + "/run/halted/ci.iso"));
+  EXPECT_FALSE(PathExists(Root() + "/run/halted/domain.xml"));
+  EXPECT_EQ(S().registry->CountRequests("GET", "/vm/missing/"), gets) << "a Halted VM pulled its image";
+  ProcessResult ls = Vm({"ls"});
+  EXPECT_THAT(ls.out, ::testing::ContainsRegex("halted +halted")) << Describe(ls);
+  EXPECT_EQ(Vm({"stop", "halted", "--forget"}).exit_code, 0);
+  EXPECT_FALSE(PathExists(Root() + "/run/halted"));
 }
 
 // 3. Refused before libvirt is called, with the cause, leaving nothing.
