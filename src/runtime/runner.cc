@@ -110,18 +110,19 @@ Status Runner::StartOne(const std::string& name, const vm::VmSpec& spec) {
   std::vector<vm::AttachedDisk> attached;
   for (size_t i = 0; i < spec.disks.size(); ++i) {
     const vm::VmDisk& d = spec.disks[i];
-    std::string image = d.volume.image;
+    std::string image = d.volume.container.image;
     if (auto pin = state.pins.find(d.name); pin != state.pins.end()) {
       auto ref = oci::Reference::Parse(image);
       auto digest = oci::Digest::Parse(pin->second);
       if (ref.ok() && digest.ok()) image = ref->WithDigest(*digest).str();
     }
-    cache::PrepareRequest req{LeaseName(name, d.name), image, d.volume.path, {}};
-    if (d.volume.pull_policy == "Always" || d.volume.pull_policy == "IfNotPresent") {
-      req.policy = *cache::ParsePullPolicy(d.volume.pull_policy);
+    cache::PrepareRequest req{LeaseName(name, d.name), image, d.volume.container.path, {}};
+    const vm::RegistryDiskVolume& v = d.volume.container;
+    if (v.pull_policy == "Always" || v.pull_policy == "IfNotPresent") {
+      req.policy = *cache::ParsePullPolicy(v.pull_policy);
     }
-    std::string secret = d.volume.pull_secret;
-    bool never = d.volume.pull_policy == "Never";
+    std::string secret = v.pull_secret;
+    bool never = v.pull_policy == "Never";
     auto opener = [&](const oci::Reference& ref) -> StatusOr<std::unique_ptr<oci::Store>> {
       if (never) return NotFound("imagePullPolicy is Never and " + ref.str() + " is not in the node cache");
       return options_.open(ref, secret);
@@ -131,13 +132,13 @@ Status Runner::StartOne(const std::string& name, const vm::VmSpec& spec) {
     if (!lease.ok()) return undo(lease.status().Annotate("VM " + name + ", disk " + d.name));
     state.leases.push_back(*lease);
     state.pins[d.name] = lease->manifest.str();
-    attached.push_back({d, lease->overlay, lease->base_file, disk::FormatName(lease->base_format)});
+    attached.push_back({d, lease->overlay, "qcow2", lease->base_file, disk::FormatName(lease->base_format)});
   }
 
   vm::DomainOptions dom;
   dom.domain_type = options_.domain_type;
   dom.console_log = state.console_log;
-  dom.cache_mode = attached.empty() ? "none" : CacheMode(attached[0].overlay);
+  dom.cache_mode = attached.empty() ? "none" : CacheMode(attached[0].file);
   vm::VmSpec named = spec;
   named.name = name;
   std::string xml = vm::RenderDomainXml(named, attached, dom);
