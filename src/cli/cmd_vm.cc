@@ -114,7 +114,8 @@ int RunRenderPod(const VmArgs& a) {
   if (!a.no_resolve) {
     // Pin each disk's image to the digest its tag names now.
     for (const auto& d : set->vm.disks) {
-      auto ref = oci::Reference::Parse(d.volume.image);
+      if (d.volume.kind != vm::VolumeKind::kContainerDisk) continue;
+      auto ref = oci::Reference::Parse(d.volume.container.image);
       if (!ref.ok()) return Fail(ref.status());
       if (ref->digest) continue;
       auto store = OpenRegistry(a.reg, *ref);

@@ -18,17 +18,6 @@ constexpr uint64_t kMaxNvramTemplateBytes = 16 << 20;
 
 }  // namespace
 
-const char* RunStrategyName(vm::RunStrategy s) {
-  switch (s) {
-    case vm::RunStrategy::kAlways: return "Always";
-    case vm::RunStrategy::kRerunOnFailure: return "RerunOnFailure";
-    case vm::RunStrategy::kManual: return "Manual";
-    case vm::RunStrategy::kOnce: return "Once";
-    case vm::RunStrategy::kHalted: return "Halted";
-  }
-  return "Once";
-}
-
 StatusOr<std::vector<vm::AttachedDisk>> Runner::Attach(const std::string& name, const vm::VmSpec& spec,
                                                        VmState& state) {
   // What can be refused without work goes first: file names from volume

@@ -110,7 +110,7 @@ StatusOr<bool> Runner::StartOne(const std::string& name, const vm::VmSpec& spec)
     state.leases.clear();
     RETURN_IF_ERROR(RemoveFiles(state));
   }
-  state.run_strategy = RunStrategyName(spec.run_strategy);
+  state.run_strategy = vm::RunStrategyName(spec.run_strategy);
   RETURN_IF_ERROR(MakeDirs(Dir(name)));
   if (spec.run_strategy == vm::RunStrategy::kHalted) {
     // Recorded so that ls shows it; nothing prepared, defined or started.

@@ -74,8 +74,6 @@ struct RunResult {
   bool started = false;  // false: Halted, recorded only
 };
 
-// "Always", "RerunOnFailure", "Manual", "Once", "Halted".
-const char* RunStrategyName(vm::RunStrategy s);
 
 class Runner {
  public:

@@ -40,13 +40,15 @@ std::vector<int> BootOrders(const std::vector<AttachedDisk>& disks) {
 
 void RenderDisk(const AttachedDisk& a, int boot, const DomainOptions& o, std::string& x) {
   x += "    <disk type='file' device='disk'>\n";
-  x += "      <driver name='qemu' type='qcow2' cache='" + Esc(o.cache_mode) +
+  x += "      <driver name='qemu' type='" + Esc(a.file_format) + "' cache='" + Esc(o.cache_mode) +
        "' error_policy='stop' discard='unmap'/>\n";
-  x += "      <source file='" + Esc(a.overlay) + "'/>\n";
-  x += "      <backingStore type='file'>\n";
-  x += "        <format type='" + Esc(a.base_format) + "'/>\n";
-  x += "        <source file='" + Esc(a.base_file) + "'/>\n";
-  x += "      </backingStore>\n";
+  x += "      <source file='" + Esc(a.file) + "'/>\n";
+  if (!a.base_file.empty()) {
+    x += "      <backingStore type='file'>\n";
+    x += "        <format type='" + Esc(a.base_format) + "'/>\n";
+    x += "        <source file='" + Esc(a.base_file) + "'/>\n";
+    x += "      </backingStore>\n";
+  }
   x += "      <target dev='" + Esc(a.disk.target) + "' bus='" + BusName(a.disk.bus) + "'/>\n";
   if (boot) x += "      <boot order='" + std::to_string(boot) + "'/>\n";
   if (a.disk.read_only) x += "      <readonly/>\n";
@@ -72,13 +74,18 @@ void RenderConsole(const DomainOptions& o, std::string& x) {
 
 }  // namespace
 
+OvmfPaths OvmfFiles(bool secure_boot) {
+  if (secure_boot) return {"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"};
+  return {"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"};
+}
+
 std::string RenderDomainXml(const VmSpec& spec, const std::vector<AttachedDisk>& disks,
                             const DomainOptions& o) {
   std::string x = "<domain type='" + Esc(o.domain_type) + "'>\n";
   x += "  <name>" + Esc(spec.name) + "</name>\n";
   if (!o.uuid.empty()) x += "  <uuid>" + Esc(o.uuid) + "</uuid>\n";
   x += "  <memory unit='KiB'>" + std::to_string((spec.memory_bytes + 1023) / 1024) + "</memory>\n";
-  x += "  <vcpu>" + std::to_string(spec.cpus) + "</vcpu>\n";
+  x += "  <vcpu>" + std::to_string(spec.cpus()) + "</vcpu>\n";
   x += "  <os>\n    <type>hvm</type>\n  </os>\n";
   x += "  <features>\n    <acpi/>\n  </features>\n";
   x += "  <on_poweroff>destroy</on_poweroff>\n";

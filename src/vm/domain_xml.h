@@ -11,9 +11,11 @@ namespace regdisk::vm {
 
 struct AttachedDisk {
   VmDisk disk;                  // from the spec
-  std::string overlay;          // the VM's qcow2 overlay (its source file)
-  std::string base_file;        // the cached disk (backing store)
-  std::string base_format;      // "raw" or "qcow2"
+  std::string file;             // what the guest sees: a container disk's overlay,
+                                // the cloud-init ISO, the emptyDisk qcow2
+  std::string file_format = "qcow2";  // "qcow2" (overlay, emptyDisk) or "raw" (ISO)
+  std::string base_file;        // backing file: only for container-disk overlays ("" otherwise)
+  std::string base_format;      // "raw" or "qcow2" when base_file is set
 };
 
 struct DomainOptions {
@@ -21,8 +23,18 @@ struct DomainOptions {
   std::string emulator;               // empty: libvirt's default
   std::string console_log;            // serial console written to this file
   std::string cache_mode = "none";    // "none" when O_DIRECT works, else "writethrough"
-  std::string uuid;                   // empty: let libvirt choose
+  std::string uuid;                   // empty: firmware.uuid, else let libvirt choose
+  std::string loader;                 // EFI code file (OvmfFiles().code), "" for BIOS
+  std::string nvram;                  // the VM's own vars file (a copy of the template)
+  std::string nvram_template;         // OvmfFiles().vars_template
 };
+
+// Debian's OVMF builds (package ovmf), 4 MiB flash layout.
+struct OvmfPaths {
+  std::string code;                   // OVMF_CODE_4M.fd, or OVMF_CODE_4M.secboot.fd
+  std::string vars_template;          // OVMF_VARS_4M.fd, or OVMF_VARS_4M.ms.fd (Microsoft keys enrolled)
+};
+OvmfPaths OvmfFiles(bool secure_boot);
 
 // Renders the domain: name, memory, vcpus, os hvm with boot from the disk
 // with the lowest bootOrder (else the first), <features><acpi/></features>,

@@ -24,7 +24,7 @@ std::vector<AttachedDisk> Attach(const VmSpec& spec, const std::vector<std::stri
   std::vector<AttachedDisk> out;
   for (size_t i = 0; i < spec.disks.size(); ++i) {
     const VmDisk& d = spec.disks[i];
-    out.push_back({d, "/var/lib/regdisk/vms/" + spec.name + "/" + d.name + ".qcow2",
+    out.push_back({d, "/var/lib/regdisk/vms/" + spec.name + "/" + d.name + ".qcow2", "qcow2",
                    "/var/lib/regdisk/cache/disks/" + d.name + "." + formats[i], formats[i]});
   }
   return out;
@@ -91,7 +91,7 @@ INSTANTIATE_TEST_SUITE_P(Table, DomainGolden, testing::Values(
 TEST(RenderDomainXml, EscapesEveryText) {
   VmSpec spec = Parse(ReadTestData("seed_user_guide.yaml"));
   std::vector<AttachedDisk> disks = Attach(spec, {"raw"});
-  disks[0].overlay = "/tmp/a'b\"c&d<e>.qcow2";
+  disks[0].file = "/tmp/a'b\"c&d<e>.qcow2";
   DomainOptions o;
   o.console_log = "/tmp/<log>&'";
   std::string xml = RenderDomainXml(spec, disks, o);

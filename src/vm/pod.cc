@@ -94,7 +94,7 @@ void InstallContainer(YAML::Emitter& e, const PodOptions& o) {
 }
 
 void WrapperContainer(YAML::Emitter& e, const VmDisk& d, const PodOptions& o) {
-  const RegistryDiskVolume& v = d.volume;
+  const RegistryDiskVolume& v = d.volume.container;
   std::string dest = o.shared_dir + "/" + v.name;
   std::string serve = o.bin_dir + kServe;
   auto pin = o.pinned_digests.find(d.name);
@@ -124,7 +124,7 @@ void ComputeContainer(YAML::Emitter& e, const VmSpec& spec, const PodOptions& o)
   e << YAML::Key << "name" << YAML::Value << "compute";
   e << YAML::Key << "image" << YAML::Value;
   Text(e, o.launcher_image);
-  Resources(e, {std::to_string(spec.cpus), std::to_string(spec.memory_bytes)}, nullptr);
+  Resources(e, {std::to_string(spec.cpus()), std::to_string(spec.memory_bytes)}, nullptr);
   Mount(e, o, Mounts::kShared);
   e << YAML::EndMap;
 }
@@ -151,7 +151,7 @@ std::string RenderLauncherPod(const VmSpec& spec, const PodOptions& o) {
   e << YAML::Key << "restartPolicy" << YAML::Value << "Never";
   std::vector<std::string> secrets;
   for (const VmDisk& d : spec.disks) {
-    const std::string& s = d.volume.pull_secret;
+    const std::string& s = d.volume.container.pull_secret;
     if (!s.empty() && std::find(secrets.begin(), secrets.end(), s) == secrets.end()) secrets.push_back(s);
   }
   if (!secrets.empty()) {
@@ -175,7 +175,9 @@ std::string RenderLauncherPod(const VmSpec& spec, const PodOptions& o) {
   }
   e << YAML::Key << "containers" << YAML::Value << YAML::BeginSeq;
   ComputeContainer(e, spec, o);
-  for (const VmDisk& d : spec.disks) WrapperContainer(e, d, o);
+  for (const VmDisk& d : spec.disks) {
+    if (d.volume.kind == VolumeKind::kContainerDisk) WrapperContainer(e, d, o);
+  }
   e << YAML::EndSeq << YAML::EndMap << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }

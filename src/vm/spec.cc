@@ -19,7 +19,7 @@ constexpr size_t kMaxVolumeName = 63 - 7;
 constexpr const char* kDesignType = "RegistryDisk:v1alpha";
 
 std::optional<DiskBus> ParseBus(const std::string& s) {
-  for (DiskBus b : {DiskBus::kVirtio, DiskBus::kSata, DiskBus::kScsi, DiskBus::kIde}) {
+  for (DiskBus b : {DiskBus::kVirtio, DiskBus::kSata, DiskBus::kScsi, DiskBus::kUsb, DiskBus::kIde}) {
     if (s == BusName(b)) return b;
   }
   return std::nullopt;
@@ -117,7 +117,7 @@ StatusOr<RegistryDiskVolume> ParseVolumeSource(const Field& src) {
 }
 
 // Volume name -> (volume, its index) from spec.volumes.
-using VolumeTable = std::map<std::string, std::pair<RegistryDiskVolume, size_t>>;
+using VolumeTable = std::map<std::string, std::pair<Volume, size_t>>;
 
 StatusOr<VolumeTable> ParseVolumes(const Field& vols, bool* container_disk) {
   ASSIGN_OR_RETURN(size_t n, vols.SeqSize(true));
@@ -140,8 +140,10 @@ StatusOr<VolumeTable> ParseVolumes(const Field& vols, bool* container_disk) {
     }
     if (kind.empty()) return v.Error("only registryDisk and containerDisk volumes are supported");
     *container_disk |= kind == "containerDisk";
-    ASSIGN_OR_RETURN(RegistryDiskVolume vol, ParseVolumeSource(v[kind.c_str()]));
+    Volume vol;
     vol.name = name;
+    ASSIGN_OR_RETURN(vol.container, ParseVolumeSource(v[kind.c_str()]));
+    vol.container.name = name;
     table[name] = {std::move(vol), i};
   }
   return table;
@@ -164,9 +166,9 @@ Status ParseDevice(const Field& dev_map, const char* dev_key, VmDisk* d) {
     d->bus = from_dev.value_or(DiskBus::kVirtio);
   } else {
     std::optional<DiskBus> b = ParseBus(bus);
-    if (!b) return bus_f.Error("unknown bus " + Quoted(bus) + " (want virtio, sata, scsi or ide)");
+    if (!b) return bus_f.Error("unknown bus " + Quoted(bus) + " (want virtio, sata, scsi, usb or ide)");
     d->bus = *b;
-    bool sd = *b == DiskBus::kScsi && from_dev == DiskBus::kSata;  // sdX serves both
+    bool sd = (*b == DiskBus::kScsi || *b == DiskBus::kUsb) && from_dev == DiskBus::kSata;  // sdX serves all three
     if (from_dev && *from_dev != *b && !sd) {
       return dev_f.Error(Quoted(d->target) + " does not match bus " + bus);
     }
@@ -199,9 +201,9 @@ Status ParseDesignDisk(const Field& f, size_t i, VmDisk* d) {
   Field source = Item(f["source"]);
   RETURN_IF_ERROR(source.NeedMap());
   Field image = source["name"];
-  ASSIGN_OR_RETURN(d->volume.image, image.Str(true));
-  RETURN_IF_ERROR(CheckImage(image, d->volume.image));
-  d->volume.name = d->name;
+  ASSIGN_OR_RETURN(d->volume.container.image, image.Str(true));
+  RETURN_IF_ERROR(CheckImage(image, d->volume.container.image));
+  d->volume.name = d->volume.container.name = d->name;
   RETURN_IF_ERROR(ParseDevice(Item(f["target"]), "device", d));
   return ParseBootOrder(f["bootOrder"], d);
 }
@@ -291,12 +293,10 @@ Status ParseResources(const Field& domain, VmSpec* vm) {
   }
   Field cpu = domain["cpu"];
   RETURN_IF_ERROR(cpu.NeedMap());
-  vm->cpus = 1;
-  for (const char* key : {"cores", "sockets", "threads"}) {
-    ASSIGN_OR_RETURN(int n, cpu[key].Int(1, kMaxCpus, 1));
-    vm->cpus *= n;
-    if (vm->cpus > kMaxCpus) return cpu.Error("more than 256 vCPUs");
-  }
+  ASSIGN_OR_RETURN(vm->cores, cpu["cores"].Int(1, kMaxCpus, 1));
+  ASSIGN_OR_RETURN(vm->sockets, cpu["sockets"].Int(1, kMaxCpus, 1));
+  ASSIGN_OR_RETURN(vm->threads, cpu["threads"].Int(1, kMaxCpus, 1));
+  if (vm->cpus() > kMaxCpus) return cpu.Error("more than 256 vCPUs");
   return OkStatus();
 }
 
@@ -347,9 +347,32 @@ const char* BusName(DiskBus b) {
     case DiskBus::kVirtio: return "virtio";
     case DiskBus::kSata: return "sata";
     case DiskBus::kScsi: return "scsi";
+    case DiskBus::kUsb: return "usb";
     case DiskBus::kIde: return "ide";
   }
   return "virtio";
+}
+
+const char* RunStrategyName(RunStrategy r) {
+  switch (r) {
+    case RunStrategy::kAlways: return "Always";
+    case RunStrategy::kRerunOnFailure: return "RerunOnFailure";
+    case RunStrategy::kManual: return "Manual";
+    case RunStrategy::kOnce: return "Once";
+    case RunStrategy::kHalted: return "Halted";
+  }
+  return "Once";
+}
+
+StatusOr<std::vector<VmSet>> ParseVmFiles(const std::vector<SpecFile>& files) {
+  std::vector<VmSet> out;
+  for (const SpecFile& f : files) {
+    auto set = ParseVmYaml(f.text);
+    if (!set.ok()) return set.status().Annotate(f.path);
+    out.push_back(std::move(*set));
+  }
+  if (out.empty()) return InvalidArgument("no VM in the given spec files");
+  return out;
 }
 
 StatusOr<VmSet> ParseVmYaml(std::string_view yaml) {
@@ -379,8 +402,9 @@ StatusOr<VmSet> ParseVmYaml(std::string_view yaml) {
   }
   if (set.vm.name.empty()) {
     if (set.vm.source_form != "design") return root["metadata"]["name"].Error("required");
-    set.vm.name = NameFromImage(set.vm.disks[0].volume.image);
+    set.vm.name = NameFromImage(set.vm.disks[0].volume.container.image);
   }
+  set.vm.hostname = set.vm.name;
   // Replicas are named NAME-i, which must stay a DNS label.
   size_t suffix = set.replicas > 1 ? 1 + std::to_string(set.replicas - 1).size() : 0;
   if (set.vm.name.size() + suffix > 63) {

@@ -29,7 +29,7 @@ TEST(ParseVmYaml, SeedDesignFormAsWritten) {
   EXPECT_EQ(d.name, "disk0");
   EXPECT_EQ(d.target, "sda");
   EXPECT_EQ(d.bus, DiskBus::kSata);
-  EXPECT_EQ(d.volume.image, "vmdisks/fedora25:latest");
+  EXPECT_EQ(d.volume.container.image, "vmdisks/fedora25:latest");
   EXPECT_EQ(d.volume.name, "disk0");
 }
 
@@ -38,13 +38,13 @@ TEST(ParseVmYaml, SeedUserGuideForm) {
   EXPECT_EQ(s.vm.source_form, "v1alpha1");
   EXPECT_EQ(s.vm.name, "testvm-ephemeral");
   EXPECT_EQ(s.vm.memory_bytes, 64000000u);
-  EXPECT_EQ(s.vm.cpus, 1);
+  EXPECT_EQ(s.vm.cpus(), 1);
   ASSERT_EQ(s.vm.disks.size(), 1u);
   EXPECT_EQ(s.vm.disks[0].name, "registrydisk");
   EXPECT_EQ(s.vm.disks[0].target, "vda");
   EXPECT_EQ(s.vm.disks[0].bus, DiskBus::kVirtio);
   EXPECT_EQ(s.vm.disks[0].volume.name, "registryvolume");
-  EXPECT_EQ(s.vm.disks[0].volume.image, "vmdisks/fedora25:latest");
+  EXPECT_EQ(s.vm.disks[0].volume.container.image, "vmdisks/fedora25:latest");
 }
 
 TEST(ParseVmYaml, ContainerDiskVmWithTwoDisks) {
@@ -52,18 +52,18 @@ TEST(ParseVmYaml, ContainerDiskVmWithTwoDisks) {
   EXPECT_EQ(s.vm.source_form, "containerDisk");
   EXPECT_EQ(s.vm.name, "fedora-two-disks");
   EXPECT_EQ(s.vm.ns, "vms");
-  EXPECT_EQ(s.vm.cpus, 4);
+  EXPECT_EQ(s.vm.cpus(), 4);
   EXPECT_EQ(s.vm.memory_bytes, 1ull << 30);  // memory.guest wins over requests
   ASSERT_EQ(s.vm.disks.size(), 2u);
   const VmDisk& root = s.vm.disks[0];
   EXPECT_EQ(root.target, "vda");
   EXPECT_EQ(root.boot_order, 1);
-  EXPECT_EQ(root.volume.pull_policy, "Always");
-  EXPECT_EQ(root.volume.pull_secret, "regcred");
+  EXPECT_EQ(root.volume.container.pull_policy, "Always");
+  EXPECT_EQ(root.volume.container.pull_secret, "regcred");
   const VmDisk& data = s.vm.disks[1];
   EXPECT_EQ(data.target, "sda");
   EXPECT_EQ(data.bus, DiskBus::kSata);
-  EXPECT_EQ(data.volume.path, "/disk/data.qcow2");
+  EXPECT_EQ(data.volume.container.path, "/disk/data.qcow2");
   EXPECT_FALSE(data.boot_order.has_value());
 }
 
@@ -74,7 +74,7 @@ TEST(ParseVmYaml, ReplicaSet) {
   EXPECT_EQ(s.vm.memory_bytes, 256ull << 20);
   ASSERT_EQ(s.vm.disks.size(), 1u);
   EXPECT_EQ(s.vm.disks[0].target, "vda");
-  EXPECT_EQ(s.vm.disks[0].volume.image, "vmdisks/cirros:0.6");
+  EXPECT_EQ(s.vm.disks[0].volume.container.image, "vmdisks/cirros:0.6");
 }
 
 TEST(ParseVmYaml, DesignFormWithMappingsOrOneItemLists) {
@@ -91,7 +91,7 @@ spec:
   EXPECT_EQ(s.vm.disks[0].target, "sdb");
   EXPECT_EQ(s.vm.disks[0].bus, DiskBus::kScsi);
   EXPECT_EQ(s.vm.disks[1].name, "data");
-  EXPECT_EQ(s.vm.disks[1].volume.image, "a/c");
+  EXPECT_EQ(s.vm.disks[1].volume.container.image, "a/c");
   EXPECT_EQ(s.vm.disks[1].target, "vda");
 }
 
@@ -214,8 +214,8 @@ INSTANTIATE_TEST_SUITE_P(Table, InvalidSpec, testing::Values(
             "spec.volumes[0].containerDisk.path: \"disk.img\" must be a clean absolute path under /disk/"},
     Invalid{Vm(kDisk, "[{name: a, containerDisk: {image: i, path: /disk/../etc/shadow}}]"),
             "spec.volumes[0].containerDisk.path: \"/disk/../etc/shadow\" must be a clean absolute path under /disk/"},
-    Invalid{Vm("[{name: a, disk: {bus: usb}}]", kVol),
-            "spec.domain.devices.disks[0].disk.bus: unknown bus \"usb\" (want virtio, sata, scsi or ide)"},
+    Invalid{Vm("[{name: a, disk: {bus: fdc}}]", kVol),
+            "spec.domain.devices.disks[0].disk.bus: unknown bus \"fdc\" (want virtio, sata, scsi, usb or ide)"},
     Invalid{Vm("[{name: a, disk: {bus: virtio, dev: sda}}]", kVol),
             "spec.domain.devices.disks[0].disk.dev: \"sda\" does not match bus virtio"},
     Invalid{Vm("[{name: a, disk: {dev: xda}}]", kVol),
