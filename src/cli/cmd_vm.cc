@@ -2,6 +2,7 @@
 // disks, booted through libvirt on this node.
 #include <cstdio>
 
+#include "cache/node_cache.h"
 #include "cli/common.h"
 #include "runtime/runner.h"
 #include "util/fs.h"
@@ -112,17 +113,23 @@ int RunRenderPod(const VmArgs& a) {
   if (!a.launcher_image.empty()) o.launcher_image = a.launcher_image;
   if (!a.serve_image.empty()) o.serve_image = a.serve_image;
   if (!a.no_resolve) {
-    // Pin each disk's image to the digest its tag names now.
+    // Pin each disk's image to the digest its tag names now, and refuse a
+    // disk that qemu (UID 107) could not read in the Pod.
     for (const auto& d : set->vm.disks) {
       if (d.volume.kind != vm::VolumeKind::kContainerDisk) continue;
       auto ref = oci::Reference::Parse(d.volume.container.image);
       if (!ref.ok()) return Fail(ref.status());
-      if (ref->digest) continue;
       auto store = OpenRegistry(a.reg, *ref);
       if (!store.ok()) return Fail(store.status());
-      auto m = (*store)->GetManifest(ref->tag);
-      if (!m.ok()) return Fail(m.status().Annotate(ref->str()));
-      o.pinned_digests[d.name] = m->descriptor.digest.str();
+      auto digest = ref->digest;
+      if (!digest) {
+        auto m = (*store)->GetManifest(ref->tag);
+        if (!m.ok()) return Fail(m.status().Annotate(ref->str()));
+        digest = m->descriptor.digest;
+        o.pinned_digests[d.name] = digest->str();
+      }
+      Status readable = cache::CheckDiskReadable(**store, *digest, d.volume.container.path, {});
+      if (!readable.ok()) return Fail(readable.Annotate(ref->str()));
     }
   }
   std::printf("%s", vm::RenderLauncherPod(set->vm, o).c_str());

@@ -65,9 +65,12 @@ StatusOr<std::vector<vm::AttachedDisk>> Runner::Attach(const std::string& name, 
       case vm::VolumeKind::kCloudInitConfigDrive: {
         std::string file = v.name + ".iso";
         state.files.push_back(file);
+        // KubeVirt: instance-id NAME.NAMESPACE, hostname spec.hostname
+        // else the VMI's name (a replica's own name).
+        std::string hostname = spec.hostname.empty() || spec.hostname == spec.name ? name : spec.hostname;
         vm::CloudInitSource src{v.kind == vm::VolumeKind::kCloudInitNoCloud ? vm::CloudInitKind::kNoCloud
                                                                              : vm::CloudInitKind::kConfigDrive,
-                                name + "." + spec.ns, name, spec.uuid, v.cloud_init.user_data,
+                                name + "." + spec.ns, hostname, spec.uuid, v.cloud_init.user_data,
                                 v.cloud_init.network_data};
         a.file = Dir(name) + "/" + file;
         a.file_format = "raw";

@@ -71,7 +71,7 @@ struct Shared {
   std::string boot_qcow2, data_img;
   std::string boot_image, boot_digest;  // FROM scratch (regdisk build DISK)
   std::string seed_image, seed_digest;  // FROM the base (regdisk build -f Dockerfile)
-  std::string bad_format_image, backing_file_image, missing_image;
+  std::string bad_format_image, backing_file_image, missing_image, unreadable_image;
   bool libvirt_started = false;
 };
 
@@ -98,14 +98,14 @@ bool Push(const std::string& from, const std::string& to, std::string* digest) {
 // declared `format`, put into the registry through an OCI layout and
 // `regdisk push` (which does not judge disks: the node must).
 bool PutForged(const std::string& name, const std::string& data, const std::string& format,
-               const std::string& to) {
+               const std::string& to, int uid = 107) {
   std::string dir = S().work->path() + "/forged";
   auto layout = layout::Layout::Open(dir, true);
   if (!layout.ok()) return S().error = layout.status().message(), false;
   forge::Layer l{forge::MakeTar({{"disk", forge::TarEntry::Type::kDir},
-                                 {"disk/" + name, forge::TarEntry::Type::kFile, data, "", 0440}}),
+                                 {"disk/" + name, forge::TarEntry::Type::kFile, data, "", 0440, uid, uid}}),
                  forge::Compression::kGzip, forge::DiskAnnotations(name, format, data.size())};
-  std::string tag = name + "-" + format;
+  std::string tag = name + "-" + format + "-" + std::to_string(uid);
   auto m = forge::PutImage(**layout, {l}, tag);
   if (!m.ok()) return S().error = m.status().message(), false;
   return Push("oci:" + dir + ":" + tag, to, nullptr);
@@ -145,6 +145,7 @@ bool MakeShared() {
   s.bad_format_image = host + "/vm/raw-declared-qcow2:v1";
   s.backing_file_image = host + "/vm/backing-file:v1";
   s.missing_image = host + "/vm/missing:v1";
+  s.unreadable_image = host + "/vm/root-owned:v1";
 
   // The boot disk FROM scratch; the data disk by the seed's workflow: the
   // base image (build-base), then a Dockerfile FROM it.
@@ -176,6 +177,8 @@ bool MakeShared() {
   // What the node must refuse: 1 MiB of raw bytes declared qcow2, and a
   // qcow2 whose backing file is the host's /etc/shadow.
   if (!PutForged("disk.img", std::string(1 << 20, 'r'), "qcow2", s.bad_format_image)) return false;
+  // A disk added with the wrong owner: root's, mode 0440.
+  if (!PutForged("data.img", std::string(1 << 20, 'd'), "raw", s.unreadable_image, 0)) return false;
   std::string backing = s.work->path() + "/backing.qcow2";
   if (!Step(RunCmd({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "/etc/shadow", "-F", "raw", backing, "16M"}),
             "qemu-img create")) {
@@ -637,6 +640,18 @@ TEST_F(RefusedVmTest, QcowWithBackingFile) {
   text.replace(text.find("path: /disk/data.img"), 20, "path: /disk/disk.qcow2");
   ASSERT_TRUE(WriteFileAtomic(spec, text).ok());
   ExpectRefused("shadow", spec, "backing file");
+}
+
+// A disk added with the wrong owner (0:0, 0440): qemu (UID 107) could not
+// read it. run refuses it before libvirt, render pod before any Pod exists.
+TEST_F(RefusedVmTest, DiskQemuCannotRead) {
+  std::string spec = WriteSpec("rootowned", TwoDiskSpec("rootowned", S().boot_image, S().unreadable_image));
+  const std::string cause = "/disk/data.img is owned by 0:0 with mode 0440: qemu (UID 107) cannot read it";
+  ExpectRefused("rootowned", spec, cause);
+  ProcessResult pod = Regdisk({"render", "pod", spec});
+  EXPECT_NE(pod.exit_code, 0);
+  EXPECT_THAT(pod.err, HasSubstr(cause)) << Describe(pod);
+  EXPECT_EQ(pod.out, "");
 }
 
 // The base image (regdisk build-base): FROM scratch, one small layer, the
