@@ -134,7 +134,9 @@ class PodmanTest : public ::testing::Test {
                                       "kind: VirtualMachineInstance\n"
                                       "metadata: {name: podvm}\n"
                                       "spec:\n"
-                                      "  domain: {devices: {}}\n"
+                                      "  domain:\n"
+                                      "    devices:\n"
+                                      "      disks: [{name: root, disk: {bus: virtio}}, {name: data, disk: {bus: virtio}}]\n"
                                       "  volumes:\n"
                                       "  - {name: root, containerDisk: {image: \"" + host + "/p/root:v1\"}}\n"
                                       "  - {name: data, containerDisk: {image: \"" + host + "/p/data:v1\"}}\n")
