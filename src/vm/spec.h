@@ -101,6 +101,7 @@ struct VmSpec {
   std::string uuid, serial;       // firmware.uuid, firmware.serial
   std::string machine;            // "" (libvirt's default) or "q35"
   bool rng = false;               // devices.rng: a virtio-rng device
+  bool acpi = true, apic = false; // features.acpi (on unless enabled: false), features.apic
   std::vector<Interface> interfaces;
   RunStrategy run_strategy = RunStrategy::kOnce;  // a VMI runs once
   std::vector<VmDisk> disks;      // every volume, attached (auto-attached ones as virtio disks)
