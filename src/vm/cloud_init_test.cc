@@ -83,13 +83,22 @@ std::string Blkid(const std::string& path) {
   return "";
 }
 
+// The primary and Joliet volume identifiers, and what blkid reports.
+void ExpectLabel(const std::string& iso, const std::string& primary, const std::string& joliet) {
+  EXPECT_EQ(VolumeIds(iso), std::make_pair(primary, joliet));
+  std::string blkid = Blkid(iso);
+  if (!blkid.empty()) {
+    EXPECT_EQ(blkid, joliet + "\niso9660\n");
+  }
+}
+
 TEST(CloudInitTest, NoCloudHasLabelAndFilesKeepingTheirNames) {
   TempDir dir;
   std::string iso = dir.path() + "/cloudinit.iso";
   CloudInitSource s{CloudInitKind::kNoCloud, "vm1.default", "vm1", "", "#cloud-config\npassword: x\n",
                     std::string("version: 2\n")};
   ASSERT_TRUE(WriteCloudInitIso(s, iso).ok());
-  EXPECT_EQ(VolumeIds(iso), std::make_pair(std::string("CIDATA"), std::string("cidata")));
+  ExpectLabel(iso, "CIDATA", "cidata");
   auto files = ReadIso(iso);
   ASSERT_EQ(files.size(), 3u);
   EXPECT_EQ(files["user-data"], s.user_data);
@@ -97,10 +106,6 @@ TEST(CloudInitTest, NoCloudHasLabelAndFilesKeepingTheirNames) {
   auto meta = json::parse(files["meta-data"]);
   EXPECT_EQ(meta["instance-id"], "vm1.default");
   EXPECT_EQ(meta["local-hostname"], "vm1");
-  std::string blkid = Blkid(iso);
-  if (!blkid.empty()) {
-    EXPECT_EQ(blkid, "cidata\niso9660\n");
-  }
   struct stat st;
   ASSERT_EQ(::stat(iso.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
@@ -122,7 +127,7 @@ TEST(CloudInitTest, ConfigDriveHasOpenstackLayout) {
   CloudInitSource s{CloudInitKind::kConfigDrive, "vm2.ns", "vm2", "5d307ca9-b3ef-428c-8861-06e72d69f223",
                     "#!/bin/sh\necho hi\n", std::string("{\"links\":[]}")};
   ASSERT_TRUE(WriteCloudInitIso(s, iso).ok());
-  EXPECT_EQ(VolumeIds(iso), std::make_pair(std::string("CONFIG_2"), std::string("config-2")));
+  ExpectLabel(iso, "CONFIG_2", "config-2");
   auto files = ReadIso(iso);
   ASSERT_EQ(files.size(), 3u);
   EXPECT_EQ(files["openstack/latest/user_data"], s.user_data);
@@ -132,10 +137,6 @@ TEST(CloudInitTest, ConfigDriveHasOpenstackLayout) {
   EXPECT_EQ(meta["uuid"], "5d307ca9-b3ef-428c-8861-06e72d69f223");
   EXPECT_EQ(meta["hostname"], "vm2");
   EXPECT_EQ(meta["name"], "vm2");
-  std::string blkid = Blkid(iso);
-  if (!blkid.empty()) {
-    EXPECT_EQ(blkid, "config-2\niso9660\n");
-  }
 }
 
 TEST(CloudInitTest, UserDataKeepsEveryByte) {
