@@ -92,6 +92,16 @@ void ExpectLabel(const std::string& iso, const std::string& primary, const std::
   }
 }
 
+// Exactly the three files, user and network data as given; the meta data.
+json ExpectFiles(const std::string& iso, const CloudInitSource& s, const std::string& user,
+                 const std::string& network, const std::string& meta) {
+  auto files = ReadIso(iso);
+  EXPECT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[user], s.user_data);
+  EXPECT_EQ(files[network], s.network_data.value_or("(none)"));
+  return json::parse(files[meta], nullptr, false);
+}
+
 TEST(CloudInitTest, NoCloudHasLabelAndFilesKeepingTheirNames) {
   TempDir dir;
   std::string iso = dir.path() + "/cloudinit.iso";
@@ -99,11 +109,7 @@ TEST(CloudInitTest, NoCloudHasLabelAndFilesKeepingTheirNames) {
                     std::string("version: 2\n")};
   ASSERT_TRUE(WriteCloudInitIso(s, iso).ok());
   ExpectLabel(iso, "CIDATA", "cidata");
-  auto files = ReadIso(iso);
-  ASSERT_EQ(files.size(), 3u);
-  EXPECT_EQ(files["user-data"], s.user_data);
-  EXPECT_EQ(files["network-config"], "version: 2\n");
-  auto meta = json::parse(files["meta-data"]);
+  json meta = ExpectFiles(iso, s, "user-data", "network-config", "meta-data");
   EXPECT_EQ(meta["instance-id"], "vm1.default");
   EXPECT_EQ(meta["local-hostname"], "vm1");
   struct stat st;
@@ -128,11 +134,8 @@ TEST(CloudInitTest, ConfigDriveHasOpenstackLayout) {
                     "#!/bin/sh\necho hi\n", std::string("{\"links\":[]}")};
   ASSERT_TRUE(WriteCloudInitIso(s, iso).ok());
   ExpectLabel(iso, "CONFIG_2", "config-2");
-  auto files = ReadIso(iso);
-  ASSERT_EQ(files.size(), 3u);
-  EXPECT_EQ(files["openstack/latest/user_data"], s.user_data);
-  EXPECT_EQ(files["openstack/latest/network_data.json"], "{\"links\":[]}");
-  auto meta = json::parse(files["openstack/latest/meta_data.json"]);
+  json meta = ExpectFiles(iso, s, "openstack/latest/user_data", "openstack/latest/network_data.json",
+                          "openstack/latest/meta_data.json");
   EXPECT_EQ(meta["instance_id"], "vm2.ns");
   EXPECT_EQ(meta["uuid"], "5d307ca9-b3ef-428c-8861-06e72d69f223");
   EXPECT_EQ(meta["hostname"], "vm2");

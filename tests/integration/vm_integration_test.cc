@@ -344,8 +344,8 @@ TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
   EXPECT_THAT(first.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none"));
   EXPECT_THAT(first.out, HasSubstr("REGDISK-WROTE: /dev/vda"));
   EXPECT_THAT(first.out, HasSubstr("REGDISK-FIRMWARE: bios"));
-  EXPECT_THAT(first.out, HasSubstr("REGDISK-CLOUDINIT: cidata " + user_marker + "\n"));
-  EXPECT_THAT(first.out, HasSubstr("REGDISK-INSTANCE-ID: eph.default\n"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-CLOUDINIT: cidata " + user_marker + "\r\n"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-INSTANCE-ID: eph.default\r\n"));
   EXPECT_THAT(first.out, HasSubstr(empty_line + "none wrote-and-read=ok"));
   EXPECT_THAT(first.out, HasSubstr("REGDISK-DONE"));
   EXPECT_THAT(first.out, Not(HasSubstr("REGDISK-ERROR")));
@@ -402,7 +402,7 @@ TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
   EXPECT_THAT(second.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none")) << "the first boot's write survived";
   EXPECT_THAT(second.out, Not(HasSubstr(kWritten)));
   EXPECT_THAT(second.out, HasSubstr(empty_line + "none wrote-and-read=ok")) << "the empty disk kept a write";
-  EXPECT_THAT(second.out, HasSubstr("REGDISK-CLOUDINIT: cidata " + user_marker + "\n"));
+  EXPECT_THAT(second.out, HasSubstr("REGDISK-CLOUDINIT: cidata " + user_marker + "\r\n"));
   EXPECT_THAT(second.out, HasSubstr("REGDISK-DONE"));
   // Same pinned digests, disks from the node cache: no layer pulled again.
   EXPECT_EQ(S().registry->CountRequests("GET", "/blobs/"), blob_gets);
@@ -508,8 +508,8 @@ TEST_F(VmTest, EfiBootWithConfigDriveOnSataCdrom) {
   ASSERT_EQ(run.exit_code, 0) << Describe(run);
   std::printf("[ measure  ] EFI run (OVMF + boot + poweroff): %.1f s\n", Since(t0));
   EXPECT_THAT(run.out, HasSubstr("REGDISK-FIRMWARE: efi"));
-  EXPECT_THAT(run.out, HasSubstr("REGDISK-CLOUDINIT: config-2 " + user_marker + "\n"));
-  EXPECT_THAT(run.out, HasSubstr("REGDISK-INSTANCE-ID: efi.lab\n"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-CLOUDINIT: config-2 " + user_marker + "\r\n"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-INSTANCE-ID: efi.lab\r\n"));
   EXPECT_THAT(run.out, HasSubstr("REGDISK-WROTE: /dev/vda"));
   EXPECT_THAT(run.out, HasSubstr("REGDISK-DONE"));
   std::string dir = Root() + "/run/efi";
