@@ -172,6 +172,9 @@ Status ParseFeatures(const Field& domain, const Context& ctx, VmSpec* vm) {
     if (std::string(key) == "apic") vm->apic = on;
     if (std::string(key) == "smm" && f.exists) smm = on;
   }
+  if (vm->firmware == Firmware::kEfi && !vm->acpi) {
+    return feat["acpi"].Error("EFI needs ACPI on x86 (libvirt refuses it off)");
+  }
   if (!smm) smm = ctx.prefs.smm;
   if (vm->secure_boot) {
     // KubeVirt refuses secure boot with SMM turned off, and turns it on.
