@@ -449,5 +449,19 @@ TEST(Refusals, WholeFileErrors) {
   EXPECT_THAT(kind.status().message(), StartsWith("vm.yaml (document 2): kind: \"ConfigMap\" is not a VM kind"));
 }
 
+TEST(Refusals, DocumentAndFileCountsAreBounded) {
+  std::string docs;
+  for (int i = 0; i < 65; ++i) docs += "---\nkind: Secret\n";
+  auto many = ParseVmFiles({{"vm.yaml", docs}});
+  ASSERT_FALSE(many.ok());
+  EXPECT_EQ(many.status().message(), "vm.yaml: yaml: more than 64 documents");
+  std::vector<SpecFile> files(65, SpecFile{"vm.yaml", Vmi().Yaml()});
+  auto too_many = ParseVmFiles(files);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_EQ(too_many.status().message(), "more than 64 spec files");
+  // Empty documents between separators are skipped.
+  EXPECT_EQ(MustParseFiles({{"vm.yaml", "---\n---\n" + Vmi().Yaml() + "---\n"}}).size(), 1u);
+}
+
 }  // namespace
 }  // namespace regdisk::vm
