@@ -23,6 +23,13 @@ Status CheckKeys(const Field& f, std::initializer_list<Key> keys) {
   return OkStatus();
 }
 
+std::optional<DiskBus> ParseBus(const std::string& s) {
+  for (DiskBus b : {DiskBus::kVirtio, DiskBus::kSata, DiskBus::kScsi, DiskBus::kUsb, DiskBus::kIde}) {
+    if (s == BusName(b)) return b;
+  }
+  return std::nullopt;
+}
+
 bool IsDnsLabel(const std::string& s, size_t max) {
   if (s.empty() || s.size() > max || s.front() == '-' || s.back() == '-') return false;
   for (char c : s) {

@@ -8,7 +8,6 @@ namespace regdisk::vm::internal {
 namespace {
 
 constexpr const char* kNoHost = "regdisk does not pass devices of the host to a VM";
-constexpr const char* kNoTuning = "regdisk does not pin or tune host resources";
 
 // A UUID as KubeVirt writes firmware.uuid: 8-4-4-4-12 hex digits.
 bool IsUuid(const std::string& s) {
@@ -78,8 +77,8 @@ Status ParseCpu(const Field& domain, const Context& ctx, VmSpec* vm) {
   RETURN_IF_ERROR(cpu.NeedMap());
   RETURN_IF_ERROR(CheckKeys(cpu, {
       Use("cores"), Use("sockets"), Use("threads"),
-      Refuse("model", "regdisk uses the hypervisor's default CPU model"),
-      Refuse("features", "regdisk uses the hypervisor's default CPU model"),
+      Refuse("model", kDefaultCpuModel),
+      Refuse("features", kDefaultCpuModel),
       Refuse("dedicatedCpuPlacement", kNoTuning), Refuse("isolateEmulatorThread", kNoTuning),
       Refuse("numa", kNoTuning), Refuse("realtime", kNoTuning),
       Refuse("maxSockets", "CPU hotplug is not supported")}));
