@@ -11,14 +11,23 @@ Status CheckKeys(const Field& f, std::initializer_list<Key> keys) {
   for (const auto& kv : f.node) {
     std::string name = kv.first.Scalar();
     auto k = std::find_if(keys.begin(), keys.end(), [&](const Key& k) { return name == k.name; });
-    std::string path = f.path.empty() ? Quoted(name) : f.path + "." + Quoted(name);
-    if (std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '/'; })) {
-      path = f.path.empty() ? name : f.path + "." + name;
-    }
+    // A key with odd characters is quoted (and escaped), as values are.
+    bool plain = std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_-./").find(c) != std::string_view::npos;
+    });
+    std::string key = plain ? name : Quoted(name);
+    std::string path = f.path.empty() ? key : f.path + "." + key;
     if (k == keys.end()) return InvalidArgument(path + ": unknown field");
     if (k->rule == Rule::kRefuse) return InvalidArgument(path + ": not supported: " + k->reason);
   }
   return OkStatus();
+}
+
+std::optional<DiskBus> ParseBus(const std::string& s) {
+  for (DiskBus b : {DiskBus::kVirtio, DiskBus::kSata, DiskBus::kScsi, DiskBus::kUsb, DiskBus::kIde}) {
+    if (s == BusName(b)) return b;
+  }
+  return std::nullopt;
 }
 
 bool IsDnsLabel(const std::string& s, size_t max) {

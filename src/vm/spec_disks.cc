@@ -14,13 +14,6 @@ namespace {
 
 constexpr const char* kDesignType = "RegistryDisk:v1alpha";
 
-std::optional<DiskBus> ParseBus(const std::string& s) {
-  for (DiskBus b : {DiskBus::kVirtio, DiskBus::kSata, DiskBus::kScsi, DiskBus::kUsb, DiskBus::kIde}) {
-    if (s == BusName(b)) return b;
-  }
-  return std::nullopt;
-}
-
 const char* TargetPrefix(DiskBus b) {
   switch (b) {
     case DiskBus::kVirtio: return "vd";

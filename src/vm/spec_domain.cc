@@ -8,7 +8,6 @@ namespace regdisk::vm::internal {
 namespace {
 
 constexpr const char* kNoHost = "regdisk does not pass devices of the host to a VM";
-constexpr const char* kNoTuning = "regdisk does not pin or tune host resources";
 
 // A UUID as KubeVirt writes firmware.uuid: 8-4-4-4-12 hex digits.
 bool IsUuid(const std::string& s) {
@@ -78,8 +77,8 @@ Status ParseCpu(const Field& domain, const Context& ctx, VmSpec* vm) {
   RETURN_IF_ERROR(cpu.NeedMap());
   RETURN_IF_ERROR(CheckKeys(cpu, {
       Use("cores"), Use("sockets"), Use("threads"),
-      Refuse("model", "regdisk uses the hypervisor's default CPU model"),
-      Refuse("features", "regdisk uses the hypervisor's default CPU model"),
+      Refuse("model", kDefaultCpuModel),
+      Refuse("features", kDefaultCpuModel),
       Refuse("dedicatedCpuPlacement", kNoTuning), Refuse("isolateEmulatorThread", kNoTuning),
       Refuse("numa", kNoTuning), Refuse("realtime", kNoTuning),
       Refuse("maxSockets", "CPU hotplug is not supported")}));
@@ -171,6 +170,9 @@ Status ParseFeatures(const Field& domain, const Context& ctx, VmSpec* vm) {
     if (std::string(key) == "acpi") vm->acpi = !f.exists || on;
     if (std::string(key) == "apic") vm->apic = on;
     if (std::string(key) == "smm" && f.exists) smm = on;
+  }
+  if (vm->firmware == Firmware::kEfi && !vm->acpi) {
+    return feat["acpi"].Error("EFI needs ACPI on x86 (libvirt refuses it off)");
   }
   if (!smm) smm = ctx.prefs.smm;
   if (vm->secure_boot) {

@@ -36,6 +36,10 @@ constexpr size_t kMaxDiskSerial = 20;
 // KubeVirt's maxStrLen for free-text fields such as firmware.serial.
 constexpr size_t kMaxStr = 256;
 
+// Reasons shared by the refusals of the VM spec and of instancetypes.
+constexpr const char* kNoTuning = "regdisk does not pin or tune host resources";
+constexpr const char* kDefaultCpuModel = "regdisk uses the hypervisor's default CPU model";
+
 // What a key of a mapping means to regdisk: used by the parser, accepted
 // (its meaning is documented in the README and it changes nothing on one
 // node), or refused with a reason.
@@ -54,6 +58,7 @@ inline Key Refuse(const char* n, const char* why) { return {n, Rule::kRefuse, wh
 // unknown field". Keys are checked in document order.
 Status CheckKeys(const Field& f, std::initializer_list<Key> keys);
 
+std::optional<DiskBus> ParseBus(const std::string& s);  // a BusName()
 bool IsDnsLabel(const std::string& s, size_t max);
 bool IsDnsSubdomain(const std::string& s);
 Status CheckName(const Field& f, const std::string& name, size_t max);

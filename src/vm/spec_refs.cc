@@ -14,18 +14,11 @@ constexpr const char* kClusterInstancetype = "VirtualMachineClusterInstancetype"
 constexpr const char* kPreference = "VirtualMachinePreference";
 constexpr const char* kClusterPreference = "VirtualMachineClusterPreference";
 
-std::optional<DiskBus> Bus(const std::string& s) {
-  for (DiskBus b : {DiskBus::kVirtio, DiskBus::kSata, DiskBus::kScsi, DiskBus::kUsb}) {
-    if (s == BusName(b)) return b;
-  }
-  return std::nullopt;
-}
-
 StatusOr<std::optional<DiskBus>> PreferredBus(const Field& f) {
   ASSIGN_OR_RETURN(std::string s, f.Str(false));
   if (s.empty()) return std::optional<DiskBus>();
-  std::optional<DiskBus> b = Bus(s);
-  if (!b) return f.Error("unknown bus " + Quoted(s) + " (want virtio, sata, scsi or usb)");
+  std::optional<DiskBus> b = ParseBus(s);
+  if (!b || *b == DiskBus::kIde) return f.Error("unknown bus " + Quoted(s) + " (want virtio, sata, scsi or usb)");
   return b;
 }
 
@@ -91,12 +84,11 @@ StatusOr<Instancetype> ParseInstancetype(const Field& spec) {
   Field cpu = spec["cpu"], mem = spec["memory"];
   RETURN_IF_ERROR(cpu.NeedMap());
   RETURN_IF_ERROR(mem.NeedMap());
-  const char* tuning = "regdisk does not pin or tune host resources";
-  RETURN_IF_ERROR(CheckKeys(cpu, {Use("guest"), Refuse("model", "regdisk uses the hypervisor's default CPU model"),
-                                  Refuse("dedicatedCPUPlacement", tuning), Refuse("isolateEmulatorThread", tuning),
-                                  Refuse("numa", tuning), Refuse("realtime", tuning),
+  RETURN_IF_ERROR(CheckKeys(cpu, {Use("guest"), Refuse("model", kDefaultCpuModel),
+                                  Refuse("dedicatedCPUPlacement", kNoTuning), Refuse("isolateEmulatorThread", kNoTuning),
+                                  Refuse("numa", kNoTuning), Refuse("realtime", kNoTuning),
                                   Refuse("maxSockets", "CPU hotplug is not supported")}));
-  RETURN_IF_ERROR(CheckKeys(mem, {Use("guest"), Refuse("hugepages", tuning), Refuse("overcommitPercent", tuning),
+  RETURN_IF_ERROR(CheckKeys(mem, {Use("guest"), Refuse("hugepages", kNoTuning), Refuse("overcommitPercent", kNoTuning),
                                   Refuse("maxGuest", "memory hotplug is not supported")}));
   Instancetype t;
   if (!cpu.present()) return cpu.Error("required");
