@@ -44,6 +44,8 @@ using nlohmann::json;
 
 constexpr int kBootTimeout = 300;  // seconds for one boot under TCG, on a loaded machine
 constexpr char kWritten[] = "written-by-a-previous-boot";
+// No virt-launcher exists here; the Pod tests only render it (see pod_podman_test.cc).
+constexpr char kLauncher[] = "example.com/virt-launcher:v1";
 
 std::string Src(const std::string& rel) { return std::string(REGDISK_SOURCE_DIR) + "/" + rel; }
 
@@ -287,6 +289,19 @@ class VmTest : public ::testing::Test {
     return data.ok() ? *data : "";
   }
 
+  // The VM's console log once it holds `text`, or when kBootTimeout passed.
+  std::string WaitForConsole(const std::string& vm, const std::string& text) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::string log;
+    while (Since(t0) < kBootTimeout) {
+      auto got = ReadFile(Root() + "/run/" + vm + "/console.log", 64 << 20);
+      log = got.ok() ? *got : "";
+      if (log.find(text) != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    return log;
+  }
+
   TempDir root_{"regdisk-vm-root"};
 };
 
@@ -296,7 +311,7 @@ std::string TwoDiskSpec(const std::string& name, const std::string& boot, const 
          "kind: VirtualMachine\n"
          "metadata:\n  name: " + name + "\n"
          "spec:\n"
-         "  running: true\n"
+         "  runStrategy: Once\n"  // running: true would be Always: restarted at every poweroff
          "  template:\n"
          "    spec:\n"
          "      domain:\n"
@@ -456,19 +471,19 @@ TEST_F(VmTest, ThreeReplicasRunAtOnceOnOneCacheEntry) {
     EXPECT_EQ(json::parse(info.out).value("backing-filename", ""), base);
   }
 
-  // All three boot, each on its own writable overlay.
+  // All three boot, each on its own writable overlay. A replica set runs
+  // its VMs Always: libvirt restarts each in place when it powers off, and
+  // the second boot sees the first one's write (the overlay is kept).
   for (const char* n : {"web-0", "web-1", "web-2"}) {
-    ProcessResult c = Vm({"console", n, "--timeout", std::to_string(kBootTimeout)});
-    EXPECT_EQ(c.exit_code, 0) << Describe(c);
-    EXPECT_THAT(c.out, HasSubstr("REGDISK-BOOTED")) << n;
-    EXPECT_THAT(c.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none")) << n;
-    EXPECT_THAT(c.out, HasSubstr("REGDISK-WROTE: /dev/vda")) << n;
-    EXPECT_THAT(c.out, HasSubstr("REGDISK-DONE")) << n;
+    std::string console = WaitForConsole(n, std::string("REGDISK-PREVIOUS-WRITE: ") + kWritten);
+    EXPECT_THAT(console, HasSubstr("REGDISK-BOOTED")) << n;
+    EXPECT_THAT(console, HasSubstr("REGDISK-PREVIOUS-WRITE: none")) << n;
+    EXPECT_THAT(console, HasSubstr("REGDISK-WROTE: /dev/vda")) << n;
+    EXPECT_THAT(console, HasSubstr(std::string("REGDISK-PREVIOUS-WRITE: ") + kWritten)) << n << ": not restarted";
   }
-  std::printf("[ measure  ] three replicas at once, start to all powered off: %.1f s\n", Since(t0));
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_THAT(Sector64(Root() + "/vms/web-" + std::to_string(i) + ".root/overlay.qcow2"), HasSubstr(kWritten));
-  }
+  std::printf("[ measure  ] three replicas at once, start to all booted twice: %.1f s\n", Since(t0));
+  running = Domains(false);
+  for (const char* n : {"web-0", "web-1", "web-2"}) EXPECT_EQ(running.count(n), 1u) << n << " did not stay up";
 
   for (const char* n : {"web-0", "web-1", "web-2"}) {
     ProcessResult stop = Vm({"stop", n, "--forget"});
@@ -648,7 +663,8 @@ TEST_F(RefusedVmTest, DiskQemuCannotRead) {
   std::string spec = WriteSpec("rootowned", TwoDiskSpec("rootowned", S().boot_image, S().unreadable_image));
   const std::string cause = "/disk/data.img is owned by 0:0 with mode 0440: qemu (UID 107) cannot read it";
   ExpectRefused("rootowned", spec, cause);
-  ProcessResult pod = Regdisk({"render", "pod", spec});
+  ProcessResult pod = Regdisk({"render", "pod", spec, "--launcher-image", "example.com/launcher:v1", "--serve-image",
+                               S().registry->host() + "/vm/registry-disk-v1alpha:v1"});
   EXPECT_NE(pod.exit_code, 0);
   EXPECT_THAT(pod.err, HasSubstr(cause)) << Describe(pod);
   EXPECT_EQ(pod.out, "");
@@ -702,7 +718,7 @@ TEST_F(VmTest, RenderedPodIsValidAndItsContainersServeTheDisks) {
   std::string spec = WriteSpec("podvm", TwoDiskSpec("podvm", S().boot_image, S().seed_image));
   std::string host = S().registry->host();
   std::string serve_image = host + "/vm/registry-disk-v1alpha:v1";
-  ProcessResult r = Regdisk({"render", "pod", spec, "--serve-image", serve_image});
+  ProcessResult r = Regdisk({"render", "pod", spec, "--serve-image", serve_image, "--launcher-image", kLauncher});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr(host + "/vm/boot@" + S().boot_digest));
   EXPECT_THAT(r.out, HasSubstr(host + "/vm/data@" + S().seed_digest));
@@ -788,7 +804,8 @@ TEST_F(VmTest, RenderedPodIsValidAndItsContainersServeTheDisks) {
   EXPECT_THAT(run.out, HasSubstr("left: 0 files")) << "regdisk-serve left its copy behind\n" << run.out;
 
   ProcessResult missing = Regdisk({"render", "pod", WriteSpec("podmissing", TwoDiskSpec("podmissing", S().boot_image,
-                                                                                      S().missing_image))});
+                                                                                      S().missing_image)),
+                                   "--serve-image", serve_image, "--launcher-image", kLauncher});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.err, HasSubstr("vm/missing")) << Describe(missing);
 }
