@@ -128,16 +128,16 @@ StatusOr<bool> Runner::StartOne(const std::string& name, const vm::VmSpec& spec)
     return why;
   };
 
-  auto attached = Attach(name, spec, state);
-  if (!attached.ok()) return undo(attached.status());
-
   vm::DomainOptions dom;
   dom.domain_type = options_.domain_type;
   dom.console_log = state.console_log;
-  dom.cache_mode = attached->empty() ? "none" : CacheMode(attached->front().file);
+  // Missing firmware is refused before any disk is pulled.
   if (spec.firmware == vm::Firmware::kEfi) {
     if (Status s = PrepareFirmware(name, spec, state, dom); !s.ok()) return undo(s);
   }
+  auto attached = Attach(name, spec, state);
+  if (!attached.ok()) return undo(attached.status());
+  dom.cache_mode = attached->empty() ? "none" : CacheMode(attached->front().file);
   vm::VmSpec named = spec;
   named.name = name;
   std::string xml = vm::RenderDomainXml(named, *attached, dom);
