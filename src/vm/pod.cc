@@ -158,15 +158,19 @@ void WrapperContainer(YAML::Emitter& e, const VmDisk& d, const PodOptions& o) {
   e << YAML::EndMap;
 }
 
-// The launcher: requests what the spec requests, else the guest's vCPUs
-// and memory (no overhead added); limits as the spec gives them.
+// The launcher: requests what the spec requests, else its limits, else the
+// guest's vCPUs and memory (no overhead added); limits as the spec gives them.
 void ComputeContainer(YAML::Emitter& e, const VmSpec& spec, const PodOptions& o) {
   e << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value << "compute";
   e << YAML::Key << "image" << YAML::Value;
   Text(e, o.launcher_image);
-  Amounts requests{spec.cpu_request.empty() ? std::to_string(spec.cpus()) : spec.cpu_request,
-                   spec.memory_request.empty() ? std::to_string(spec.memory_bytes) : spec.memory_request};
+  // As Kubernetes: a missing request defaults to the limit.
+  auto pick = [](const std::string& request, const std::string& limit, std::string guest) {
+    return !request.empty() ? request : !limit.empty() ? limit : guest;
+  };
+  Amounts requests{pick(spec.cpu_request, spec.cpu_limit, std::to_string(spec.cpus())),
+                   pick(spec.memory_request, spec.memory_limit, std::to_string(spec.memory_bytes))};
   Amounts limits{spec.cpu_limit, spec.memory_limit};
   Resources(e, requests, limits.cpu.empty() && limits.memory.empty() ? nullptr : &limits);
   ComputeMounts(e, spec, o);

@@ -37,8 +37,8 @@ struct PodOptions {
 
 // Renders the Pod as YAML (apiVersion v1, kind Pod); labels are the VM's
 // (template) labels plus regdisk.io/vm. The compute container requests the
-// spec's resources.requests (else the guest's vCPUs and memory) and limits
-// as given; it mounts "regdisk-ephemeral" (an emptyDir) when the VM has
+// spec's resources.requests (else its limits, else the guest's vCPUs and
+// memory) and limits as given; it mounts "regdisk-ephemeral" (an emptyDir) when the VM has
 // cloud-init or emptyDisk volumes.
 //
 // kImage: each container-disk volume is a Pod volume "volume-NAME" with

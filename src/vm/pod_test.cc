@@ -139,5 +139,18 @@ TEST(ValidatePodTool, RejectsAnInvalidPod) {
   EXPECT_THAT(r->err, HasSubstr("must have required property name"));
 }
 
+// The installed kubernetes-models knows ImageVolumeSource: it checks the
+// image volume's fields, so the image form's validation means something.
+TEST(ValidatePodTool, ChecksImageVolumes) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/bad.yaml",
+                              "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"
+                              "spec: {volumes: [{name: v, image: {reference: [1]}}], containers: [{name: c, image: i}]}\n")
+                  .ok());
+  VALIDATE_OR_SKIP(dir.path() + "/bad.yaml", r);
+  EXPECT_EQ(r->exit_code, 1);
+  EXPECT_THAT(r->err, HasSubstr("image/reference must be string"));
+}
+
 }  // namespace
 }  // namespace regdisk::vm

@@ -17,7 +17,6 @@ constexpr size_t kMaxSpecFiles = 64;
 constexpr size_t kMaxLabels = 64;
 constexpr const char* kHookPrefix = "hooks.kubevirt.io/";
 constexpr const char* kBridgeAnnotation = "regdisk.io/bridge-network";
-constexpr const char* kOneNode = "regdisk runs VMs on one node";
 
 // A label: an optional DNS-subdomain prefix and "/", then a name of at most
 // 63 of [A-Za-z0-9._-]; a value of at most 63 of the same (may be empty).
