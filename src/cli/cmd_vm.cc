@@ -258,8 +258,9 @@ void RegisterVm(CLI::App& app, Globals& g, int& exit_code) {
   auto* run = app.add_subcommand("run", "Boot the VMs of a spec whose disks are registry disks")
                   ->footer("Example: regdisk run vm.yaml --console\n"
                            "Each registry disk becomes a per-VM qcow2 overlay on one cached, verified copy;\n"
-                           "writes vanish when the VM stops. Specs: RegistryDisk:v1alpha, registryDisk\n"
-                           "(kubevirt.io/v1alpha1) or containerDisk volumes; replica sets too.");
+                           "cloud-init volumes an ISO (cidata / config-2), emptyDisks a sparse qcow2, EFI its\n"
+                           "own NVRAM: all per VM, gone when it stops. runStrategy Halted starts nothing;\n"
+                           "Always / RerunOnFailure are restarted in place by libvirt; Once / Manual never.");
   run->add_option("spec", a->spec_files, "VM spec YAML files (with the Secrets, instancetypes and preferences they use)")
       ->required();
   run->add_flag("--console", a->console, "follow the serial console until the VM stops");
