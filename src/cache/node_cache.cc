@@ -39,25 +39,33 @@ std::vector<std::string> ListDir(const std::string& dir) {
   return out;
 }
 
-// "/disk/NAME" (or "") -> "NAME" (or ""); refuses anything outside /disk,
-// "..", empty components (GHSA-qv98-3369-g364: relative or odd paths).
+// "/disk/NAME" (or "") -> "NAME" (or ""); any other clean absolute path
+// ("/custom-disk/x", as containerDisk.path allows) is returned as it is.
+// Refuses relative paths, "." and "..", empty components, a trailing "/"
+// (GHSA-qv98-3369-g364: relative or odd paths).
 StatusOr<std::string> DiskName(const std::string& path) {
   if (path.empty()) return std::string();
   auto bad = [&](const char* why) {
-    return InvalidArgument("path \"" + path + "\": " + why);
+    return InvalidArgument("path " + Quote(path) + ": " + why);
   };
-  if (!path.starts_with("/disk/")) return bad("must name a file inside /disk");
-  std::string rel = path.substr(6);
-  if (rel.empty() || rel.back() == '/') return bad("must name a file, not a directory");
-  size_t pos = 0;
-  while (pos <= rel.size()) {
-    size_t slash = rel.find('/', pos);
-    if (slash == std::string::npos) slash = rel.size();
-    std::string part = rel.substr(pos, slash - pos);
+  if (path[0] != '/') return bad("must be an absolute path to a file in the image");
+  if (path.back() == '/' || path == "/disk") return bad("must name a file, not a directory");
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    std::string part = path.substr(pos, slash - pos);
     if (part.empty() || part == "." || part == "..") return bad("must not contain empty, \".\" or \"..\" parts");
     pos = slash + 1;
   }
-  return rel;
+  return path.starts_with("/disk/") ? path.substr(6) : path;
+}
+
+// The extractor for the disk `rel` (DiskName's result).
+std::unique_ptr<layer::DiskExtractor> ExtractorFor(const std::string& work, const CacheOptions& o,
+                                                  const std::string& rel, bool headers_only) {
+  return std::make_unique<layer::DiskExtractor>(work, o.limits, headers_only,
+                                                rel.starts_with("/") ? rel.substr(1) : std::string());
 }
 
 std::string KeyFor(const oci::Digest& manifest, const std::string& rel) {
@@ -253,8 +261,8 @@ Status CheckDiskReadable(oci::Store& src, const oci::Digest& digest, const std::
     manifest = pick.digest;
   }
   ASSIGN_OR_RETURN(ImageParts img, ReadImageParts(src, manifest));
-  layer::DiskExtractor extractor("", options.limits, /*headers_only=*/true);
-  ASSIGN_OR_RETURN(auto taken, ExtractDisk(src, img, extractor, rel, options.on_bytes));
+  auto extractor = ExtractorFor("", options, rel, /*headers_only=*/true);
+  ASSIGN_OR_RETURN(auto taken, ExtractDisk(src, img, *extractor, rel, options.on_bytes));
   return layer::CheckReadableByQemu(taken);
 }
 
@@ -276,12 +284,12 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
 
   layer::DiskExtractor::Taken taken;
   {
-    layer::DiskExtractor extractor(work, options_.limits);
-    ASSIGN_OR_RETURN(taken, ExtractDisk(src, img, extractor, rel, options_.on_bytes));
+    auto extractor = ExtractorFor(work, options_, rel, /*headers_only=*/false);
+    ASSIGN_OR_RETURN(taken, ExtractDisk(src, img, *extractor, rel, options_.on_bytes));
   }
   RETURN_IF_ERROR(layer::CheckReadableByQemu(taken));
   const std::string& file = taken.file;
-  std::string path_in_image = "/disk/" + taken.name;
+  std::string path_in_image = taken.name.starts_with("/") ? taken.name : "/disk/" + taken.name;
   // Messages name the disk as the image does, not our temp file.
   auto named = [&](const Status& s) {
     std::string msg = s.message();

@@ -165,6 +165,9 @@ struct DiskExtractor::Impl {
   std::string work_dir;
   ExtractLimits limits;
   bool headers_only = false;
+  // A file outside /disk that is also taken ("custom-disk/x"), as
+  // containerDisk.path may name one; kept in `files` as "/custom-disk/x".
+  std::string other;
   std::map<std::string, std::string> files;  // name inside /disk -> file in work_dir
   struct Owner {
     int64_t uid, gid;
@@ -193,10 +196,20 @@ struct DiskExtractor::Impl {
     }
   }
 
+  bool IsOther(const std::string& name) const { return !other.empty() && name == other; }
+  bool AboveOther(const std::string& name) const { return !other.empty() && other.starts_with(name + "/"); }
+  // What a tar entry's name or a whiteout's target does to `other`: a
+  // whiteout of it or of a directory above it deletes it.
+  void WhiteoutOther(const std::string& target) {
+    if (IsOther(target) || AboveOther(target)) Remove("/" + other, false);
+  }
+  // The key's name in messages: "disk/NAME" or the other file's.
+  static std::string Shown(const std::string& rel) { return rel.starts_with("/") ? rel.substr(1) : "disk/" + rel; }
+
   Status ExtractFile(archive* a, archive_entry* e, const std::string& rel) {
     int64_t size = archive_entry_size(e);
     if (size < 0 || static_cast<uint64_t>(size) > limits.max_file_size) {
-      return InvalidArgument("disk/" + rel + " is " + std::to_string(size) + " bytes, over the limit of " +
+      return InvalidArgument(Shown(rel) + " is " + std::to_string(size) + " bytes, over the limit of " +
                              std::to_string(limits.max_file_size));
     }
     owners[rel] = {archive_entry_uid(e), archive_entry_gid(e), static_cast<uint32_t>(archive_entry_perm(e))};
@@ -218,11 +231,11 @@ struct DiskExtractor::Impl {
       if (r == ARCHIVE_EOF) break;
       if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
         ::close(fd);
-        return Corrupt(std::string("reading disk/") + rel + ": " + ArchiveError(a));
+        return Corrupt("reading " + Shown(rel) + ": " + ArchiveError(a));
       }
       if (offset < 0 || static_cast<uint64_t>(offset) + len > static_cast<uint64_t>(size)) {
         ::close(fd);
-        return Corrupt("disk/" + rel + ": data beyond the entry's size");
+        return Corrupt(Shown(rel) + ": data beyond the entry's size");
       }
       const char* p = static_cast<const char*>(buf);
       for (size_t done = 0; done < len;) {
@@ -261,13 +274,20 @@ struct DiskExtractor::Impl {
       if (InDisk(name) || InDisk(*t)) {
         return InvalidArgument("tar entry \"" + name + "\" is a hardlink to \"" + *t + "\": refused under /disk");
       }
+      if (IsOther(name) || IsOther(*t)) {
+        return InvalidArgument("tar entry \"" + name + "\" is a hardlink to \"" + *t + "\": refused for the disk");
+      }
       return OkStatus();
     }
     if (type == AE_IFLNK) {
+      const char* target = archive_entry_symlink(e);
       if (InDisk(name)) {
-        const char* target = archive_entry_symlink(e);
         return InvalidArgument("tar entry \"" + name + "\" is a symlink to \"" +
                                std::string(target ? target : "") + "\": refused under /disk");
+      }
+      if (IsOther(name) || AboveOther(name)) {
+        return InvalidArgument("tar entry \"" + name + "\" is a symlink to \"" +
+                               std::string(target ? target : "") + "\": refused on the disk's path");
       }
       return OkStatus();
     }
@@ -276,8 +296,16 @@ struct DiskExtractor::Impl {
     std::string dir = slash == std::string::npos ? "" : name.substr(0, slash);
     std::string base = name.substr(slash == std::string::npos ? 0 : slash + 1);
     if (base.starts_with(".wh.")) {
+      if (base == ".wh..wh..opq") {
+        if (dir.empty() || AboveOther(dir)) Remove("/" + other, false);
+      } else {
+        WhiteoutOther((dir.empty() ? "" : dir + "/") + base.substr(4));
+      }
       if (name == ".wh.disk" || (dir == "" && base == ".wh..wh..opq")) {
-        Remove("", true);
+        // Everything in /disk (the other file was handled above).
+        for (const auto& [key, path] : std::map<std::string, std::string>(files)) {
+          if (!key.starts_with("/")) Remove(key, false);
+        }
       } else if (InDisk(dir)) {
         std::string rel_dir = dir == "disk" ? "" : dir.substr(5);
         if (base == ".wh..wh..opq") {
@@ -288,6 +316,12 @@ struct DiskExtractor::Impl {
       }
       return OkStatus();
     }
+    if (IsOther(name) && type != AE_IFDIR) {
+      if (type != AE_IFREG) return InvalidArgument("tar entry \"" + name + "\" has an unsupported type");
+      return ExtractFile(a, e, "/" + name);
+    }
+    // A file where a directory above the disk should be hides it.
+    if (AboveOther(name) && type != AE_IFDIR) Remove("/" + other, false);
     if (!InDisk(name) || type == AE_IFDIR) return OkStatus();
     if (name == "disk") return InvalidArgument("tar entry \"disk\" is a file, not a directory");
     if (type != AE_IFREG) return InvalidArgument("tar entry \"" + name + "\" has an unsupported type");
@@ -295,9 +329,11 @@ struct DiskExtractor::Impl {
   }
 };
 
-DiskExtractor::DiskExtractor(std::string work_dir, ExtractLimits limits, bool headers_only) : impl_(new Impl) {
+DiskExtractor::DiskExtractor(std::string work_dir, ExtractLimits limits, bool headers_only, std::string other)
+    : impl_(new Impl) {
   impl_->work_dir = std::move(work_dir);
   impl_->headers_only = headers_only;
+  impl_->other = std::move(other);
   impl_->limits = limits;
 }
 
@@ -351,7 +387,9 @@ Status DiskExtractor::Impl::Extract(LayerStream& stream, const oci::Descriptor& 
 
 std::vector<std::string> DiskExtractor::Disks() const {
   std::vector<std::string> out;
-  for (const auto& [name, path] : impl_->files) out.push_back(name);
+  for (const auto& [name, path] : impl_->files) {
+    if (!name.starts_with("/")) out.push_back(name);
+  }
   return out;
 }
 
@@ -370,7 +408,9 @@ StatusOr<DiskExtractor::Taken> DiskExtractor::Take(const std::string& name) {
     it = files.begin();
   } else {
     it = files.find(name);
-    if (it == files.end()) return NotFound("the image has no file /disk/" + name);
+    if (it == files.end()) {
+      return NotFound("the image has no file " + (name.starts_with("/") ? name : "/disk/" + name));
+    }
   }
   const Impl::Owner& o = impl_->owners[it->first];
   Taken taken{it->first, it->second, o.uid, o.gid, o.mode};
@@ -384,7 +424,8 @@ Status CheckReadableByQemu(const DiskExtractor::Taken& d) {
   }
   char mode[8];
   std::snprintf(mode, sizeof mode, "%04o", d.mode & 07777);
-  return InvalidArgument("/disk/" + OneLine(d.name) + " is owned by " + std::to_string(d.uid) + ":" +
+  std::string shown = d.name.starts_with("/") ? d.name : "/disk/" + d.name;
+  return InvalidArgument(OneLine(shown) + " is owned by " + std::to_string(d.uid) + ":" +
                          std::to_string(d.gid) + " with mode " + mode + ": qemu (UID 107) cannot read it; " +
                          "add it with --chown=107:107 or make it world-readable (0444)");
 }

@@ -44,7 +44,13 @@ class DiskExtractor {
   // With `headers_only`, nothing is written (work_dir is unused): the
   // layers are still read to their end and verified, and Take() returns the
   // disk's name and tar owner and mode with an empty `file`.
-  DiskExtractor(std::string work_dir, ExtractLimits limits, bool headers_only = false);
+  // `other` ("custom-disk/x", no leading slash) names one regular file
+  // outside disk/ that is taken too (containerDisk.path may name any file
+  // in the image), under the same rules: a symlink at it or at a directory
+  // above it, or a hardlink to or from it, is refused; whiteouts of it or of
+  // a directory above it, and a non-directory in place of such a directory,
+  // delete it. Take("/custom-disk/x") takes it.
+  DiskExtractor(std::string work_dir, ExtractLimits limits, bool headers_only = false, std::string other = "");
   ~DiskExtractor();
   DiskExtractor(const DiskExtractor&) = delete;
   DiskExtractor& operator=(const DiskExtractor&) = delete;
@@ -58,8 +64,8 @@ class DiskExtractor {
   // The disk files present after all layers, by name inside /disk.
   std::vector<std::string> Disks() const;
 
-  // Picks the disk: `name` (a path inside /disk) or, when empty, the only
-  // file there (an error if there are none or several). The caller now owns
+  // Picks the disk: `name` (a path inside /disk, or "/" + `other`) or, when
+  // empty, the only file in /disk (an error if there are none or several). The caller now owns
   // the returned file in work_dir.
   struct Taken {
     std::string name;  // inside /disk
