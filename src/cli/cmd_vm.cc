@@ -237,10 +237,11 @@ void RegisterVm(CLI::App& app, Globals& g, int& exit_code) {
     c->add_option("-c,--connect", a->uri, "libvirt URI (default $LIBVIRT_DEFAULT_URI or qemu:///system)");
   };
   auto* run = app.add_subcommand("run", "Boot the VMs of a spec whose disks are registry disks")
-                  ->footer("Example: regdisk run vm.yaml --console\n"
+                  ->footer("Example: regdisk run vm.yaml secrets.yaml --console\n"
                            "Each registry disk becomes a per-VM qcow2 overlay on one cached, verified copy;\n"
-                           "writes vanish when the VM stops. Specs: RegistryDisk:v1alpha, registryDisk\n"
-                           "(kubevirt.io/v1alpha1) or containerDisk volumes; replica sets too.");
+                           "writes vanish when the VM stops. Specs: KubeVirt's VirtualMachine,\n"
+                           "VirtualMachineInstance and replica sets (and the 2018 kinds); see the README's\n"
+                           "table of supported fields.");
   run->add_option("spec", a->spec_files, "VM spec YAML files (with the Secrets, instancetypes and preferences they use)")
       ->required();
   run->add_flag("--console", a->console, "follow the serial console until the VM stops");
