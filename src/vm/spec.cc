@@ -1,5 +1,7 @@
 #include "vm/spec.h"
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "vm/bounded_yaml.h"
