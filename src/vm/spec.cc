@@ -1,5 +1,7 @@
 #include "vm/spec.h"
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "vm/bounded_yaml.h"
@@ -222,6 +224,18 @@ StatusOr<VmSet> ParseVmDocument(const Field& root, const References& refs) {
                               "OfflineVirtualMachine or a replica set");
   }
   RETURN_IF_ERROR(ParseVmiSpec(vmi, ctx, &set.vm));
+  if (set.replicas > 1) {
+    // One libvirt (and one network) cannot hold two domains with one UUID or MAC.
+    if (!set.vm.uuid.empty()) {
+      return vmi["domain"]["firmware"]["uuid"].Error("replicas on one node need distinct UUIDs; leave it out");
+    }
+    for (size_t i = 0; i < set.vm.interfaces.size(); ++i) {
+      if (!set.vm.interfaces[i].mac.empty()) {
+        return vmi["domain"]["devices"]["interfaces"][i]["macAddress"].Error(
+            "replicas on one node need distinct MAC addresses; leave it out");
+      }
+    }
+  }
   if (set.vm.name.empty()) {
     if (set.vm.source_form != "design") return root["metadata"]["name"].Error("required");
     set.vm.name = NameFromImage(set.vm.disks[0].volume.container.image);

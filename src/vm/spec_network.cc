@@ -3,6 +3,7 @@
 // interface KubeVirt attaches by default) are user-mode networking; bridge
 // is a libvirt network, "default" unless the annotation
 // regdisk.io/bridge-network names another.
+#include <algorithm>
 #include <cctype>
 #include <set>
 

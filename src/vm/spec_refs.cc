@@ -2,6 +2,7 @@
 // cloud-init secretRef / networkDataSecretRef), instancetypes and
 // preferences (instancetype.kubevirt.io).
 #include <algorithm>
+#include <cctype>
 
 #include "util/base64.h"
 #include "vm/spec_internal.h"

@@ -250,6 +250,15 @@ INSTANTIATE_TEST_SUITE_P(Objects, Refusals, testing::Values(
             "spec.cpu.dedicatedCPUPlacement", "pin"},
     Refusal{"apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceReplicaSet\nmetadata: {name: rs}\n"
             "spec: {paused: true, template: {spec: {domain: {devices: {}}}}}\n", "spec.paused", "paused"},
+    Refusal{"apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceReplicaSet\nmetadata: {name: rs}\n"
+            "spec: {replicas: 2, template: {spec: {domain: {firmware: {uuid: 5d307ca9-b3ef-428c-8861-06e72d69f223}, "
+            "devices: {disks: [{name: r}]}}, volumes: [{name: r, containerDisk: {image: i}}]}}}\n",
+            "spec.template.spec.domain.firmware.uuid", "distinct UUIDs"},
+    Refusal{"apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceReplicaSet\nmetadata: {name: rs}\n"
+            "spec: {replicas: 2, template: {spec: {domain: {devices: {disks: [{name: r}], interfaces: [{name: n, "
+            "masquerade: {}, macAddress: \"02:00:00:00:00:01\"}]}}, networks: [{name: n, pod: {}}], "
+            "volumes: [{name: r, containerDisk: {image: i}}]}}}\n",
+            "spec.template.spec.domain.devices.interfaces[0].macAddress", "distinct MAC addresses"},
     Refusal{"apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: vm}\nspec: {domain: {}}\n",
             "spec.domain.devices.disks", "required (no disks and no volumes)"}));
 
