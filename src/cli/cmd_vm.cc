@@ -258,14 +258,10 @@ void RegisterVm(CLI::App& app, Globals& g, int& exit_code) {
   auto* run = app.add_subcommand("run", "Boot the VMs of a spec whose disks are registry disks")
                   ->footer("Example: regdisk run vm.yaml secrets.yaml --console\n"
                            "Each registry disk becomes a per-VM qcow2 overlay on one cached, verified copy;\n"
-                           "cloud-init volumes an ISO (cidata / config-2), emptyDisks a sparse qcow2, EFI its
-"
-                           "own NVRAM: all per VM, gone when it stops. runStrategy Halted starts nothing;
-"
-                           "Always / RerunOnFailure are restarted in place by libvirt; Once / Manual never.
-"
-                           "Specs: KubeVirt's VirtualMachine, VirtualMachineInstance and replica sets (and the
-"
+                           "cloud-init volumes an ISO (cidata / config-2), emptyDisks a sparse qcow2, EFI its\n"
+                           "own NVRAM: all per VM, gone when it stops. runStrategy Halted starts nothing;\n"
+                           "Always / RerunOnFailure are restarted in place by libvirt; Once / Manual never.\n"
+                           "Specs: KubeVirt's VirtualMachine, VirtualMachineInstance and replica sets (and the\n"
                            "2018 kinds); see the README's table of supported fields.");
   run->add_option("spec", a->spec_files, "VM spec YAML files (with the Secrets, instancetypes and preferences they use)")
       ->required();
