@@ -3,8 +3,9 @@
 // (must equal the config's diff_id) -> tar reader -> the disk file, written
 // sparse. No copy of the tarball is ever kept.
 //
-// Only regular files under disk/ are taken; everything else in a layer is
-// read (for the digests) but never written. Refused, each with its own
+// Only regular files under disk/ (and the one `other` file the constructor
+// names) are taken; everything else in a layer is read (for the digests)
+// but never written. Refused, each with its own
 // message: absolute names, ".." components, symlinks and hardlinks under
 // disk/, device nodes and FIFOs anywhere, a file over the size limit, more
 // decompressed bytes than the limit (decompression bombs), a compression
