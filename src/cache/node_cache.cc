@@ -39,25 +39,33 @@ std::vector<std::string> ListDir(const std::string& dir) {
   return out;
 }
 
-// "/disk/NAME" (or "") -> "NAME" (or ""); refuses anything outside /disk,
-// "..", empty components (GHSA-qv98-3369-g364: relative or odd paths).
+// "/disk/NAME" (or "") -> "NAME" (or ""); any other clean absolute path
+// ("/custom-disk/x", as containerDisk.path allows) is returned as it is.
+// Refuses relative paths, "." and "..", empty components, a trailing "/"
+// (GHSA-qv98-3369-g364: relative or odd paths).
 StatusOr<std::string> DiskName(const std::string& path) {
   if (path.empty()) return std::string();
   auto bad = [&](const char* why) {
     return InvalidArgument("path " + Quote(path) + ": " + why);
   };
-  if (!path.starts_with("/disk/")) return bad("must name a file inside /disk");
-  std::string rel = path.substr(6);
-  if (rel.empty() || rel.back() == '/') return bad("must name a file, not a directory");
-  size_t pos = 0;
-  while (pos <= rel.size()) {
-    size_t slash = rel.find('/', pos);
-    if (slash == std::string::npos) slash = rel.size();
-    std::string part = rel.substr(pos, slash - pos);
+  if (path[0] != '/') return bad("must be an absolute path to a file in the image");
+  if (path.back() == '/' || path == "/disk") return bad("must name a file, not a directory");
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    std::string part = path.substr(pos, slash - pos);
     if (part.empty() || part == "." || part == "..") return bad("must not contain empty, \".\" or \"..\" parts");
     pos = slash + 1;
   }
-  return rel;
+  return path.starts_with("/disk/") ? path.substr(6) : path;
+}
+
+// The extractor for the disk `rel` (DiskName's result).
+std::unique_ptr<layer::DiskExtractor> ExtractorFor(const std::string& work, const CacheOptions& o,
+                                                  const std::string& rel, bool headers_only) {
+  return std::make_unique<layer::DiskExtractor>(work, o.limits, headers_only,
+                                                rel.starts_with("/") ? rel.substr(1) : std::string());
 }
 
 std::string KeyFor(const oci::Digest& manifest, const std::string& rel) {
@@ -202,28 +210,76 @@ StatusOr<oci::Digest> NodeCache::ResolveDigest(const oci::Reference& ref, PullPo
   return picked->descriptor.digest;
 }
 
+namespace {
+
+// The manifest, config and layers of an image manifest `digest`.
+struct ImageParts {
+  oci::RawManifest raw;
+  oci::Manifest manifest;
+  std::string raw_config;
+  oci::ImageConfig config;
+};
+
+// The manifest `digest` (`picked` when that is it: the platform walk has
+// fetched it already), its config, and the check that the image is for
+// `platform` whether an index chose it or it was named alone.
+StatusOr<ImageParts> ReadImageParts(oci::Store& src, const oci::Digest& digest,
+                                    const std::optional<oci::RawManifest>& picked, const oci::Platform& platform) {
+  ImageParts p;
+  if (picked && picked->descriptor.digest == digest) {
+    p.raw = *picked;
+  } else {
+    ASSIGN_OR_RETURN(p.raw, src.GetManifest(digest.str()));
+  }
+  if (!oci::IsManifestType(p.raw.descriptor.media_type)) {
+    return InvalidArgument(digest.str() + " is a " + Quote(p.raw.descriptor.media_type) + ", not an image manifest");
+  }
+  ASSIGN_OR_RETURN(p.manifest, oci::ParseManifest(p.raw.bytes));
+  ASSIGN_OR_RETURN(p.raw_config, oci::ReadBlob(src, p.manifest.config, oci::kMaxManifestBytes));
+  ASSIGN_OR_RETURN(p.config, oci::ParseImageConfig(p.raw_config));
+  RETURN_IF_ERROR(oci::CheckPlatform({p.config.architecture, p.config.os, p.config.variant}, platform));
+  if (p.config.diff_ids.size() != p.manifest.layers.size()) {
+    return Corrupt("image has " + std::to_string(p.manifest.layers.size()) + " layers but " +
+                   std::to_string(p.config.diff_ids.size()) + " diff_ids");
+  }
+  return p;
+}
+
+// Feeds every layer, bottom first, to `extractor` and takes the disk `rel`.
+StatusOr<layer::DiskExtractor::Taken> ExtractDisk(oci::Store& src, const ImageParts& img,
+                                                  layer::DiskExtractor& extractor, const std::string& rel,
+                                                  const std::function<void(uint64_t)>& on_bytes) {
+  for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
+    ASSIGN_OR_RETURN(auto reader, oci::OpenBlob(src, img.manifest.layers[i]));
+    RETURN_IF_ERROR(extractor.AddLayer(*reader, img.manifest.layers[i], img.config.diff_ids[i], on_bytes));
+  }
+  return extractor.Take(rel);
+}
+
+}  // namespace
+
+Status CheckDiskReadable(oci::Store& src, const oci::Digest& digest, const std::string& path,
+                         const CacheOptions& options) {
+  ASSIGN_OR_RETURN(std::string rel, DiskName(path));
+  oci::Digest manifest = digest;
+  ASSIGN_OR_RETURN(oci::RawManifest raw, src.GetManifest(digest.str()));
+  if (oci::IsIndexType(raw.descriptor.media_type)) {
+    ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw.bytes));
+    ASSIGN_OR_RETURN(oci::Descriptor pick, oci::SelectPlatform(index, options.platform));
+    manifest = pick.digest;
+  }
+  ASSIGN_OR_RETURN(ImageParts img, ReadImageParts(src, manifest, std::nullopt, options.platform));
+  auto extractor = ExtractorFor("", options, rel, /*headers_only=*/true);
+  ASSIGN_OR_RETURN(auto taken, ExtractDisk(src, img, *extractor, rel, options.on_bytes));
+  return layer::CheckReadableByQemu(taken);
+}
+
 StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, const std::string& rel,
                                     const std::string& key, const std::string& source,
                                     const std::optional<oci::RawManifest>& picked) {
-  oci::RawManifest raw;
-  if (picked && picked->descriptor.digest == digest) {
-    raw = *picked;
-  } else {
-    ASSIGN_OR_RETURN(raw, src.GetManifest(digest.str()));
-  }
-  if (!oci::IsManifestType(raw.descriptor.media_type)) {
-    return InvalidArgument(digest.str() + " is a " + Quote(raw.descriptor.media_type) + ", not an image manifest");
-  }
-  ASSIGN_OR_RETURN(oci::Manifest m, oci::ParseManifest(raw.bytes));
-  ASSIGN_OR_RETURN(std::string raw_config, oci::ReadBlob(src, m.config, oci::kMaxManifestBytes));
-  ASSIGN_OR_RETURN(oci::ImageConfig config, oci::ParseImageConfig(raw_config));
-  // Whether an index chose it or it was named alone, the image must be for
-  // this node's platform (--platform overrides).
-  RETURN_IF_ERROR(oci::CheckPlatform({config.architecture, config.os, config.variant}, options_.platform));
-  if (config.diff_ids.size() != m.layers.size()) {
-    return Corrupt("image has " + std::to_string(m.layers.size()) + " layers but " +
-                   std::to_string(config.diff_ids.size()) + " diff_ids");
-  }
+  ASSIGN_OR_RETURN(ImageParts img, ReadImageParts(src, digest, picked, options_.platform));
+  const oci::RawManifest& raw = img.raw;
+  const oci::Manifest& m = img.manifest;
 
   // Work happens in ROOT/tmp/KEY.work, which only the holder of KEY's lock
   // touches; whatever a killed predecessor left there is discarded.
@@ -237,15 +293,12 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
 
   layer::DiskExtractor::Taken taken;
   {
-    layer::DiskExtractor extractor(work, options_.limits);
-    for (size_t i = 0; i < m.layers.size(); ++i) {
-      ASSIGN_OR_RETURN(auto reader, oci::OpenBlob(src, m.layers[i]));
-      RETURN_IF_ERROR(extractor.AddLayer(*reader, m.layers[i], config.diff_ids[i], options_.on_bytes));
-    }
-    ASSIGN_OR_RETURN(taken, extractor.Take(rel));
+    auto extractor = ExtractorFor(work, options_, rel, /*headers_only=*/false);
+    ASSIGN_OR_RETURN(taken, ExtractDisk(src, img, *extractor, rel, options_.on_bytes));
   }
+  RETURN_IF_ERROR(layer::CheckReadableByQemu(taken));
   const std::string& file = taken.file;
-  std::string path_in_image = "/disk/" + taken.name;
+  std::string path_in_image = taken.name.starts_with("/") ? taken.name : "/disk/" + taken.name;
   // Messages name the disk as the image does, not our temp file.
   auto named = [&](const Status& s) {
     std::string msg = s.message();
@@ -262,7 +315,7 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
                {"virtualSize", info->virtual_size}, {"source", source}};
   RETURN_IF_ERROR(WriteFileAtomic(work + "/meta.json", meta.dump(2) + "\n"));
   // Manifest and config are kept for inspection and IfNotPresent.
-  RETURN_IF_ERROR(oci::WriteBlob(*images_, raw_config, m.config.media_type).status());
+  RETURN_IF_ERROR(oci::WriteBlob(*images_, img.raw_config, m.config.media_type).status());
   RETURN_IF_ERROR(images_->PutManifest(raw, ""));
 
   std::string dest = root() + "/disks/" + key;

@@ -125,6 +125,15 @@ class NodeCache {
   std::unique_ptr<layout::Layout> images_;
 };
 
+// Refuses, before any Pod or VM is made, a disk that qemu (UID 107) cannot
+// read: the owner and mode in the tar header of /disk/`path` (empty: the
+// only file) of image `digest` (a manifest, or an index resolved for
+// options.platform), as the layers leave it. The layers are read and
+// verified in full but nothing is written (see DiskExtractor headers_only).
+// Prepare makes the same check on the disk it extracts.
+Status CheckDiskReadable(oci::Store& src, const oci::Digest& digest, const std::string& path,
+                         const CacheOptions& options);
+
 // VM names: what a Kubernetes object name may be, so that they are safe as
 // one path component.
 Status CheckVmName(const std::string& vm);

@@ -187,9 +187,69 @@ TEST_F(NodeCacheTest, PathPicksOneOfSeveralDisks) {
   auto b = Prepare("vm-2", "example.com/x:two", "/disk/b.img");
   ASSERT_TRUE(b.ok()) << b.status().message();
   EXPECT_EQ(FileHash(b->base_file), Sha256::HexOf(DiskBytes('b')));
-  for (const char* bad : {"disk/b.img", "/disk/../etc/passwd", "/disk/", "/etc/shadow", "/disk//b.img"}) {
+  for (const char* bad : {"disk/b.img", "/disk/../etc/passwd", "/disk/", "/disk", "/disk//b.img", "/x/./y", "/"}) {
     EXPECT_EQ(Prepare("vm-3", "example.com/x:two", bad).status().code(), Code::kInvalidArgument) << bad;
   }
+  // A path outside /disk is looked up as it is: this image has none.
+  EXPECT_EQ(Prepare("vm-3", "example.com/x:two", "/etc/shadow").status().message(),
+            "example.com/x:two: the image has no file /etc/shadow");
+}
+
+// containerDisk.path may name any file in the image (KubeVirt's own tests
+// use /custom-disk/downloaded): only that file is taken, under the rules of
+// /disk; symlinks on its way are refused and whiteouts of it apply.
+TEST_F(NodeCacheTest, PathOutsideDiskTakesThatFileOnly) {
+  std::string data = DiskBytes('c');
+  auto m = forge::PutImage(*source_,
+                           {{forge::MakeTar({{"custom-disk", TarEntry::Type::kDir},
+                                             {"custom-disk/downloaded", TarEntry::Type::kFile, data},
+                                             {"custom-disk/other", TarEntry::Type::kFile, DiskBytes('o')},
+                                             {"etc/passwd", TarEntry::Type::kFile, "root:x:0:0"}})}},
+                           "custom");
+  ASSERT_TRUE(m.ok());
+  auto l = Prepare("vm-c", "example.com/x:custom", "/custom-disk/downloaded");
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->path_in_image, "/custom-disk/downloaded");
+  EXPECT_EQ(FileHash(l->base_file), Sha256::HexOf(data));
+  EXPECT_TRUE(CheckDiskReadable(*source_, m->descriptor.digest, "/custom-disk/downloaded", {}).ok());
+  // The default still means the one file in /disk, which this image lacks.
+  EXPECT_EQ(Prepare("vm-d", "example.com/x:custom").status().code(), Code::kNotFound);
+
+  struct Case {
+    std::string tag, want;
+    std::vector<TarEntry> upper;  // a second layer over the first
+  };
+  for (const Case& c : {Case{"symlinked-dir", "symlink to \"/etc\": refused on the disk's path",
+                             {{"custom-disk", TarEntry::Type::kSymlink, "", "/etc"}}},
+                        Case{"symlinked-file", "symlink to \"/etc/shadow\": refused on the disk's path",
+                             {{"custom-disk/downloaded", TarEntry::Type::kSymlink, "", "/etc/shadow"}}},
+                        Case{"hardlinked", "is a hardlink to \"etc/passwd\": refused for the disk",
+                             {{"custom-disk/downloaded", TarEntry::Type::kHardlink, "", "etc/passwd"}}},
+                        Case{"whiteout", "the image has no file /custom-disk/downloaded",
+                             {{"custom-disk/.wh.downloaded", TarEntry::Type::kFile, ""}}},
+                        Case{"dir-whiteout", "the image has no file /custom-disk/downloaded",
+                             {{".wh.custom-disk", TarEntry::Type::kFile, ""}}},
+                        Case{"opaque", "the image has no file /custom-disk/downloaded",
+                             {{"custom-disk/.wh..wh..opq", TarEntry::Type::kFile, ""}}}}) {
+    auto bad = forge::PutImage(*source_,
+                               {{forge::MakeTar({{"custom-disk/downloaded", TarEntry::Type::kFile, data},
+                                                 {"etc/passwd", TarEntry::Type::kFile, "root:x:0:0"}})},
+                                {forge::MakeTar(c.upper)}},
+                               c.tag);
+    ASSERT_TRUE(bad.ok());
+    auto r = Prepare("vm-" + c.tag, "example.com/x:" + c.tag, "/custom-disk/downloaded");
+    ASSERT_FALSE(r.ok()) << c.tag;
+    EXPECT_NE(r.status().message().find(c.want), std::string::npos) << c.tag << ": " << r.status().message();
+  }
+  // A whiteout of /disk leaves the other file alone.
+  auto kept = forge::PutImage(*source_,
+                              {{forge::MakeTar({{"custom-disk/downloaded", TarEntry::Type::kFile, data},
+                                                {"disk/a.img", TarEntry::Type::kFile, DiskBytes('a')}})},
+                               {forge::MakeTar({{".wh.disk", TarEntry::Type::kFile, ""}})}},
+                              "kept");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE(Prepare("vm-k", "example.com/x:kept", "/custom-disk/downloaded").ok());
+  EXPECT_EQ(Prepare("vm-k2", "example.com/x:kept", "/disk/a.img").status().code(), Code::kNotFound);
 }
 
 TEST_F(NodeCacheTest, LaterLayersAndWhiteoutsApply) {
@@ -206,6 +266,46 @@ TEST_F(NodeCacheTest, LaterLayersAndWhiteoutsApply) {
   ASSERT_TRUE(l.ok()) << l.status().message();
   EXPECT_EQ(l->path_in_image, "/disk/new.img");
   EXPECT_EQ(FileHash(l->base_file), Sha256::HexOf(DiskBytes('n')));
+}
+
+// A disk qemu (UID 107) cannot read is refused by prepare, leaving nothing,
+// and by CheckDiskReadable (render pod's check); a later layer's header is
+// the one that counts.
+TEST_F(NodeCacheTest, DiskUid107CannotReadIsRefused) {
+  struct Case {
+    int uid, gid, mode;
+    bool readable;
+  };
+  for (const Case& c : {Case{0, 0, 0440, false}, Case{0, 0, 0600, false}, Case{107, 0, 0200, false},
+                        Case{0, 107, 0400, false}, Case{107, 0, 0400, true}, Case{0, 107, 0040, true},
+                        Case{0, 0, 0444, true}}) {
+    std::string tag = "o" + std::to_string(c.uid) + "-" + std::to_string(c.gid) + "-" + std::to_string(c.mode);
+    TarEntry disk{"disk/disk.img", TarEntry::Type::kFile, DiskBytes('u'), "", c.mode, c.uid, c.gid};
+    auto m = forge::PutImage(*source_, {{forge::MakeTar({{"disk", TarEntry::Type::kDir}, disk})}}, tag);
+    ASSERT_TRUE(m.ok());
+    Status check = CheckDiskReadable(*source_, m->descriptor.digest, "", {});
+    auto lease = Prepare("vm-" + tag, "example.com/x:" + tag);
+    if (c.readable) {
+      EXPECT_TRUE(check.ok()) << tag << ": " << check.message();
+      EXPECT_TRUE(lease.ok()) << tag << ": " << lease.status().message();
+      ASSERT_TRUE(cache_->Release("vm-" + tag).ok());
+      ASSERT_TRUE(cache_->Gc(0).ok());
+    } else {
+      EXPECT_EQ(check.code(), Code::kInvalidArgument) << tag;
+      EXPECT_NE(check.message().find("qemu (UID 107) cannot read it"), std::string::npos) << check.message();
+      ASSERT_FALSE(lease.ok()) << tag;
+      EXPECT_EQ(lease.status().message(), "example.com/x:" + tag + ": " + check.message());
+      ExpectCacheEmpty();
+    }
+  }
+  auto m = forge::PutImage(*source_,
+                           {{forge::MakeTar({{"disk/disk.img", TarEntry::Type::kFile, DiskBytes('a'), "", 0444}})},
+                            {forge::MakeTar({{"disk/disk.img", TarEntry::Type::kFile, DiskBytes('b'), "", 0400, 0, 0}})}},
+                           "later");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(CheckDiskReadable(*source_, m->descriptor.digest, "/disk/disk.img", {}).message(),
+            "/disk/disk.img is owned by 0:0 with mode 0400: qemu (UID 107) cannot read it; "
+            "add it with --chown=107:107 or make it world-readable (0444)");
 }
 
 TEST_F(NodeCacheTest, InvalidVmNamesAreRefused) {

@@ -1,31 +1,71 @@
-// regdisk run, stop, ls, render pod: VMs from specs that name registry
-// disks, booted through libvirt on this node.
+// regdisk run, stop, console, ls, render pod, render domain: VMs from
+// KubeVirt specs whose disks are registry disks, booted through libvirt on
+// this node, or rendered as the manifests a cluster would run.
+#include <algorithm>
 #include <cstdio>
 
+#include "cache/node_cache.h"
 #include "cli/verbs.h"
 #include "resolve/image.h"
 #include "runtime/runner.h"
 #include "util/fs.h"
-#include "util/progress.h"
+#include "vm/domain_xml.h"
 #include "vm/pod.h"
 #include "vm/spec.h"
 
 namespace regdisk::cli {
 namespace {
 
+// The base image regdisk build-base makes (its README name): the default
+// --serve-image, pinned by its digest in the local store.
+constexpr const char* kBaseImage = "kubevirt.io/registry-disk-v1alpha";
+// A spec file is YAML a person writes: a few KiB; 1 MiB leaves room for
+// Secrets given alongside.
+constexpr uint64_t kMaxSpecFileBytes = 1 << 20;
+
 struct VmArgs {
-  std::string spec_file, name, root, uri, launcher_image, serve_image;
+  std::vector<std::string> spec_files;
+  std::string name, root, uri, launcher_image, serve_image, volumes = "container";
   bool console = false, kvm = false, forget = false, no_resolve = false;
   int console_timeout = 0;
   resolve::RegistryFlags reg;
   std::string max_disk;  // --max-disk-size
 };
 
-StatusOr<vm::VmSet> LoadSpec(const std::string& file) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(file, 1 << 20));
-  auto set = vm::ParseVmYaml(text);
-  if (!set.ok()) return set.status().Annotate(file);
-  return set;
+// The spec files as one set of documents (a VM and the Secrets,
+// instancetypes and preferences it refers to may be in separate files).
+StatusOr<std::vector<vm::VmSet>> LoadSpecs(const std::vector<std::string>& files) {
+  std::vector<vm::SpecFile> specs;
+  for (const std::string& f : files) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(f, kMaxSpecFileBytes));
+    specs.push_back({f, std::move(text)});
+  }
+  return vm::ParseVmFiles(specs);
+}
+
+// Pins each container disk's tag to the digest it names now (registry
+// access); with `check_readable`, also refuses a disk qemu (UID 107) cannot
+// read, which would otherwise fail only inside the Pod.
+StatusOr<std::map<std::string, std::string>> PinDisks(const VmArgs& a, const vm::VmSpec& spec,
+                                                       bool check_readable) {
+  std::map<std::string, std::string> pins;
+  for (const auto& d : spec.disks) {
+    if (d.volume.kind != vm::VolumeKind::kContainerDisk) continue;
+    ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(d.volume.container.image));
+    if (ref.digest && !check_readable) continue;
+    ASSIGN_OR_RETURN(auto store, resolve::OpenRegistry(a.reg, ref));
+    std::optional<oci::Digest> digest = ref.digest;
+    if (!digest) {
+      auto m = store->GetManifest(ref.tag);
+      if (!m.ok()) return m.status().Annotate(ref.str());
+      digest = m->descriptor.digest;
+      pins[d.name] = digest->str();
+    }
+    if (check_readable) {
+      RETURN_IF_ERROR(cache::CheckDiskReadable(*store, *digest, d.volume.container.path, {}).Annotate(ref.str()));
+    }
+  }
+  return pins;
 }
 
 StatusOr<std::unique_ptr<runtime::Runner>> OpenRunner(const VmArgs& a) {
@@ -46,72 +86,149 @@ StatusOr<std::unique_ptr<runtime::Runner>> OpenRunner(const VmArgs& a) {
 }
 
 Status RunRun(const VmArgs& a) {
-  auto set = LoadSpec(a.spec_file);
-  if (!set.ok()) return set.status();
-  auto runner = OpenRunner(a);
-  if (!runner.ok()) return runner.status();
-  auto names = (*runner)->Run(*set);
-  if (!names.ok()) return names.status();
-  for (const auto& n : *names) std::printf("started %s\n", n.c_str());
+  ASSIGN_OR_RETURN(std::vector<vm::VmSet> sets, LoadSpecs(a.spec_files));
+  ASSIGN_OR_RETURN(auto runner, OpenRunner(a));
+  std::vector<runtime::RunResult> results;
+  for (const vm::VmSet& set : sets) {
+    ASSIGN_OR_RETURN(auto r, runner->Run(set));
+    results.insert(results.end(), r.begin(), r.end());
+  }
+  for (const auto& r : results) {
+    if (r.started) {
+      std::printf("started %s\n", r.name.c_str());
+    } else {
+      std::printf("%s is Halted (runStrategy: Halted): recorded, not started\n", r.name.c_str());
+    }
+  }
   std::fflush(stdout);
   if (a.console) {
-    for (const auto& n : *names) {
-      Status s = (*runner)->FollowConsole(n, stdout, a.console_timeout);
-      if (!s.ok()) return s;
+    for (const auto& r : results) {
+      if (r.started) RETURN_IF_ERROR(runner->FollowConsole(r.name, stdout, a.console_timeout));
     }
   }
   return OkStatus();
 }
 
 Status RunStop(const VmArgs& a) {
-  auto runner = OpenRunner(a);
-  if (!runner.ok()) return runner.status();
-  Status s = (*runner)->Stop(a.name, a.forget);
-  if (!s.ok()) return s;
+  ASSIGN_OR_RETURN(auto runner, OpenRunner(a));
+  RETURN_IF_ERROR(runner->Stop(a.name, a.forget));
   std::printf("stopped %s\n", a.name.c_str());
   return OkStatus();
 }
 
 Status RunConsole(const VmArgs& a) {
-  auto runner = OpenRunner(a);
-  if (!runner.ok()) return runner.status();
-  Status s = (*runner)->FollowConsole(a.name, stdout, a.console_timeout);
-  return s;
+  ASSIGN_OR_RETURN(auto runner, OpenRunner(a));
+  return runner->FollowConsole(a.name, stdout, a.console_timeout);
 }
 
 Status RunLs(const VmArgs& a) {
-  auto runner = OpenRunner(a);
-  if (!runner.ok()) return runner.status();
-  auto vms = (*runner)->List();
-  if (!vms.ok()) return vms.status();
+  ASSIGN_OR_RETURN(auto runner, OpenRunner(a));
+  ASSIGN_OR_RETURN(auto vms, runner->List());
   std::printf("%-30s %-8s %s\n", "NAME", "STATE", "DISKS");
-  for (const auto& v : *vms) {
+  for (const auto& v : vms) {
     std::string disks;
     for (const auto& [disk, digest] : v.pins) disks += (disks.empty() ? "" : " ") + disk + "@" + digest.substr(0, 19);
-    std::printf("%-30s %-8s %s\n", OneLine(v.name).c_str(), v.running ? "running" : "stopped", OneLine(disks).c_str());
+    const char* state = v.running ? "running" : v.run_strategy == "Halted" ? "halted" : "stopped";
+    std::printf("%-30s %-8s %s\n", OneLine(v.name).c_str(), state, OneLine(disks).c_str());
   }
   return OkStatus();
 }
 
-Status RunRenderPod(const VmArgs& a) {
-  auto set = LoadSpec(a.spec_file);
-  if (!set.ok()) return set.status();
+// The default --serve-image: the base image in the local store, pinned.
+StatusOr<std::string> DefaultServeImage(const Globals& g) {
+  auto base = resolve::OpenLayoutImage(g.store, kBaseImage, false);
+  auto m = base.ok() ? base->store->GetManifest(base->location.tag) : StatusOr<oci::RawManifest>(base.status());
+  if (!m.ok()) {
+    return InvalidArgument(std::string("--serve-image is required: ") + kBaseImage +
+                           " is not in the local store (make it with regdisk build-base -t " + kBaseImage + ")");
+  }
+  return std::string(kBaseImage) + "@" + m->descriptor.digest.str();
+}
+
+Status RunRenderPod(const Globals& g, const VmArgs& a) {
+  if (a.volumes != "container" && a.volumes != "image") {
+    return InvalidArgument("--volumes " + Quote(a.volumes) + ": want container or image");
+  }
+  if (a.launcher_image.empty()) return InvalidArgument("--launcher-image is required: regdisk builds no launcher image");
+  ASSIGN_OR_RETURN(std::vector<vm::VmSet> sets, LoadSpecs(a.spec_files));
   vm::PodOptions o;
-  if (!a.launcher_image.empty()) o.launcher_image = a.launcher_image;
-  if (!a.serve_image.empty()) o.serve_image = a.serve_image;
-  if (!a.no_resolve) {
-    // Pin each disk's image to the digest its tag names now.
-    for (const auto& d : set->vm.disks) {
-      auto ref = oci::Reference::Parse(d.volume.image);
-      if (!ref.ok()) return ref.status();
-      if (ref->digest) continue;
-      auto digest = resolve::PinDigest(a.reg, *ref);
-      if (!digest.ok()) return digest.status();
-      o.pinned_digests[d.name] = *digest;
+  o.volumes = a.volumes == "image" ? vm::PodVolumes::kImage : vm::PodVolumes::kContainer;
+  o.launcher_image = a.launcher_image;
+  o.serve_image = a.serve_image;
+  std::string out;
+  for (const vm::VmSet& set : sets) {
+    bool wrappers = o.volumes == vm::PodVolumes::kContainer &&
+                    std::any_of(set.vm.disks.begin(), set.vm.disks.end(), [](const vm::VmDisk& d) {
+                      return d.volume.kind == vm::VolumeKind::kContainerDisk;
+                    });
+    if (wrappers && o.serve_image.empty()) {
+      ASSIGN_OR_RETURN(o.serve_image, DefaultServeImage(g));
+    }
+    o.pinned_digests.clear();
+    if (!a.no_resolve) {
+      ASSIGN_OR_RETURN(o.pinned_digests, PinDisks(a, set.vm, /*check_readable=*/true));
+    }
+    out += (out.empty() ? "" : "---\n") + vm::RenderLauncherPod(set.vm, o);
+  }
+  std::printf("%s", out.c_str());
+  return OkStatus();
+}
+
+// Where run puts a VM's files: per-VM files under ROOT/run/NAME, container
+// disks over the node cache (whose paths are known only once the disk is
+// pulled: placeholders named after the image, pinned when resolved).
+std::vector<vm::AttachedDisk> PlannedDisks(const std::string& dir, const std::string& root, const vm::VmSpec& spec,
+                                           const std::map<std::string, std::string>& pins) {
+  std::vector<vm::AttachedDisk> out;
+  for (const vm::VmDisk& d : spec.disks) {
+    switch (d.volume.kind) {
+      case vm::VolumeKind::kContainerDisk: {
+        auto pin = pins.find(d.name);
+        std::string image = pin == pins.end() ? d.volume.container.image : pin->second;
+        out.push_back({d, dir + "/" + d.name + ".overlay.qcow2", "qcow2", root + "/disks/(" + image + ")/disk", "raw"});
+        break;
+      }
+      case vm::VolumeKind::kEmptyDisk:
+        out.push_back({d, dir + "/" + d.volume.name + ".qcow2", "qcow2", "", ""});
+        break;
+      default:
+        out.push_back({d, dir + "/" + d.volume.name + ".iso", "raw", "", ""});
     }
   }
-  std::printf("%s", vm::RenderLauncherPod(set->vm, o).c_str());
+  return out;
+}
+
+Status RunRenderDomain(const VmArgs& a) {
+  ASSIGN_OR_RETURN(std::vector<vm::VmSet> sets, LoadSpecs(a.spec_files));
+  std::string root = resolve::NodeRoot(a.root), out;
+  for (const vm::VmSet& set : sets) {
+    std::map<std::string, std::string> pins;
+    if (!a.no_resolve) {
+      ASSIGN_OR_RETURN(pins, PinDisks(a, set.vm, /*check_readable=*/false));
+    }
+    for (int i = 0; i < set.replicas; ++i) {
+      vm::VmSpec spec = set.vm;
+      if (set.replicas > 1) spec.name += "-" + std::to_string(i);
+      std::string dir = root + "/run/" + spec.name;
+      vm::DomainOptions o;
+      o.domain_type = a.kvm ? "kvm" : "qemu";
+      o.console_log = dir + "/console.log";
+      if (spec.firmware == vm::Firmware::kEfi) {
+        vm::OvmfPaths ovmf = vm::OvmfFiles(spec.secure_boot);
+        o.loader = ovmf.code;
+        o.nvram_template = ovmf.vars_template;
+        o.nvram = dir + "/nvram.fd";
+      }
+      out += vm::RenderDomainXml(spec, PlannedDisks(dir, root, spec, pins), o);
+    }
+  }
+  std::printf("%s", out.c_str());
   return OkStatus();
+}
+
+void AddSpecFiles(CLI::App* cmd, VmArgs& a) {
+  cmd->add_option("spec", a.spec_files, "VM spec YAML files (with the Secrets, instancetypes and preferences they use)")
+      ->required();
 }
 
 }  // namespace
@@ -128,28 +245,53 @@ std::vector<Verb> VmVerbs() {
     return ArgsVerb<VmArgs>(std::move(name), std::move(summary), std::move(examples), std::move(notes), with_node,
                             run);
   };
-  // render has no node flags: it only writes YAML.
-  Verb render_pod = ArgsVerb<VmArgs>(
-      "render pod", "The launcher Pod with one wrapper container per registry disk",
-      {"regdisk render pod vm.yaml > pod.yaml", "regdisk render pod vm.yaml --no-resolve"},
-      "Image tags are pinned to the digests the registry gives now, unless --no-resolve.\n",
-      [](CLI::App* cmd, VmArgs& a) {
-        cmd->add_option("spec", a.spec_file, "VM spec YAML")->required();
-        cmd->add_option("--launcher-image", a.launcher_image, "the compute container's image");
-        cmd->add_option("--serve-image", a.serve_image,
+  // render pod reads the local store (the default --serve-image) and writes
+  // YAML: no node flags.
+  Verb render_pod{
+      "render pod", "The launcher Pod: wrapper containers or image volumes for the disks",
+      {"regdisk render pod vm.yaml --launcher-image registry.example.com/virt-launcher@sha256:...",
+       "regdisk render pod vm.yaml --volumes image --launcher-image L --no-resolve"},
+      "Image tags are pinned to the digests the registry gives now, unless --no-resolve; a disk\n"
+      "qemu (UID 107) cannot read is refused. --volumes image renders Kubernetes image volumes\n"
+      "(KubeVirt since v1.6) instead of one wrapper container per disk.\n",
+      [](CLI::App* cmd, const Globals& g) -> Action {
+        auto a = std::make_shared<VmArgs>();
+        AddSpecFiles(cmd, *a);
+        cmd->add_option("--volumes", a->volumes,
+                        "container: a wrapper container per disk (default); image: Kubernetes image volumes");
+        cmd->add_option("--launcher-image", a->launcher_image, "the compute container's image (required)");
+        cmd->add_option("--serve-image", a->serve_image,
                         "the image whose /regdisk-serve the init container installs for the disk containers "
-                        "(regdisk build-base; default kubevirt.io/registry-disk-v1alpha)");
-        cmd->add_flag("--no-resolve", a.no_resolve, "do not pin image tags to digests (no registry access)");
+                        "(default: kubevirt.io/registry-disk-v1alpha from the local store, as regdisk build-base "
+                        "makes it, pinned by digest)");
+        cmd->add_flag("--no-resolve", a->no_resolve, "do not pin image tags to digests (no registry access)");
+        AddRegistryFlags(cmd, a->reg);
+        return [&g, a] { return RunRenderPod(g, *a); };
+      }};
+  Verb render_domain = ArgsVerb<VmArgs>(
+      "render domain", "The libvirt domain XML run would define, without starting anything",
+      {"regdisk render domain vm.yaml --no-resolve"},
+      "Per-VM files (overlays, cloud-init ISOs, emptyDisks, NVRAM) are named where run puts\n"
+      "them; cached disks are placeholders named after their image.\n",
+      [](CLI::App* cmd, VmArgs& a) {
+        AddSpecFiles(cmd, a);
+        cmd->add_flag("--kvm", a.kvm, "as run --kvm");
+        cmd->add_flag("--no-resolve", a.no_resolve, "do not pin image tags to digests (offline)");
+        AddRootFlag(cmd, a.root);
         AddRegistryFlags(cmd, a.reg);
       },
-      RunRenderPod);
+      RunRenderDomain);
   return {
-      verb("run", "Boot the VMs of a spec whose disks are registry disks", {"regdisk run vm.yaml --console"},
+      verb("run", "Boot the VMs of KubeVirt specs whose disks are registry disks",
+           {"regdisk run vm.yaml --console", "regdisk run vm.yaml secrets.yaml"},
            "Each registry disk becomes a per-VM qcow2 overlay on one cached, verified copy;\n"
-           "writes vanish when the VM stops. Specs: RegistryDisk:v1alpha, registryDisk\n"
-           "(kubevirt.io/v1alpha1) or containerDisk volumes; replica sets too.\n",
+           "cloud-init volumes an ISO (cidata / config-2), emptyDisks a sparse qcow2, EFI its\n"
+           "own NVRAM: all per VM, gone when it stops. runStrategy Halted starts nothing;\n"
+           "Always / RerunOnFailure are restarted in place by libvirt; Once / Manual never.\n"
+           "Specs: KubeVirt's VirtualMachine, VirtualMachineInstance and replica sets (and the\n"
+           "2018 kinds); see the README's table of supported fields.\n",
            [](CLI::App* cmd, VmArgs& a) {
-             cmd->add_option("spec", a.spec_file, "VM spec YAML")->required();
+             AddSpecFiles(cmd, a);
              cmd->add_flag("--console", a.console, "follow the serial console until the VM stops");
              cmd->add_option("--console-timeout", a.console_timeout, "stop following after N seconds (0: never)");
              cmd->add_flag("--kvm", a.kvm, "use KVM instead of TCG");
@@ -173,6 +315,7 @@ std::vector<Verb> VmVerbs() {
            RunConsole),
       verb("ls", "List VMs on this node", {"regdisk ls"}, "", [](CLI::App*, VmArgs&) {}, RunLs),
       render_pod,
+      render_domain,
   };
 }
 

@@ -1,4 +1,5 @@
-// Ephemeral per-VM overlays: an empty qcow2 v3 whose backing file is a
+// Ephemeral per-VM disks: overlays and empty disks (emptyDisk volumes).
+// Overlays: an empty qcow2 v3 whose backing file is a
 // cached disk, with the backing format stated in the header (qemu never
 // probes it). Written directly (four clusters: header, refcount table,
 // refcount block, L1 table: the layout `qemu-img create` makes) so a VM's
@@ -16,5 +17,10 @@ namespace regdisk::disk {
 // absolute path, whose format is `base_format`; the overlay's virtual size is
 // the base's.
 Status CreateOverlay(const std::string& base, Format base_format, const std::string& overlay);
+
+// Creates `path` atomically: an empty sparse qcow2 v3 (no backing file) of
+// `size` bytes rounded up to whole 512-byte sectors, as `qemu-img create -f
+// qcow2` makes it. Refuses 0 and sizes over kMaxVirtualSize.
+Status CreateEmptyDisk(const std::string& path, uint64_t size);
 
 }  // namespace regdisk::disk

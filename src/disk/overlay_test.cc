@@ -1,5 +1,7 @@
 #include "disk/overlay.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "disk/qcow2.h"
@@ -71,6 +73,39 @@ TEST(Overlay, RefusesRelativeBackingPathAndLeavesNothing) {
   EXPECT_FALSE(CreateOverlay("base.raw", Format::kRaw, dir.path() + "/o.qcow2").ok());
   EXPECT_FALSE(CreateOverlay(dir.path() + "/missing.raw", Format::kRaw, dir.path() + "/o.qcow2").ok());
   EXPECT_FALSE(PathExists(dir.path() + "/o.qcow2"));
+}
+
+// An emptyDisk: qemu-img check passes, the size is the capacity (rounded up
+// to a sector), there is no backing file, the file is sparse, and a guest
+// write stays readable.
+TEST(EmptyDisk, QemuAcceptsItAndItIsSparse) {
+  TempDir dir;
+  std::string path = dir.path() + "/scratch.qcow2";
+  const uint64_t capacity = (5ull << 30) + 100;  // 5 GiB + 100 bytes: 11 L2 tables
+  ASSERT_TRUE(CreateEmptyDisk(path, capacity).ok());
+  Tool({"qemu-img", "check", "-f", "qcow2", path});
+  auto info = RunQemuImgInfo(path, Format::kQcow2);
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  EXPECT_EQ(info->virtual_size, (5ull << 30) + 512);
+  EXPECT_EQ(info->backing_filename, "");
+  auto h = Qcow2Header::Parse(*ReadFile(path, 1 << 20));
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_TRUE(h->CheckSafe().ok());
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_LE(st.st_size, 1 << 20);
+  Tool({"qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 4G 64k", path});
+  std::string read = Tool({"qemu-io", "-f", "qcow2", "-c", "read -P 0x5a 4G 64k", "-c", "read -P 0 0 64k", path});
+  EXPECT_EQ(read.find("fail"), std::string::npos) << read;
+  Tool({"qemu-img", "check", "-f", "qcow2", path});
+}
+
+TEST(EmptyDisk, RefusesZeroAndHugeAndLeavesNothing) {
+  TempDir dir;
+  std::string path = dir.path() + "/e.qcow2";
+  EXPECT_EQ(CreateEmptyDisk(path, 0).code(), Code::kInvalidArgument);
+  EXPECT_EQ(CreateEmptyDisk(path, kMaxVirtualSize + 1).code(), Code::kInvalidArgument);
+  EXPECT_FALSE(PathExists(path));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -186,7 +187,9 @@ StatusOr<uint64_t> FreeBytes(const std::string& dir) {
   return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
-std::string DiskName(const std::string& rel) { return Quote("disk/" + rel); }
+// A disk file's name in messages, quoted: "disk/NAME", or the one other
+// file a containerDisk.path names ("/custom/disk" is kept as "/custom/disk").
+std::string DiskName(const std::string& rel) { return Quote(rel.starts_with("/") ? rel.substr(1) : "disk/" + rel); }
 
 // The first bytes of a file as its data blocks arrive, for the qcow2 check.
 class HeadPeek {
@@ -227,7 +230,16 @@ ExtractLimits ExtractLimits::ForMaxDiskSize(uint64_t max_disk_size) {
 struct DiskExtractor::Impl {
   std::string work_dir;
   ExtractLimits limits;
+  bool headers_only = false;
+  // A file outside /disk that is also taken ("custom-disk/x"), as
+  // containerDisk.path may name one; kept in `files` as "/custom-disk/x".
+  std::string other;
   std::map<std::string, std::string> files;  // name inside /disk -> file in work_dir
+  struct Owner {
+    int64_t uid, gid;
+    uint32_t mode;
+  };
+  std::map<std::string, Owner> owners;       // name inside /disk -> its last tar header's
   int counter = 0;
   Status failed;  // the error of a layer that failed: the extractor is spent
   // Bytes this layer may still write: the free space when it started, less
@@ -235,7 +247,9 @@ struct DiskExtractor::Impl {
   uint64_t write_budget = 0;
 
   ~Impl() {
-    for (const auto& [name, path] : files) ::unlink(path.c_str());
+    for (const auto& [name, path] : files) {
+      if (!path.empty()) ::unlink(path.c_str());
+    }
   }
 
   void Remove(const std::string& prefix_or_name, bool prefix) {
@@ -243,12 +257,20 @@ struct DiskExtractor::Impl {
       bool hit = prefix ? (prefix_or_name.empty() || it->first.starts_with(prefix_or_name + "/"))
                         : (it->first == prefix_or_name || it->first.starts_with(prefix_or_name + "/"));
       if (hit) {
-        ::unlink(it->second.c_str());
+        if (!it->second.empty()) ::unlink(it->second.c_str());
         it = files.erase(it);
       } else {
         ++it;
       }
     }
+  }
+
+  bool IsOther(const std::string& name) const { return !other.empty() && name == other; }
+  bool AboveOther(const std::string& name) const { return !other.empty() && other.starts_with(name + "/"); }
+  // What a tar entry's name or a whiteout's target does to `other`: a
+  // whiteout of it or of a directory above it deletes it.
+  void WhiteoutOther(const std::string& target) {
+    if (IsOther(target) || AboveOther(target)) Remove("/" + other, false);
   }
 
   // Refuses, before a byte of it is written, a disk over the size limit,
@@ -279,6 +301,12 @@ struct DiskExtractor::Impl {
   Status ExtractFile(archive* a, archive_entry* e, const std::string& rel) {
     int64_t size = archive_entry_size(e);
     RETURN_IF_ERROR(CheckBeforeWriting(e, rel, size));
+    owners[rel] = {archive_entry_uid(e), archive_entry_gid(e), static_cast<uint32_t>(archive_entry_perm(e))};
+    if (headers_only) {
+      Remove(rel, false);
+      files[rel] = "";  // libarchive skips the data at the next header
+      return OkStatus();
+    }
     std::string path = work_dir + "/.extract-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return IoError("creating " + path, errno);
@@ -348,13 +376,21 @@ struct DiskExtractor::Impl {
       if (InDisk(name) || InDisk(*t)) {
         return InvalidArgument("tar entry " + Quote(name) + " is a hardlink to " + Quote(*t) + ": refused under /disk");
       }
+      if (IsOther(name) || IsOther(*t)) {
+        return InvalidArgument("tar entry \"" + name + "\" is a hardlink to \"" + *t + "\": refused for the disk");
+      }
       return OkStatus();
     }
     if (type == AE_IFLNK) {
+      const char* target = archive_entry_symlink(e);
       if (InDisk(name)) {
         const char* target = archive_entry_symlink(e);
         return InvalidArgument("tar entry " + Quote(name) + " is a symlink to " + Quote(target ? target : "") +
                                ": refused under /disk");
+      }
+      if (IsOther(name) || AboveOther(name)) {
+        return InvalidArgument("tar entry \"" + name + "\" is a symlink to \"" +
+                               std::string(target ? target : "") + "\": refused on the disk's path");
       }
       return OkStatus();
     }
@@ -363,8 +399,16 @@ struct DiskExtractor::Impl {
     std::string dir = slash == std::string::npos ? "" : name.substr(0, slash);
     std::string base = name.substr(slash == std::string::npos ? 0 : slash + 1);
     if (base.starts_with(".wh.")) {
+      if (base == ".wh..wh..opq") {
+        if (dir.empty() || AboveOther(dir)) Remove("/" + other, false);
+      } else {
+        WhiteoutOther((dir.empty() ? "" : dir + "/") + base.substr(4));
+      }
       if (name == ".wh.disk" || (dir == "" && base == ".wh..wh..opq")) {
-        Remove("", true);
+        // Everything in /disk (the other file was handled above).
+        for (const auto& [key, path] : std::map<std::string, std::string>(files)) {
+          if (!key.starts_with("/")) Remove(key, false);
+        }
       } else if (InDisk(dir)) {
         std::string rel_dir = dir == "disk" ? "" : dir.substr(5);
         if (base == ".wh..wh..opq") {
@@ -375,6 +419,12 @@ struct DiskExtractor::Impl {
       }
       return OkStatus();
     }
+    if (IsOther(name) && type != AE_IFDIR) {
+      if (type != AE_IFREG) return InvalidArgument("tar entry \"" + name + "\" has an unsupported type");
+      return ExtractFile(a, e, "/" + name);
+    }
+    // A file where a directory above the disk should be hides it.
+    if (AboveOther(name) && type != AE_IFDIR) Remove("/" + other, false);
     if (!InDisk(name) || type == AE_IFDIR) return OkStatus();
     if (name == "disk") return InvalidArgument("tar entry \"disk\" is a file, not a directory");
     if (type != AE_IFREG) return InvalidArgument("tar entry " + Quote(name) + " has an unsupported type");
@@ -382,8 +432,11 @@ struct DiskExtractor::Impl {
   }
 };
 
-DiskExtractor::DiskExtractor(std::string work_dir, ExtractLimits limits) : impl_(new Impl) {
+DiskExtractor::DiskExtractor(std::string work_dir, ExtractLimits limits, bool headers_only, std::string other)
+    : impl_(new Impl) {
   impl_->work_dir = std::move(work_dir);
+  impl_->headers_only = headers_only;
+  impl_->other = std::move(other);
   impl_->limits = limits;
 }
 
@@ -443,7 +496,9 @@ Status DiskExtractor::Impl::Extract(LayerStream& stream, const oci::Descriptor& 
 
 std::vector<std::string> DiskExtractor::Disks() const {
   std::vector<std::string> out;
-  for (const auto& [name, path] : impl_->files) out.push_back(name);
+  for (const auto& [name, path] : impl_->files) {
+    if (!name.starts_with("/")) out.push_back(name);
+  }
   return out;
 }
 
@@ -462,18 +517,34 @@ StatusOr<DiskExtractor::Taken> DiskExtractor::Take(const std::string& name) {
     it = files.begin();
   } else {
     it = files.find(name);
-    if (it == files.end()) return NotFound("the image has no file " + Quote("/disk/" + name));
+    if (it == files.end()) return NotFound("the image has no file " + Quote(name.starts_with("/") ? name : "/disk/" + name));
   }
-  // The one file kept is flushed before it is handed over to be published.
-  int fd = ::open(it->second.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return IoError("opening " + it->second, errno);
-  int synced = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (synced != 0) return IoError("flushing " + it->second, err);
-  Taken taken{it->first, it->second};
+  // The one file kept is flushed before it is handed over to be published
+  // (a headers-only pass has no file).
+  if (!it->second.empty()) {
+    int fd = ::open(it->second.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return IoError("opening " + it->second, errno);
+    int synced = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (synced != 0) return IoError("flushing " + it->second, err);
+  }
+  const Impl::Owner& o = impl_->owners[it->first];
+  Taken taken{it->first, it->second, o.uid, o.gid, o.mode};
   files.erase(it);
   return taken;
+}
+
+Status CheckReadableByQemu(const DiskExtractor::Taken& d) {
+  if ((d.uid == kQemuUid && (d.mode & 0400)) || (d.gid == kQemuGid && (d.mode & 0040)) || (d.mode & 0004)) {
+    return OkStatus();
+  }
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", d.mode & 07777);
+  std::string shown = d.name.starts_with("/") ? d.name : "/disk/" + d.name;
+  return InvalidArgument(OneLine(shown) + " is owned by " + std::to_string(d.uid) + ":" +
+                         std::to_string(d.gid) + " with mode " + mode + ": qemu (UID 107) cannot read it; " +
+                         "add it with --chown=107:107 or make it world-readable (0444)");
 }
 
 }  // namespace regdisk::layer

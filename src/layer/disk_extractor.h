@@ -3,8 +3,9 @@
 // (must equal the config's diff_id) -> tar reader -> the disk file, written
 // sparse. No copy of the tarball is ever kept.
 //
-// Only regular files under disk/ are taken; everything else in a layer is
-// read (for the digests) but never written. Refused, each with its own
+// Only regular files under disk/ (and the one `other` file the constructor
+// names) are taken; everything else in a layer is read (for the digests)
+// but never written. Refused, each with its own
 // message: absolute names, ".." components, symlinks and hardlinks under
 // disk/, device nodes and FIFOs anywhere, a disk over the size limit (its
 // tar size or its qcow2 virtual size) or over the free space less the
@@ -71,7 +72,16 @@ class DiskExtractor {
  public:
   // Files are written into `work_dir`, which must exist and be on the file
   // system where they will be published.
-  DiskExtractor(std::string work_dir, ExtractLimits limits);
+  // With `headers_only`, nothing is written (work_dir is unused): the
+  // layers are still read to their end and verified, and Take() returns the
+  // disk's name and tar owner and mode with an empty `file`.
+  // `other` ("custom-disk/x", no leading slash) names one regular file
+  // outside disk/ that is taken too (containerDisk.path may name any file
+  // in the image), under the same rules: a symlink at it or at a directory
+  // above it, or a hardlink to or from it, is refused; whiteouts of it or of
+  // a directory above it, and a non-directory in place of such a directory,
+  // delete it. Take("/custom-disk/x") takes it.
+  DiskExtractor(std::string work_dir, ExtractLimits limits, bool headers_only = false, std::string other = "");
   ~DiskExtractor();
   DiskExtractor(const DiskExtractor&) = delete;
   DiskExtractor& operator=(const DiskExtractor&) = delete;
@@ -85,12 +95,14 @@ class DiskExtractor {
   // The disk files present after all layers, by name inside /disk.
   std::vector<std::string> Disks() const;
 
-  // Picks the disk: `name` (a path inside /disk) or, when empty, the only
-  // file there (an error if there are none or several). The caller now owns
+  // Picks the disk: `name` (a path inside /disk, or "/" + `other`) or, when
+  // empty, the only file in /disk (an error if there are none or several). The caller now owns
   // the returned file in work_dir.
   struct Taken {
     std::string name;  // inside /disk
     std::string file;  // in work_dir
+    int64_t uid = 0, gid = 0;  // from the tar header of the entry that won
+    uint32_t mode = 0;         // permission bits
   };
   StatusOr<Taken> Take(const std::string& name);
 
@@ -98,5 +110,15 @@ class DiskExtractor {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// KubeVirt runs qemu as UID and GID 107 (virt-launcher's "qemu" user): a
+// container disk must be readable by it (kubevirt docs, "containerDisk").
+inline constexpr int64_t kQemuUid = 107;
+inline constexpr int64_t kQemuGid = 107;
+
+// Refuses a disk whose tar owner and mode do not let UID/GID 107 read it
+// (owner 107 with u+r, group 107 with g+r, or o+r), naming the owner and
+// mode and the fix (ADD --chown=107:107, or chmod 0444).
+Status CheckReadableByQemu(const DiskExtractor::Taken& disk);
 
 }  // namespace regdisk::layer

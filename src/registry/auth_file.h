@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "util/base64.h"
 #include "util/status.h"
 
 namespace regdisk::registry {
@@ -62,9 +63,5 @@ Status StoreCredentials(const std::string& path, const std::string& host,
                         const Credentials& credentials);
 // Removes every entry that matches `host`; NotFound when there is none.
 Status RemoveCredentials(const std::string& path, const std::string& host);
-
-std::string Base64Encode(std::string_view data);
-// Standard alphabet, padding optional; nullopt on anything else.
-std::optional<std::string> Base64Decode(std::string_view text);
 
 }  // namespace regdisk::registry

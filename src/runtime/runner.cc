@@ -19,8 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string LeaseName(const std::string& vm, const std::string& disk) { return vm + "." + disk; }
-
 // "none" (O_DIRECT) when the file system under `dir` supports it, as
 // KubeVirt decides; tmpfs does not.
 std::string CacheMode(const std::string& file) {
@@ -49,6 +47,16 @@ StatusOr<VmState> Runner::Load(const std::string& name) {
   try {
     auto j = json::parse(text);
     for (const auto& [disk, digest] : j.at("pins").items()) s.pins[disk] = digest.get<std::string>();
+    s.run_strategy = j.value("runStrategy", "Once");
+    for (const auto& f : j.value("files", json::array())) {
+      std::string file = f.get<std::string>();
+      // Names inside the VM's directory only: vm.json is ours, but a
+      // damaged one must not make stop delete anything else.
+      if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..") {
+        return Corrupt(path + ": bad file name " + Quote(file));
+      }
+      s.files.push_back(file);
+    }
     for (const auto& lease_name : j.at("leases")) {
       ASSIGN_OR_RETURN(auto lease, cache_->GetLease(lease_name.get<std::string>()));
       if (lease) s.leases.push_back(*lease);
@@ -62,30 +70,31 @@ StatusOr<VmState> Runner::Load(const std::string& name) {
 Status Runner::Save(const VmState& s) {
   json leases = json::array();
   for (const auto& l : s.leases) leases.push_back(l.vm);
-  json j = {{"name", s.name}, {"leases", leases}, {"pins", s.pins}};
+  json j = {{"name", s.name}, {"leases", leases}, {"pins", s.pins}, {"runStrategy", s.run_strategy},
+            {"files", s.files}};
   return WriteFileAtomic(Dir(s.name) + "/vm.json", j.dump(2) + "\n");
 }
 
-StatusOr<std::vector<std::string>> Runner::Run(const vm::VmSet& set) {
-  std::vector<std::string> names;
+StatusOr<std::vector<RunResult>> Runner::Run(const vm::VmSet& set) {
+  std::vector<RunResult> done;
   std::vector<bool> fresh;
   for (int i = 0; i < set.replicas; ++i) {
     std::string name = set.replicas == 1 ? set.vm.name : set.vm.name + "-" + std::to_string(i);
     bool existed = PathExists(Dir(name) + "/vm.json");
-    Status s = StartOne(name, set.vm);
-    if (!s.ok()) {
+    auto started = StartOne(name, set.vm);
+    if (!started.ok()) {
       // All or nothing: replicas this call started are stopped again (and
       // forgotten when this call created them).
-      for (size_t k = 0; k < names.size(); ++k) (void)Stop(names[k], fresh[k]);
-      return s;
+      for (size_t k = 0; k < done.size(); ++k) (void)Stop(done[k].name, fresh[k]);
+      return started.status();
     }
-    names.push_back(name);
+    done.push_back({name, *started});
     fresh.push_back(!existed);
   }
-  return names;
+  return done;
 }
 
-Status Runner::StartOne(const std::string& name, const vm::VmSpec& spec) {
+StatusOr<bool> Runner::StartOne(const std::string& name, const vm::VmSpec& spec) {
   RETURN_IF_ERROR(cache::CheckVmName(name));
   bool existed = PathExists(Dir(name) + "/vm.json");
   VmState state;
@@ -96,51 +105,42 @@ Status Runner::StartOne(const std::string& name, const vm::VmSpec& spec) {
     ASSIGN_OR_RETURN(auto conn, LibvirtConn::Open(options_.libvirt_uri));
     ASSIGN_OR_RETURN(bool active, conn->IsActive(name));
     if (active) return AlreadyExists("VM " + name + " is running; stop it first (regdisk stop " + name + ")");
-    // A stopped VM starts again from pristine disks: new overlays.
+    // A stopped VM starts again from pristine disks: new overlays and files.
     for (const auto& l : state.leases) (void)cache_->Release(l.vm);
     state.leases.clear();
+    RETURN_IF_ERROR(RemoveFiles(state));
   }
+  state.run_strategy = vm::RunStrategyName(spec.run_strategy);
   RETURN_IF_ERROR(MakeDirs(Dir(name)));
+  if (spec.run_strategy == vm::RunStrategy::kHalted) {
+    // Recorded so that ls shows it; nothing prepared, defined or started.
+    if (Status s = Save(state); !s.ok()) {
+      if (!existed) (void)RemoveAll(Dir(name));
+      return s;
+    }
+    return false;
+  }
   auto undo = [&](const Status& why) {
     for (const auto& l : state.leases) (void)cache_->Release(l.vm);
+    state.leases.clear();
+    (void)RemoveFiles(state);
     if (!existed) (void)RemoveAll(Dir(name));
     return why;
   };
 
-  std::vector<vm::AttachedDisk> attached;
-  for (size_t i = 0; i < spec.disks.size(); ++i) {
-    const vm::VmDisk& d = spec.disks[i];
-    std::string image = d.volume.image;
-    if (auto pin = state.pins.find(d.name); pin != state.pins.end()) {
-      auto ref = oci::Reference::Parse(image);
-      auto digest = oci::Digest::Parse(pin->second);
-      if (ref.ok() && digest.ok()) image = ref->WithDigest(*digest).str();
-    }
-    cache::PrepareRequest req{LeaseName(name, d.name), image, d.volume.path, {}};
-    if (d.volume.pull_policy == "Always" || d.volume.pull_policy == "IfNotPresent") {
-      req.policy = *cache::ParsePullPolicy(d.volume.pull_policy);
-    }
-    std::string secret = d.volume.pull_secret;
-    bool never = d.volume.pull_policy == "Never";
-    auto opener = [&](const oci::Reference& ref) -> StatusOr<std::unique_ptr<oci::Store>> {
-      if (never) return NotFound("imagePullPolicy is Never and " + ref.str() + " is not in the node cache");
-      return options_.open(ref, secret);
-    };
-    if (never) req.policy = cache::PullPolicy::kIfNotPresent;
-    auto lease = cache_->Prepare(req, opener);
-    if (!lease.ok()) return undo(lease.status().Annotate("VM " + name + ", disk " + d.name));
-    state.leases.push_back(*lease);
-    state.pins[d.name] = lease->manifest.str();
-    attached.push_back({d, lease->overlay, lease->base_file, disk::FormatName(lease->base_format)});
-  }
-
   vm::DomainOptions dom;
   dom.domain_type = options_.domain_type;
   dom.console_log = state.console_log;
-  dom.cache_mode = attached.empty() ? "none" : CacheMode(attached[0].overlay);
+  // Missing firmware is refused before any disk is pulled.
+  if (spec.firmware == vm::Firmware::kEfi) {
+    if (Status s = PrepareFirmware(name, spec, state, dom); !s.ok()) return undo(s);
+  }
+  auto attached = Attach(name, spec, state);
+  if (!attached.ok()) return undo(attached.status());
+  dom.cache_mode = attached->empty() ? "none" : CacheMode(attached->front().file);
   vm::VmSpec named = spec;
   named.name = name;
-  std::string xml = vm::RenderDomainXml(named, attached, dom);
+  std::string xml = vm::RenderDomainXml(named, *attached, dom);
   if (Status s = WriteFileAtomic(Dir(name) + "/domain.xml", xml); !s.ok()) return undo(s);
   if (Status s = WriteFileAtomic(state.console_log, ""); !s.ok()) return undo(s);
   if (Status s = Save(state); !s.ok()) return undo(s);
@@ -148,7 +148,7 @@ Status Runner::StartOne(const std::string& name, const vm::VmSpec& spec) {
   auto conn = LibvirtConn::Open(options_.libvirt_uri);
   if (!conn.ok()) return undo(conn.status());
   if (Status s = (*conn)->StartDomain(xml); !s.ok()) return undo(s.Annotate("VM " + name));
-  return OkStatus();
+  return true;
 }
 
 Status Runner::Stop(const std::string& name, bool forget) {
@@ -159,8 +159,15 @@ Status Runner::Stop(const std::string& name, bool forget) {
   RETURN_IF_ERROR(conn->Destroy(name));
   for (const auto& l : state.leases) RETURN_IF_ERROR(cache_->Release(l.vm));
   state.leases.clear();
+  RETURN_IF_ERROR(RemoveFiles(state));
   if (forget) return RemoveAll(Dir(name));
   return Save(state);
+}
+
+Status Runner::RemoveFiles(VmState& state) {
+  for (const auto& f : state.files) RETURN_IF_ERROR(RemoveAll(Dir(state.name) + "/" + f));
+  state.files.clear();
+  return OkStatus();
 }
 
 StatusOr<std::vector<VmState>> Runner::List() {

@@ -1,17 +1,37 @@
 // The node agent's VM lifecycle (the handler role, without Kubernetes):
-// VM spec -> one lease per registry disk from the node cache -> domain XML
-// -> a transient libvirt domain. Everything that can be refused (the spec,
-// a missing image, a bad format, a malicious disk) is refused before
-// libvirt is called, and a refused start leaves no lease or overlay.
+// VM spec -> one lease per container disk from the node cache, plus the
+// VM's own files -> domain XML -> a transient libvirt domain. Everything
+// that can be refused (the spec, a missing image, a bad format, a malicious
+// disk, missing firmware, oversized cloud-init data) is refused before
+// libvirt is called, and a refused start leaves no lease and no file.
 //
-//   ROOT/run/VM/vm.json       the VM's leases and pinned digests
+//   ROOT/run/VM/vm.json       the VM's leases, pinned digests, run strategy
+//                             and per-VM files
 //   ROOT/run/VM/domain.xml    what libvirt was given
 //   ROOT/run/VM/console.log   the serial console
+//   ROOT/run/VM/VOLUME.iso    a cloud-init volume (label cidata or config-2)
+//   ROOT/run/VM/VOLUME.qcow2  an emptyDisk volume: sparse qcow2 of its capacity
+//   ROOT/run/VM/nvram.fd      EFI variables, copied from OVMF's vars template
 //
-// Stopping destroys the domain and releases the leases (the overlays go:
-// the next start boots from the pristine disk) but keeps the pinned
+// Stopping destroys the domain, releases the leases and removes the per-VM
+// files (the next start boots from pristine disks, a fresh cloud-init
+// volume, empty empty disks and fresh EFI variables) but keeps the pinned
 // digests, so a moved tag does not change a VM across restarts
 // (kubevirt#15967); `forget` drops the VM entirely.
+//
+// Run strategies, as far as one node without a controller can keep them
+// (the domain's on_poweroff / on_crash / on_reboot actions are rendered from
+// the strategy by vm::RenderDomainXml; an in-place restart by libvirt keeps
+// the VM's overlays and files, where KubeVirt would make a new VMI):
+//   Halted          nothing is prepared, defined or started; the VM is
+//                   recorded (`ls` shows it halted) and Run says so.
+//   Always          started; libvirt restarts it in place when the guest
+//                   powers off, reboots or crashes. Only `stop` ends it.
+//   RerunOnFailure  started; restarted in place when it crashes or reboots,
+//                   not when the guest powers off cleanly.
+//   Manual          started now (run is the user's start request); never
+//                   restarted; stop/run are the user's only controls.
+//   Once            (a VirtualMachineInstance) started; never restarted.
 #pragma once
 
 #include <cstdio>
@@ -22,6 +42,7 @@
 #include <vector>
 
 #include "cache/node_cache.h"
+#include "vm/domain_xml.h"
 #include "vm/spec.h"
 
 namespace regdisk::runtime {
@@ -40,19 +61,30 @@ struct RunnerOptions {
 struct VmState {
   std::string name;
   bool running = false;
+  std::string run_strategy;                 // "Always", ..., "Halted"
   std::vector<cache::Lease> leases;
   std::map<std::string, std::string> pins;  // disk name -> manifest digest
+  std::vector<std::string> files;           // per-VM files (names in the VM's dir)
   std::string console_log;
 };
+
+// What Run did with one VM of a set.
+struct RunResult {
+  std::string name;
+  bool started = false;  // false: Halted, recorded only
+};
+
 
 class Runner {
  public:
   static StatusOr<std::unique_ptr<Runner>> Open(RunnerOptions options);
 
   // Starts every VM of the set (replica i of a set of N > 1 is NAME-i) and
-  // returns their names. A VM that exists and is running is an error; one
-  // that exists and has stopped starts again from pristine disks.
-  StatusOr<std::vector<std::string>> Run(const vm::VmSet& set);
+  // says what it did with each; a Halted VM is recorded, not started. A VM
+  // that exists and is running is an error; one that exists and has stopped
+  // starts again from pristine disks. All or nothing: on an error the VMs
+  // this call started are stopped again.
+  StatusOr<std::vector<RunResult>> Run(const vm::VmSet& set);
   Status Stop(const std::string& name, bool forget);
   StatusOr<std::vector<VmState>> List();
   // Copies the console to `out` as it grows, until the domain stops or
@@ -61,7 +93,12 @@ class Runner {
 
  private:
   explicit Runner(RunnerOptions o) : options_(std::move(o)) {}
-  Status StartOne(const std::string& name, const vm::VmSpec& spec);
+  StatusOr<bool> StartOne(const std::string& name, const vm::VmSpec& spec);
+  StatusOr<std::vector<vm::AttachedDisk>> Attach(const std::string& name, const vm::VmSpec& spec,
+                                                 VmState& state);
+  Status PrepareFirmware(const std::string& name, const vm::VmSpec& spec, VmState& state,
+                         vm::DomainOptions& dom);
+  Status RemoveFiles(VmState& state);
   StatusOr<VmState> Load(const std::string& name);
   Status Save(const VmState& state);
   std::string Dir(const std::string& name) const { return options_.cache.root + "/run/" + name; }

@@ -13,6 +13,9 @@ namespace {
 constexpr size_t kMaxInput = 1 << 20;   // a VM spec is a few KiB
 constexpr size_t kMaxDepth = 64;        // real specs nest about 10 deep
 constexpr size_t kMaxNodes = 100000;    // bounds the memory of yaml-cpp's node graph
+// A spec file holds a VM and what it refers to (Secrets, instancetypes,
+// preferences): a handful of documents. 64 leaves room for a few VMs.
+constexpr size_t kMaxDocuments = 64;
 
 // Sees yaml-cpp's parse events before any node graph exists and refuses what
 // a VM spec never needs and an attacker would use: anchors and aliases
@@ -75,14 +78,20 @@ Status YamlError(const YAML::Exception& e) {
                          std::to_string(e.mark.column + 1) + ": " + e.msg);
 }
 
-// Runs the structure check over the whole text: exactly one document.
-Status CheckStructure(const std::string& text) {
+// Runs the structure check over the whole text: at least one document and at
+// most `max_docs`; the node count is over all documents together.
+Status CheckStructure(const std::string& text, size_t max_docs) {
   try {
     std::istringstream in(text);
     YAML::Parser parser(in);
     StructureCheck check;
     if (!parser.HandleNextDocument(check)) return InvalidArgument("yaml: empty document");
-    if (parser.HandleNextDocument(check)) return InvalidArgument("yaml: more than one document");
+    for (size_t n = 1; parser.HandleNextDocument(check); ++n) {
+      if (n == max_docs) {
+        return InvalidArgument(max_docs == 1 ? std::string("yaml: more than one document")
+                                             : "yaml: more than " + std::to_string(max_docs) + " documents");
+      }
+    }
     return OkStatus();
   } catch (const YAML::Exception& e) {
     return YamlError(e);
@@ -117,7 +126,10 @@ std::optional<std::string> RepairDesignDisks(const std::string& text) {
 
 }  // namespace
 
-StatusOr<YAML::Node> LoadBoundedYaml(std::string_view yaml) {
+namespace {
+
+// The checks, then yaml-cpp's node graphs of every document.
+StatusOr<std::vector<YAML::Node>> LoadChecked(std::string_view yaml, size_t max_docs) {
   if (yaml.size() > kMaxInput) return InvalidArgument("yaml: input larger than 1 MiB");
   for (size_t i = 0; i < yaml.size(); ++i) {
     unsigned char c = yaml[i];
@@ -126,19 +138,31 @@ StatusOr<YAML::Node> LoadBoundedYaml(std::string_view yaml) {
     }
   }
   std::string text(yaml);
-  Status st = CheckStructure(text);
+  Status st = CheckStructure(text, max_docs);
   if (!st.ok()) {
     std::optional<std::string> repaired = RepairDesignDisks(text);
-    if (!repaired || !CheckStructure(*repaired).ok()) return st;
+    if (!repaired || !CheckStructure(*repaired, max_docs).ok()) return st;
     text = std::move(*repaired);
   }
   try {
-    return YAML::Load(text);
+    return YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     return YamlError(e);
   } catch (const std::exception& e) {
     return InvalidArgument(std::string("yaml: ") + e.what());
   }
+}
+
+}  // namespace
+
+StatusOr<YAML::Node> LoadBoundedYaml(std::string_view yaml) {
+  ASSIGN_OR_RETURN(std::vector<YAML::Node> docs, LoadChecked(yaml, 1));
+  if (docs.size() != 1) return InvalidArgument("yaml: empty document");
+  return docs[0];
+}
+
+StatusOr<std::vector<YAML::Node>> LoadBoundedYamlDocuments(std::string_view yaml) {
+  return LoadChecked(yaml, kMaxDocuments);
 }
 
 }  // namespace regdisk::vm

@@ -39,18 +39,35 @@ std::vector<int> BootOrders(const std::vector<AttachedDisk>& disks) {
 }
 
 void RenderDisk(const AttachedDisk& a, int boot, const DomainOptions& o, std::string& x) {
-  x += "    <disk type='file' device='disk'>\n";
-  x += "      <driver name='qemu' type='qcow2' cache='" + Esc(o.cache_mode) +
-       "' error_policy='stop' discard='unmap'/>\n";
-  x += "      <source file='" + Esc(a.overlay) + "'/>\n";
-  x += "      <backingStore type='file'>\n";
-  x += "        <format type='" + Esc(a.base_format) + "'/>\n";
-  x += "        <source file='" + Esc(a.base_file) + "'/>\n";
-  x += "      </backingStore>\n";
-  x += "      <target dev='" + Esc(a.disk.target) + "' bus='" + BusName(a.disk.bus) + "'/>\n";
+  const VmDisk& d = a.disk;
+  bool cdrom = d.device == DeviceKind::kCdrom;
+  x += std::string("    <disk type='file' device='") + (cdrom ? "cdrom" : "disk") + "'>\n";
+  x += "      <driver name='qemu' type='" + Esc(a.file_format) + "' cache='" + Esc(o.cache_mode) +
+       "' error_policy='stop'" + (d.read_only ? "" : " discard='unmap'") + "/>\n";
+  x += "      <source file='" + Esc(a.file) + "'/>\n";
+  if (!a.base_file.empty()) {
+    x += "      <backingStore type='file'>\n";
+    x += "        <format type='" + Esc(a.base_format) + "'/>\n";
+    x += "        <source file='" + Esc(a.base_file) + "'/>\n";
+    x += "      </backingStore>\n";
+  }
+  x += "      <target dev='" + Esc(d.target) + "' bus='" + BusName(d.bus) + "'/>\n";
+  if (!d.serial.empty()) x += "      <serial>" + Esc(d.serial) + "</serial>\n";
   if (boot) x += "      <boot order='" + std::to_string(boot) + "'/>\n";
-  if (a.disk.read_only) x += "      <readonly/>\n";
+  if (d.read_only) x += "      <readonly/>\n";
   x += "    </disk>\n";
+}
+
+void RenderInterface(const Interface& i, std::string& x) {
+  if (i.kind == InterfaceKind::kBridge) {
+    x += "    <interface type='network'>\n";
+    x += "      <source network='" + Esc(i.network) + "'/>\n";
+  } else {
+    x += "    <interface type='user'>\n";
+  }
+  if (!i.mac.empty()) x += "      <mac address='" + Esc(i.mac) + "'/>\n";
+  x += "      <model type='" + Esc(i.model) + "'/>\n";
+  x += "    </interface>\n";
 }
 
 // The serial port goes to the log file (a pty when there is none); the
@@ -70,24 +87,86 @@ void RenderConsole(const DomainOptions& o, std::string& x) {
   x += "    </console>\n";
 }
 
+void RenderOs(const VmSpec& spec, const DomainOptions& o, std::string& x) {
+  x += "  <os>\n";
+  if (spec.machine.empty()) {
+    x += "    <type>hvm</type>\n";
+  } else {
+    x += "    <type arch='x86_64' machine='" + Esc(spec.machine) + "'>hvm</type>\n";
+  }
+  if (spec.firmware == Firmware::kEfi) {
+    OvmfPaths ovmf = OvmfFiles(spec.secure_boot);
+    std::string code = o.loader.empty() ? ovmf.code : o.loader;
+    std::string vars = o.nvram_template.empty() ? ovmf.vars_template : o.nvram_template;
+    x += std::string("    <loader readonly='yes' secure='") + (spec.secure_boot ? "yes" : "no") +
+         "' type='pflash'>" + Esc(code) + "</loader>\n";
+    if (o.nvram.empty()) {
+      x += "    <nvram template='" + Esc(vars) + "'/>\n";
+    } else {
+      x += "    <nvram template='" + Esc(vars) + "'>" + Esc(o.nvram) + "</nvram>\n";
+    }
+  }
+  if (!spec.serial.empty()) x += "    <smbios mode='sysinfo'/>\n";
+  x += "  </os>\n";
+}
+
+void RenderFeatures(const VmSpec& spec, std::string& x) {
+  x += "  <features>\n";
+  if (spec.acpi) x += "    <acpi/>\n";
+  if (spec.apic) x += "    <apic/>\n";
+  if (spec.smm) x += "    <smm state='on'/>\n";
+  x += "  </features>\n";
+}
+
 }  // namespace
+
+OvmfPaths OvmfFiles(bool secure_boot) {
+  if (secure_boot) return {"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"};
+  return {"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"};
+}
+
+Lifecycle LifecycleFor(RunStrategy r) {
+  switch (r) {
+    case RunStrategy::kAlways: return {"restart", "restart", "restart"};
+    case RunStrategy::kRerunOnFailure: return {"destroy", "restart", "restart"};
+    default: return {"destroy", "restart", "destroy"};
+  }
+}
 
 std::string RenderDomainXml(const VmSpec& spec, const std::vector<AttachedDisk>& disks,
                             const DomainOptions& o) {
   std::string x = "<domain type='" + Esc(o.domain_type) + "'>\n";
   x += "  <name>" + Esc(spec.name) + "</name>\n";
-  if (!o.uuid.empty()) x += "  <uuid>" + Esc(o.uuid) + "</uuid>\n";
+  std::string uuid = o.uuid.empty() ? spec.uuid : o.uuid;
+  if (!uuid.empty()) x += "  <uuid>" + Esc(uuid) + "</uuid>\n";
   x += "  <memory unit='KiB'>" + std::to_string((spec.memory_bytes + 1023) / 1024) + "</memory>\n";
-  x += "  <vcpu>" + std::to_string(spec.cpus) + "</vcpu>\n";
-  x += "  <os>\n    <type>hvm</type>\n  </os>\n";
-  x += "  <features>\n    <acpi/>\n  </features>\n";
-  x += "  <on_poweroff>destroy</on_poweroff>\n";
-  x += "  <on_reboot>restart</on_reboot>\n";
-  x += "  <on_crash>destroy</on_crash>\n";
+  x += "  <vcpu>" + std::to_string(spec.cpus()) + "</vcpu>\n";
+  if (!spec.serial.empty()) {
+    x += "  <sysinfo type='smbios'>\n    <system>\n";
+    x += "      <entry name='serial'>" + Esc(spec.serial) + "</entry>\n";
+    x += "    </system>\n  </sysinfo>\n";
+  }
+  RenderOs(spec, o, x);
+  RenderFeatures(spec, x);
+  if (spec.cpus() > 1) {
+    x += "  <cpu>\n    <topology sockets='" + std::to_string(spec.sockets) + "' cores='" +
+         std::to_string(spec.cores) + "' threads='" + std::to_string(spec.threads) + "'/>\n  </cpu>\n";
+  }
+  Lifecycle life = LifecycleFor(spec.run_strategy);
+  x += std::string("  <on_poweroff>") + life.poweroff + "</on_poweroff>\n";
+  x += std::string("  <on_reboot>") + life.reboot + "</on_reboot>\n";
+  x += std::string("  <on_crash>") + life.crash + "</on_crash>\n";
   x += "  <devices>\n";
   if (!o.emulator.empty()) x += "    <emulator>" + Esc(o.emulator) + "</emulator>\n";
   std::vector<int> boot = BootOrders(disks);
   for (size_t i = 0; i < disks.size(); ++i) RenderDisk(disks[i], boot[i], o, x);
+  if (std::any_of(disks.begin(), disks.end(), [](const AttachedDisk& a) { return a.disk.bus == DiskBus::kScsi; })) {
+    x += "    <controller type='scsi' index='0' model='virtio-scsi'/>\n";
+  }
+  for (const Interface& i : spec.interfaces) RenderInterface(i, x);
+  if (spec.rng) {
+    x += "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n    </rng>\n";
+  }
   RenderConsole(o, x);
   x += "  </devices>\n";
   x += "</domain>\n";

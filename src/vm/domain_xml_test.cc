@@ -12,20 +12,34 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// The last VM of a file (its other documents may be what it refers to).
 VmSpec Parse(const std::string& yaml) {
-  auto set = ParseVmYaml(yaml);
-  EXPECT_TRUE(set.ok()) << set.status().ToString();
-  return set.ok() ? set->vm : VmSpec{};
+  auto sets = ParseVmFiles({{"spec.yaml", yaml}});
+  EXPECT_TRUE(sets.ok()) << sets.status().ToString();
+  return sets.ok() ? sets->back().vm : VmSpec{};
 }
 
-// Attaches every disk as the runtime would: an overlay per VM and disk over
-// a cached base file of the given format.
+// Attaches every disk as the runtime would: a container disk as an overlay
+// per VM and disk over a cached base file of the given format (raw when
+// formats has no entry), a cloud-init volume as a raw ISO, an emptyDisk as
+// a qcow2 of its own.
 std::vector<AttachedDisk> Attach(const VmSpec& spec, const std::vector<std::string>& formats) {
   std::vector<AttachedDisk> out;
   for (size_t i = 0; i < spec.disks.size(); ++i) {
     const VmDisk& d = spec.disks[i];
-    out.push_back({d, "/var/lib/regdisk/vms/" + spec.name + "/" + d.name + ".qcow2",
-                   "/var/lib/regdisk/cache/disks/" + d.name + "." + formats[i], formats[i]});
+    std::string dir = "/var/lib/regdisk/vms/" + spec.name + "/";
+    std::string format = i < formats.size() ? formats[i] : "raw";
+    switch (d.volume.kind) {
+      case VolumeKind::kContainerDisk:
+        out.push_back({d, dir + d.name + ".qcow2", "qcow2", "/var/lib/regdisk/cache/disks/" + d.name + "." + format,
+                       format});
+        break;
+      case VolumeKind::kEmptyDisk:
+        out.push_back({d, dir + d.volume.name + ".qcow2", "qcow2", "", ""});
+        break;
+      default:
+        out.push_back({d, dir + d.volume.name + ".iso", "raw", "", ""});
+    }
   }
   return out;
 }
@@ -82,16 +96,33 @@ spec:
   - {name: root, containerDisk: {image: vmdisks/cirros:0.6}}
 )";
 
+// EFI as the runtime runs it: the VM's own NVRAM copied from the template.
+DomainOptions Efi(bool secure_boot, const std::string& vm) {
+  DomainOptions o = WithLog();
+  OvmfPaths ovmf = OvmfFiles(secure_boot);
+  o.loader = ovmf.code;
+  o.nvram_template = ovmf.vars_template;
+  o.nvram = "/var/lib/regdisk/vms/" + vm + "/nvram.fd";
+  return o;
+}
+
 INSTANTIATE_TEST_SUITE_P(Table, DomainGolden, testing::Values(
     Golden{"domain_boot_virtio", ReadTestData("seed_user_guide.yaml"), {"qcow2"}, WithLog()},
     Golden{"domain_boot_and_sata_data", ReadTestData("containerdisk_vm.yaml"), {"qcow2", "raw"}, Kvm()},
-    Golden{"domain_readonly_data", kReadonlyData, {"raw", "qcow2"}, DomainOptions{}}),
+    Golden{"domain_readonly_data", kReadonlyData, {"raw", "qcow2"}, DomainOptions{}},
+    Golden{"domain_cloud_init", ReadTestData("kubevirt_vm_cirros.yaml"), {"qcow2"}, WithLog()},
+    Golden{"domain_auto_attached", ReadTestData("kubevirt_vmi_nocloud.yaml"), {"raw"}, WithLog()},
+    Golden{"domain_masquerade", ReadTestData("kubevirt_vmi_masquerade.yaml"), {"qcow2"}, WithLog()},
+    Golden{"domain_secure_boot", ReadTestData("kubevirt_vmi_secureboot.yaml"), {"raw"}, Efi(true, "secureboot-vmi")},
+    Golden{"domain_devices_all", ReadTestData("devices_all.yaml"), {"raw", "qcow2", "raw", "raw"},
+           Efi(false, "devices-all")},
+    Golden{"domain_references", ReadTestData("with_references.yaml"), {"qcow2"}, DomainOptions{}}),
     [](const testing::TestParamInfo<Golden>& p) { return p.param.name; });
 
 TEST(RenderDomainXml, EscapesEveryText) {
   VmSpec spec = Parse(ReadTestData("seed_user_guide.yaml"));
   std::vector<AttachedDisk> disks = Attach(spec, {"raw"});
-  disks[0].overlay = "/tmp/a'b\"c&d<e>.qcow2";
+  disks[0].file = "/tmp/a'b\"c&d<e>.qcow2";
   DomainOptions o;
   o.console_log = "/tmp/<log>&'";
   std::string xml = RenderDomainXml(spec, disks, o);

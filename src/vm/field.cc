@@ -52,8 +52,8 @@ StatusOr<int> Field::Int(int lo, int hi, int absent) const {
   return v;
 }
 
-StatusOr<bool> Field::Bool() const {
-  if (!present()) return false;
+StatusOr<bool> Field::Bool(bool absent) const {
+  if (!present()) return absent;
   std::string s = node.IsScalar() ? node.Scalar() : "";
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;

@@ -29,7 +29,7 @@ struct Field {
   StatusOr<std::string> Str(bool required) const;  // "" when absent and not required
   // A plain decimal integer in [lo, hi]; `absent` when not present.
   StatusOr<int> Int(int lo, int hi, int absent) const;
-  StatusOr<bool> Bool() const;                     // false when absent
+  StatusOr<bool> Bool(bool absent = false) const;  // `absent` when not present
 };
 
 // `s` in double quotes for an error message: cut at 64 characters, and

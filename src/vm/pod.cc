@@ -10,6 +10,7 @@ namespace {
 
 constexpr const char* kSharedVolume = "regdisk-disks";
 constexpr const char* kBinVolume = "regdisk-bin";
+constexpr const char* kEphemeralVolume = "regdisk-ephemeral";
 constexpr const char* kServe = "/regdisk-serve";  // in the serve image
 constexpr int kQemuUid = 107;  // the disk files must be readable by qemu
 
@@ -23,21 +24,55 @@ void Args(YAML::Emitter& e, const char* key, const std::vector<std::string>& arg
   e << YAML::EndSeq;
 }
 
-enum class Mounts { kShared, kSharedAndBin, kBin };
+// The wrappers mount the shared disks and (read-only) regdisk-bin; the
+// install container only regdisk-bin.
+enum class Mounts { kSharedAndBin, kBin };
 
 void Mount(YAML::Emitter& e, const PodOptions& o, Mounts which) {
   e << YAML::Key << "volumeMounts" << YAML::Value << YAML::BeginSeq;
-  if (which != Mounts::kBin) {
+  if (which == Mounts::kSharedAndBin) {
     e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << kSharedVolume;
     e << YAML::Key << "mountPath" << YAML::Value;
     Text(e, o.shared_dir) << YAML::EndMap;
   }
-  if (which != Mounts::kShared) {
-    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << kBinVolume;
+  e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << kBinVolume;
+  e << YAML::Key << "mountPath" << YAML::Value;
+  Text(e, o.bin_dir);
+  if (which == Mounts::kSharedAndBin) e << YAML::Key << "readOnly" << YAML::Value << true;
+  e << YAML::EndMap;
+  e << YAML::EndSeq;
+}
+
+bool HasEphemeral(const VmSpec& spec) {
+  return std::any_of(spec.disks.begin(), spec.disks.end(),
+                     [](const VmDisk& d) { return d.volume.kind != VolumeKind::kContainerDisk; });
+}
+
+// A disk's image reference, pinned by digest when the options have one.
+std::string ImageOf(const VmDisk& d, const PodOptions& o);
+
+// The compute container's mounts: the shared disks (container form) or
+// each image volume read-only (image form), and the ephemeral emptyDir.
+void ComputeMounts(YAML::Emitter& e, const VmSpec& spec, const PodOptions& o) {
+  e << YAML::Key << "volumeMounts" << YAML::Value << YAML::BeginSeq;
+  if (o.volumes == PodVolumes::kContainer) {
+    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << kSharedVolume;
     e << YAML::Key << "mountPath" << YAML::Value;
-    Text(e, o.bin_dir);
-    if (which == Mounts::kSharedAndBin) e << YAML::Key << "readOnly" << YAML::Value << true;
-    e << YAML::EndMap;
+    Text(e, o.shared_dir) << YAML::EndMap;
+  } else {
+    for (const VmDisk& d : spec.disks) {
+      if (d.volume.kind != VolumeKind::kContainerDisk) continue;
+      e << YAML::BeginMap << YAML::Key << "name" << YAML::Value;
+      Text(e, "volume-" + d.volume.name);
+      e << YAML::Key << "mountPath" << YAML::Value;
+      Text(e, o.image_dir + "/" + d.volume.name);
+      e << YAML::Key << "readOnly" << YAML::Value << true << YAML::EndMap;
+    }
+  }
+  if (HasEphemeral(spec)) {
+    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << kEphemeralVolume;
+    e << YAML::Key << "mountPath" << YAML::Value;
+    Text(e, o.ephemeral_dir) << YAML::EndMap;
   }
   e << YAML::EndSeq;
 }
@@ -65,8 +100,9 @@ void Resources(YAML::Emitter& e, const Amounts& requests, const Amounts* limits)
   for (auto [key, a] : {std::pair{"requests", &requests}, std::pair{"limits", limits}}) {
     if (!a) continue;
     e << YAML::Key << key << YAML::Value << YAML::BeginMap;
-    e << YAML::Key << "cpu" << YAML::Value << YAML::DoubleQuoted << a->cpu;
-    e << YAML::Key << "memory" << YAML::Value << YAML::DoubleQuoted << a->memory << YAML::EndMap;
+    if (!a->cpu.empty()) e << YAML::Key << "cpu" << YAML::Value << YAML::DoubleQuoted << a->cpu;
+    if (!a->memory.empty()) e << YAML::Key << "memory" << YAML::Value << YAML::DoubleQuoted << a->memory;
+    e << YAML::EndMap;
   }
   e << YAML::EndMap;
 }
@@ -93,16 +129,20 @@ void InstallContainer(YAML::Emitter& e, const PodOptions& o) {
   e << YAML::EndMap;
 }
 
+std::string ImageOf(const VmDisk& d, const PodOptions& o) {
+  auto pin = o.pinned_digests.find(d.name);
+  return pin == o.pinned_digests.end() ? d.volume.container.image : Pin(d.volume.container.image, pin->second);
+}
+
 void WrapperContainer(YAML::Emitter& e, const VmDisk& d, const PodOptions& o) {
-  const RegistryDiskVolume& v = d.volume;
+  const RegistryDiskVolume& v = d.volume.container;
   std::string dest = o.shared_dir + "/" + v.name;
   std::string serve = o.bin_dir + kServe;
-  auto pin = o.pinned_digests.find(d.name);
   e << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value;
   Text(e, "volume-" + v.name);
   e << YAML::Key << "image" << YAML::Value;
-  Text(e, pin == o.pinned_digests.end() ? v.image : Pin(v.image, pin->second));
+  Text(e, ImageOf(d, o));
   if (!v.pull_policy.empty()) e << YAML::Key << "imagePullPolicy" << YAML::Value << v.pull_policy;
   std::vector<std::string> command = {serve};
   if (!v.path.empty()) command.insert(command.end(), {"--disk", v.path});
@@ -118,15 +158,53 @@ void WrapperContainer(YAML::Emitter& e, const VmDisk& d, const PodOptions& o) {
   e << YAML::EndMap;
 }
 
-// The launcher: requests the guest's vCPUs and memory (no overhead added).
+// The launcher: requests what the spec requests, else its limits, else the
+// guest's vCPUs and memory (no overhead added); limits as the spec gives them.
 void ComputeContainer(YAML::Emitter& e, const VmSpec& spec, const PodOptions& o) {
   e << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value << "compute";
   e << YAML::Key << "image" << YAML::Value;
   Text(e, o.launcher_image);
-  Resources(e, {std::to_string(spec.cpus), std::to_string(spec.memory_bytes)}, nullptr);
-  Mount(e, o, Mounts::kShared);
+  // As Kubernetes: a missing request defaults to the limit.
+  auto pick = [](const std::string& request, const std::string& limit, std::string guest) {
+    return !request.empty() ? request : !limit.empty() ? limit : guest;
+  };
+  Amounts requests{pick(spec.cpu_request, spec.cpu_limit, std::to_string(spec.cpus())),
+                   pick(spec.memory_request, spec.memory_limit, std::to_string(spec.memory_bytes))};
+  Amounts limits{spec.cpu_limit, spec.memory_limit};
+  Resources(e, requests, limits.cpu.empty() && limits.memory.empty() ? nullptr : &limits);
+  ComputeMounts(e, spec, o);
   e << YAML::EndMap;
+}
+
+// The Pod's volumes: emptyDirs for the shared disks and regdisk-serve
+// (container form) or one image volume per container disk (image form),
+// and the ephemeral emptyDir.
+void Volumes(YAML::Emitter& e, const VmSpec& spec, const PodOptions& o) {
+  auto empty_dir = [&](const char* name) {
+    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << name;
+    e << YAML::Key << "emptyDir" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::EndMap << YAML::EndMap;
+  };
+  e << YAML::Key << "volumes" << YAML::Value << YAML::BeginSeq;
+  if (o.volumes == PodVolumes::kContainer) {
+    empty_dir(kSharedVolume);
+    empty_dir(kBinVolume);
+  } else {
+    for (const VmDisk& d : spec.disks) {
+      if (d.volume.kind != VolumeKind::kContainerDisk) continue;
+      e << YAML::BeginMap << YAML::Key << "name" << YAML::Value;
+      Text(e, "volume-" + d.volume.name);
+      e << YAML::Key << "image" << YAML::Value << YAML::BeginMap;
+      e << YAML::Key << "reference" << YAML::Value;
+      Text(e, ImageOf(d, o));
+      if (!d.volume.container.pull_policy.empty()) {
+        e << YAML::Key << "pullPolicy" << YAML::Value << d.volume.container.pull_policy;
+      }
+      e << YAML::EndMap << YAML::EndMap;
+    }
+  }
+  if (HasEphemeral(spec)) empty_dir(kEphemeralVolume);
+  e << YAML::EndSeq;
 }
 
 }  // namespace
@@ -143,6 +221,12 @@ std::string RenderLauncherPod(const VmSpec& spec, const PodOptions& o) {
   e << YAML::Key << "namespace" << YAML::Value;
   Text(e, spec.ns);
   e << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
+  for (const auto& [key, value] : spec.labels) {
+    if (key == "regdisk.io/vm") continue;
+    e << YAML::Key;
+    Text(e, key) << YAML::Value;
+    Text(e, value);
+  }
   e << YAML::Key << "regdisk.io/vm" << YAML::Value;
   Text(e, spec.name);
   e << YAML::EndMap << YAML::EndMap;
@@ -150,8 +234,11 @@ std::string RenderLauncherPod(const VmSpec& spec, const PodOptions& o) {
   e << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "restartPolicy" << YAML::Value << "Never";
   std::vector<std::string> secrets;
+  bool wrappers = o.volumes == PodVolumes::kContainer;
+  bool container_disks = std::any_of(spec.disks.begin(), spec.disks.end(),
+                                     [](const VmDisk& d) { return d.volume.kind == VolumeKind::kContainerDisk; });
   for (const VmDisk& d : spec.disks) {
-    const std::string& s = d.volume.pull_secret;
+    const std::string& s = d.volume.container.pull_secret;
     if (!s.empty() && std::find(secrets.begin(), secrets.end(), s) == secrets.end()) secrets.push_back(s);
   }
   if (!secrets.empty()) {
@@ -162,20 +249,17 @@ std::string RenderLauncherPod(const VmSpec& spec, const PodOptions& o) {
     }
     e << YAML::EndSeq;
   }
-  e << YAML::Key << "volumes" << YAML::Value << YAML::BeginSeq;
-  for (const char* volume : {kSharedVolume, kBinVolume}) {
-    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << volume;
-    e << YAML::Key << "emptyDir" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::EndMap << YAML::EndMap;
-  }
-  e << YAML::EndSeq;
-  if (!spec.disks.empty()) {
+  Volumes(e, spec, o);
+  if (wrappers && container_disks) {
     e << YAML::Key << "initContainers" << YAML::Value << YAML::BeginSeq;
     InstallContainer(e, o);
     e << YAML::EndSeq;
   }
   e << YAML::Key << "containers" << YAML::Value << YAML::BeginSeq;
   ComputeContainer(e, spec, o);
-  for (const VmDisk& d : spec.disks) WrapperContainer(e, d, o);
+  for (const VmDisk& d : spec.disks) {
+    if (wrappers && d.volume.kind == VolumeKind::kContainerDisk) WrapperContainer(e, d, o);
+  }
   e << YAML::EndSeq << YAML::EndMap << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }

@@ -14,10 +14,20 @@ using ::testing::HasSubstr;
 
 const char* const kDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+// The last VM of a file (its other documents may be what it refers to).
 VmSpec Parse(const std::string& yaml) {
-  auto set = ParseVmYaml(yaml);
-  EXPECT_TRUE(set.ok()) << set.status().ToString();
-  return set.ok() ? set->vm : VmSpec{};
+  auto sets = ParseVmFiles({{"spec.yaml", yaml}});
+  EXPECT_TRUE(sets.ok()) << sets.status().ToString();
+  return sets.ok() ? sets->back().vm : VmSpec{};
+}
+
+// The images a user names (the library has no defaults).
+PodOptions Images(PodVolumes form = PodVolumes::kContainer) {
+  PodOptions o;
+  o.volumes = form;
+  o.launcher_image = "localhost:5000/regdisk/launcher@" + std::string(kDigest);
+  o.serve_image = "kubevirt.io/registry-disk-v1alpha@" + std::string(kDigest);
+  return o;
 }
 
 // Runs tests/tools/validate_pod.mjs (npm kubernetes-models) on a file.
@@ -34,11 +44,47 @@ StatusOr<ProcessResult> ValidatePod(const std::string& file) {
 
 TEST(RenderLauncherPod, GoldenIsAValidPod) {
   VmSpec spec = Parse(ReadTestData("containerdisk_vm.yaml"));
-  PodOptions o;
+  PodOptions o = Images();
   o.pinned_digests["rootdisk"] = kDigest;
   ExpectGolden("pod_two_disks.yaml", RenderLauncherPod(spec, o));
   VALIDATE_OR_SKIP(TestDataPath("pod_two_disks.yaml"), r);
   EXPECT_EQ(r->exit_code, 0) << r->err;
+}
+
+struct PodGolden {
+  std::string golden, spec;
+  PodVolumes form;
+};
+
+class PodForms : public testing::TestWithParam<PodGolden> {};
+
+TEST_P(PodForms, MatchesAndIsAValidPod) {
+  const PodGolden& g = GetParam();
+  VmSpec spec = Parse(ReadTestData(g.spec));
+  PodOptions o = Images(g.form);
+  for (const VmDisk& d : spec.disks) o.pinned_digests[d.name] = kDigest;
+  ExpectGolden(g.golden, RenderLauncherPod(spec, o));
+  VALIDATE_OR_SKIP(TestDataPath(g.golden), r);
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, PodForms, testing::Values(
+    PodGolden{"pod_image_volumes.yaml", "containerdisk_vm.yaml", PodVolumes::kImage},
+    PodGolden{"pod_image_cloud_init.yaml", "devices_all.yaml", PodVolumes::kImage},
+    PodGolden{"pod_container_cloud_init.yaml", "kubevirt_vmi_nocloud.yaml", PodVolumes::kContainer}),
+    [](const testing::TestParamInfo<PodGolden>& p) {
+      std::string n = p.param.golden.substr(0, p.param.golden.find('.'));
+      return n;
+    });
+
+TEST(RenderLauncherPod, ImageFormHasNoWrapperOrInitContainers) {
+  VmSpec spec = Parse(ReadTestData("containerdisk_vm.yaml"));
+  std::string pod = RenderLauncherPod(spec, Images(PodVolumes::kImage));
+  EXPECT_EQ(pod.find("initContainers"), std::string::npos);
+  EXPECT_EQ(pod.find("regdisk-serve"), std::string::npos);
+  EXPECT_THAT(pod, HasSubstr("image:\n        reference: \"registry.example.com:5000/vmdisks/fedora38:latest\"\n"
+                             "        pullPolicy: Always"));
+  EXPECT_THAT(pod, HasSubstr("mountPath: \"/var/run/regdisk/images/datadisk\"\n          readOnly: true"));
 }
 
 TEST(RenderLauncherPod, NamesThatLookLikeNumbersStayStrings) {
@@ -48,7 +94,7 @@ spec:
   domain: {devices: {disks: [{name: "null"}]}}
   volumes: [{name: "null", containerDisk: {image: "localhost:5000/x"}}]
 )");
-  PodOptions o;
+  PodOptions o = Images();
   o.pinned_digests["null"] = kDigest;
   std::string pod = RenderLauncherPod(spec, o);
   EXPECT_THAT(pod, HasSubstr("regdisk.io/vm: \"1e3\""));
@@ -62,7 +108,7 @@ spec:
 
 TEST(RenderLauncherPod, UnpinnedDiskKeepsItsReference) {
   VmSpec spec = Parse(ReadTestData("seed_user_guide.yaml"));
-  std::string pod = RenderLauncherPod(spec, {});
+  std::string pod = RenderLauncherPod(spec, Images());
   EXPECT_THAT(pod, HasSubstr("image: \"vmdisks/fedora25:latest\""));
   EXPECT_THAT(pod, HasSubstr("\"--dest\", \"/var/run/regdisk/disks/registryvolume\""));
   EXPECT_EQ(pod.find("imagePullSecrets"), std::string::npos);
@@ -72,7 +118,7 @@ TEST(RenderLauncherPod, UnpinnedDiskKeepsItsReference) {
 
 TEST(RenderLauncherPod, InitContainerInstallsRegdiskServeForScratchImages) {
   VmSpec spec = Parse(ReadTestData("seed_user_guide.yaml"));
-  PodOptions o;
+  PodOptions o = Images();
   o.serve_image = "localhost:5000/registry-disk-v1alpha@" + std::string(kDigest);
   std::string pod = RenderLauncherPod(spec, o);
   EXPECT_THAT(pod, HasSubstr("initContainers:\n    - name: install-regdisk-serve\n      image: \"" +
@@ -91,6 +137,19 @@ TEST(ValidatePodTool, RejectsAnInvalidPod) {
   VALIDATE_OR_SKIP(dir.path() + "/bad.yaml", r);
   EXPECT_EQ(r->exit_code, 1);
   EXPECT_THAT(r->err, HasSubstr("must have required property name"));
+}
+
+// The installed kubernetes-models knows ImageVolumeSource: it checks the
+// image volume's fields, so the image form's validation means something.
+TEST(ValidatePodTool, ChecksImageVolumes) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/bad.yaml",
+                              "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"
+                              "spec: {volumes: [{name: v, image: {reference: [1]}}], containers: [{name: c, image: i}]}\n")
+                  .ok());
+  VALIDATE_OR_SKIP(dir.path() + "/bad.yaml", r);
+  EXPECT_EQ(r->exit_code, 1);
+  EXPECT_THAT(r->err, HasSubstr("image/reference must be string"));
 }
 
 }  // namespace

@@ -1,314 +1,147 @@
 #include "vm/spec.h"
 
 #include <algorithm>
-#include <map>
+#include <cctype>
 #include <set>
 
 #include "vm/bounded_yaml.h"
-#include "vm/field.h"
+#include "vm/spec_internal.h"
 
 namespace regdisk::vm {
 namespace {
 
-constexpr size_t kMaxDisks = 16;
-constexpr int kMaxReplicas = 1000;
-constexpr int kMaxCpus = 256;
-constexpr uint64_t kMinMemory = 1ull << 20, kMaxMemory = 16ull << 40;
-// Wrapper containers are named "volume-NAME" and must stay DNS labels (63).
-constexpr size_t kMaxVolumeName = 63 - 7;
-constexpr const char* kDesignType = "RegistryDisk:v1alpha";
+using namespace internal;
 
-std::optional<DiskBus> ParseBus(const std::string& s) {
-  for (DiskBus b : {DiskBus::kVirtio, DiskBus::kSata, DiskBus::kScsi, DiskBus::kIde}) {
-    if (s == BusName(b)) return b;
+// Given on the command line: a VM file plus the Secrets, instancetypes and
+// preferences it needs; 64 is far more than that.
+constexpr size_t kMaxSpecFiles = 64;
+// Labels go to the Pod; Kubernetes allows any number, a VM needs a few.
+constexpr size_t kMaxLabels = 64;
+constexpr const char* kHookPrefix = "hooks.kubevirt.io/";
+constexpr const char* kBridgeAnnotation = "regdisk.io/bridge-network";
+
+// A label: an optional DNS-subdomain prefix and "/", then a name of at most
+// 63 of [A-Za-z0-9._-]; a value of at most 63 of the same (may be empty).
+bool IsLabelPart(const std::string& s, bool empty_ok) {
+  if (s.empty()) return empty_ok;
+  if (s.size() > 63 || !std::isalnum(static_cast<unsigned char>(s.front())) ||
+      !std::isalnum(static_cast<unsigned char>(s.back()))) {
+    return false;
   }
-  return std::nullopt;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
 }
 
-const char* TargetPrefix(DiskBus b) {
-  switch (b) {
-    case DiskBus::kVirtio: return "vd";
-    case DiskBus::kIde: return "hd";
-    default: return "sd";
-  }
+bool IsLabelKey(const std::string& k) {
+  size_t slash = k.find('/');
+  if (slash == std::string::npos) return IsLabelPart(k, false);
+  return IsDnsSubdomain(k.substr(0, slash)) && IsLabelPart(k.substr(slash + 1), false);
 }
 
-// The bus a target name implies: vdX virtio, sdX sata (or scsi), hdX ide
-// (hda..hdd only: two channels of two). X is one or two letters.
-std::optional<DiskBus> TargetBus(const std::string& t) {
-  bool letters = t.size() >= 3 && t.size() <= 4;
-  for (size_t i = 2; i < t.size(); ++i) letters = letters && t[i] >= 'a' && t[i] <= 'z';
-  if (!letters) return std::nullopt;
-  if (t.starts_with("vd")) return DiskBus::kVirtio;
-  if (t.starts_with("sd")) return DiskBus::kSata;
-  if (t.starts_with("hd") && t.size() == 3 && t[2] <= 'd') return DiskBus::kIde;
-  return std::nullopt;
-}
-
-bool IsDnsLabel(const std::string& s, size_t max) {
-  if (s.empty() || s.size() > max || s.front() == '-' || s.back() == '-') return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
-}
-
-bool IsDnsSubdomain(const std::string& s) {
-  if (s.empty() || s.size() > 253) return false;
-  std::string_view rest = s;
-  while (true) {
-    size_t dot = rest.find('.');
-    if (!IsDnsLabel(std::string(rest.substr(0, dot)), 63)) return false;
-    if (dot == std::string_view::npos) return true;
-    rest.remove_prefix(dot + 1);
-  }
-}
-
-Status CheckName(const Field& f, const std::string& name, size_t max) {
-  if (IsDnsLabel(name, max)) return OkStatus();
-  return f.Error(Quoted(name) + " is not a valid name (lowercase letters, digits and '-', at most " +
-                 std::to_string(max) + " characters)");
-}
-
-// Light checks only: the runtime parses references fully (oci::Reference).
-Status CheckImage(const Field& f, const std::string& image) {
-  bool ok = image.size() <= 1024 && image.front() != '/' && image.front() != '-';
-  for (char c : image) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                std::string_view("._-/:@").find(c) != std::string_view::npos);
-  }
-  return ok ? OkStatus() : f.Error("invalid image reference " + Quoted(image));
-}
-
-// "/disk/NAME" (or deeper), with no empty, "." or ".." component and no
-// control character.
-Status CheckDiskPath(const Field& f, const std::string& path) {
-  bool ok = path.starts_with("/disk/") && path.size() <= 4096 &&
-            std::none_of(path.begin(), path.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
-  std::string_view rest = std::string_view(path).substr(ok ? 6 : 0);
-  while (ok) {
-    size_t slash = rest.find('/');
-    std::string_view part = rest.substr(0, slash);
-    ok = !part.empty() && part != "." && part != "..";
-    if (slash == std::string_view::npos) break;
-    rest.remove_prefix(slash + 1);
-  }
-  return ok ? OkStatus() : f.Error(Quoted(path) + " must be a clean absolute path under /disk/");
-}
-
-StatusOr<RegistryDiskVolume> ParseVolumeSource(const Field& src) {
-  RETURN_IF_ERROR(src.NeedMap());
-  RegistryDiskVolume v;
-  Field image = src["image"];
-  ASSIGN_OR_RETURN(v.image, image.Str(true));
-  RETURN_IF_ERROR(CheckImage(image, v.image));
-  ASSIGN_OR_RETURN(v.path, src["path"].Str(false));
-  if (!v.path.empty()) RETURN_IF_ERROR(CheckDiskPath(src["path"], v.path));
-  ASSIGN_OR_RETURN(v.pull_policy, src["imagePullPolicy"].Str(false));
-  if (!v.pull_policy.empty() && v.pull_policy != "Always" && v.pull_policy != "IfNotPresent" &&
-      v.pull_policy != "Never") {
-    return src["imagePullPolicy"].Error(Quoted(v.pull_policy) + " is not Always, IfNotPresent or Never");
-  }
-  ASSIGN_OR_RETURN(v.pull_secret, src["imagePullSecret"].Str(false));
-  if (!v.pull_secret.empty() && !IsDnsSubdomain(v.pull_secret)) {
-    return src["imagePullSecret"].Error(Quoted(v.pull_secret) + " is not a valid secret name");
-  }
-  return v;
-}
-
-// Volume name -> (volume, its index) from spec.volumes.
-using VolumeTable = std::map<std::string, std::pair<RegistryDiskVolume, size_t>>;
-
-StatusOr<VolumeTable> ParseVolumes(const Field& vols, bool* container_disk) {
-  ASSIGN_OR_RETURN(size_t n, vols.SeqSize(true));
-  VolumeTable table;
-  for (size_t i = 0; i < n; ++i) {
-    Field v = vols[i];
-    RETURN_IF_ERROR(v.NeedMap());
-    ASSIGN_OR_RETURN(std::string name, v["name"].Str(true));
-    RETURN_IF_ERROR(CheckName(v["name"], name, kMaxVolumeName));
-    if (table.count(name)) return v["name"].Error("duplicate volume " + Quoted(name));
-    std::string kind;
-    for (const auto& kv : v.node) {
+// labels and annotations of the object or its template. Annotations are
+// metadata to regdisk except the sidecar hooks (refused) and
+// regdisk.io/bridge-network.
+Status ParseLabelsAndAnnotations(const Field& md, bool keep_labels, VmSpec* vm, Context* ctx) {
+  Field labels = md["labels"], notes = md["annotations"];
+  RETURN_IF_ERROR(labels.NeedMap());
+  RETURN_IF_ERROR(notes.NeedMap());
+  if (labels.present() && labels.node.size() > kMaxLabels) return labels.Error("more than 64 labels");
+  if (labels.present()) {
+    for (const auto& kv : labels.node) {
       std::string key = kv.first.Scalar();
-      if (key == "name") continue;
-      if (key != "registryDisk" && key != "containerDisk") {
-        return v.Error("only registryDisk and containerDisk volumes are supported");
-      }
-      if (!kind.empty()) return v.Error("more than one volume source");
-      kind = key;
-    }
-    if (kind.empty()) return v.Error("only registryDisk and containerDisk volumes are supported");
-    *container_disk |= kind == "containerDisk";
-    ASSIGN_OR_RETURN(RegistryDiskVolume vol, ParseVolumeSource(v[kind.c_str()]));
-    vol.name = name;
-    table[name] = {std::move(vol), i};
-  }
-  return table;
-}
-
-// bus/dev/readonly of a disk: `disk:` in the volume forms, `target:` in the
-// design form (whose device key is `device`).
-Status ParseDevice(const Field& dev_map, const char* dev_key, VmDisk* d) {
-  RETURN_IF_ERROR(dev_map.NeedMap());
-  Field bus_f = dev_map["bus"], dev_f = dev_map[dev_key];
-  ASSIGN_OR_RETURN(std::string bus, bus_f.Str(false));
-  ASSIGN_OR_RETURN(d->target, dev_f.Str(false));
-  ASSIGN_OR_RETURN(d->read_only, dev_map["readonly"].Bool());
-  std::optional<DiskBus> from_dev;
-  if (!d->target.empty()) {
-    from_dev = TargetBus(d->target);
-    if (!from_dev) return dev_f.Error("invalid device " + Quoted(d->target) + " (want vdX, sdX or hdX)");
-  }
-  if (bus.empty()) {
-    d->bus = from_dev.value_or(DiskBus::kVirtio);
-  } else {
-    std::optional<DiskBus> b = ParseBus(bus);
-    if (!b) return bus_f.Error("unknown bus " + Quoted(bus) + " (want virtio, sata, scsi or ide)");
-    d->bus = *b;
-    bool sd = *b == DiskBus::kScsi && from_dev == DiskBus::kSata;  // sdX serves both
-    if (from_dev && *from_dev != *b && !sd) {
-      return dev_f.Error(Quoted(d->target) + " does not match bus " + bus);
+      Field v = labels[key.c_str()];
+      ASSIGN_OR_RETURN(std::string value, v.Str(false));
+      if (!IsLabelKey(key)) return labels.Error(Quoted(key) + " is not a valid label key");
+      if (!IsLabelPart(value, true)) return v.Error(Quoted(value) + " is not a valid label value");
+      if (keep_labels) vm->labels[key] = value;
     }
   }
-  if (d->read_only && (d->bus == DiskBus::kSata || d->bus == DiskBus::kIde)) {
-    return dev_map["readonly"].Error(std::string("not supported on bus ") + BusName(d->bus) +
-                                     " (qemu refuses read-only sata/ide disks)");
-  }
-  return OkStatus();
-}
-
-Status ParseBootOrder(const Field& f, VmDisk* d) {
-  ASSIGN_OR_RETURN(int order, f.Int(1, 1000, 0));
-  if (order) d->boot_order = order;
-  return OkStatus();
-}
-
-// A design-form `source:`/`target:` given as a mapping or as a one-item list.
-Field Item(const Field& f) { return f.node.IsSequence() && f.node.size() == 1 ? f[size_t{0}] : f; }
-
-Status ParseDesignDisk(const Field& f, size_t i, VmDisk* d) {
-  RETURN_IF_ERROR(f.NeedMap());
-  ASSIGN_OR_RETURN(std::string type, f["type"].Str(true));
-  if (type != kDesignType) {
-    return f["type"].Error("unknown disk type " + Quoted(type) + " (want " + kDesignType + ")");
-  }
-  ASSIGN_OR_RETURN(d->name, f["name"].Str(false));
-  if (d->name.empty()) d->name = "disk" + std::to_string(i);
-  RETURN_IF_ERROR(CheckName(f["name"], d->name, kMaxVolumeName));
-  Field source = Item(f["source"]);
-  RETURN_IF_ERROR(source.NeedMap());
-  Field image = source["name"];
-  ASSIGN_OR_RETURN(d->volume.image, image.Str(true));
-  RETURN_IF_ERROR(CheckImage(image, d->volume.image));
-  d->volume.name = d->name;
-  RETURN_IF_ERROR(ParseDevice(Item(f["target"]), "device", d));
-  return ParseBootOrder(f["bootOrder"], d);
-}
-
-Status ParseVolumeDisk(const Field& f, VolumeTable& vols, std::map<std::string, size_t>& used,
-                       size_t i, VmDisk* d) {
-  RETURN_IF_ERROR(f.NeedMap());
-  ASSIGN_OR_RETURN(d->name, f["name"].Str(true));
-  RETURN_IF_ERROR(CheckName(f["name"], d->name, 63));
-  for (const char* other : {"cdrom", "lun", "floppy"}) {
-    if (f[other].exists) return f.Error(std::string("only disk devices are supported, not ") + other);
-  }
-  Field ref = f["volumeName"].present() ? f["volumeName"] : f["name"];
-  ASSIGN_OR_RETURN(std::string vol, ref.Str(true));
-  auto it = vols.find(vol);
-  if (it == vols.end()) return ref.Error("no volume named " + Quoted(vol));
-  if (auto [u, fresh] = used.emplace(vol, i); !fresh) {
-    return ref.Error("volume " + Quoted(vol) + " is already used by disks[" + std::to_string(u->second) + "]");
-  }
-  d->volume = it->second.first;
-  RETURN_IF_ERROR(ParseDevice(f["disk"], "dev", d));
-  return ParseBootOrder(f["bootOrder"], d);
-}
-
-// Gives each disk without a target the first free name of its bus's prefix.
-Status AssignTargets(const Field& disks, std::vector<VmDisk>& out) {
-  std::map<std::string, size_t> taken;
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (out[i].target.empty()) continue;
-    if (auto [t, fresh] = taken.emplace(out[i].target, i); !fresh) {
-      return disks[i].Error("target " + Quoted(out[i].target) + " is already used by disks[" +
-                            std::to_string(t->second) + "]");
+  if (!notes.present()) return OkStatus();
+  for (const auto& kv : notes.node) {
+    std::string key = kv.first.Scalar();
+    Field v = notes[key.c_str()];
+    ASSIGN_OR_RETURN(std::string value, v.Str(false));
+    if (key.starts_with(kHookPrefix)) {
+      return notes.Error(Quoted(key) + ": not supported: sidecar hooks change the domain outside the spec");
     }
-  }
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (!out[i].target.empty()) continue;
-    for (char c = 'a'; out[i].target.empty(); ++c) {
-      std::string name = TargetPrefix(out[i].bus) + std::string(1, c);
-      if (!TargetBus(name)) return disks[i].Error("no free ide target (at most 4 ide disks)");
-      if (taken.emplace(name, i).second) out[i].target = name;
+    if (key == kBridgeAnnotation) {
+      bool ok = !value.empty() && value.size() <= 63 && IsLabelPart(value, false);
+      if (!ok) return v.Error(Quoted(value) + " is not a libvirt network name");
+      ctx->bridge_network = value;
     }
   }
   return OkStatus();
 }
 
-Status ParseDisks(const Field& spec, VmSpec* vm) {
-  Field disks = spec["domain"]["devices"]["disks"];
-  ASSIGN_OR_RETURN(size_t n, disks.SeqSize(true));
-  if (n > kMaxDisks) return disks.Error("more than 16 disks");
-  bool design = false;
-  for (size_t i = 0; i < n; ++i) design |= disks[i]["type"].exists;
-  vm->disks.resize(n);
-  if (design) {
-    if (spec["volumes"].exists) return spec["volumes"].Error("not used by RegistryDisk:v1alpha disks");
-    vm->source_form = "design";
-    for (size_t i = 0; i < n; ++i) RETURN_IF_ERROR(ParseDesignDisk(disks[i], i, &vm->disks[i]));
-  } else {
-    bool container_disk = false;
-    ASSIGN_OR_RETURN(VolumeTable vols, ParseVolumes(spec["volumes"], &container_disk));
-    vm->source_form = container_disk ? "containerDisk" : "v1alpha1";
-    std::map<std::string, size_t> used;  // volume name -> disk index
-    std::set<std::string> names;
-    for (size_t i = 0; i < n; ++i) {
-      RETURN_IF_ERROR(ParseVolumeDisk(disks[i], vols, used, i, &vm->disks[i]));
-      if (!names.insert(vm->disks[i].name).second) {
-        return disks[i]["name"].Error("duplicate disk " + Quoted(vm->disks[i].name));
-      }
-    }
-    size_t unused = SIZE_MAX;
-    for (const auto& [name, v] : vols) {
-      if (!used.count(name)) unused = std::min(unused, v.second);
-    }
-    if (unused != SIZE_MAX) return spec["volumes"][unused].Error("not used by any disk");
-  }
-  return AssignTargets(disks, vm->disks);
-}
-
-Status ParseResources(const Field& domain, VmSpec* vm) {
-  Field guest = domain["memory"]["guest"];
-  Field mem = guest.present() ? guest : domain["resources"]["requests"]["memory"];
-  if (mem.present()) {
-    ASSIGN_OR_RETURN(std::string text, mem.Str(true));
-    StatusOr<uint64_t> bytes = ParseQuantity(text);
-    if (!bytes.ok()) return mem.Error(bytes.status().message());
-    if (*bytes < kMinMemory || *bytes > kMaxMemory) return mem.Error(Quoted(text) + " is out of range (1Mi to 16Ti)");
-    vm->memory_bytes = *bytes;
-  }
-  Field cpu = domain["cpu"];
-  RETURN_IF_ERROR(cpu.NeedMap());
-  vm->cpus = 1;
-  for (const char* key : {"cores", "sockets", "threads"}) {
-    ASSIGN_OR_RETURN(int n, cpu[key].Int(1, kMaxCpus, 1));
-    vm->cpus *= n;
-    if (vm->cpus > kMaxCpus) return cpu.Error("more than 256 vCPUs");
+Status ParseMetadata(const Field& md, VmSpec* vm) {
+  RETURN_IF_ERROR(md.NeedMap());
+  RETURN_IF_ERROR(CheckKeys(md, {
+      Use("name"), Use("namespace"), Use("labels"), Use("annotations"),
+      Refuse("generateName", "regdisk needs a fixed name (metadata.name)"),
+      Accept("uid"), Accept("resourceVersion"), Accept("creationTimestamp"), Accept("generation"),
+      Accept("managedFields"), Accept("ownerReferences"), Accept("finalizers"), Accept("selfLink"),
+      Accept("deletionTimestamp"), Accept("deletionGracePeriodSeconds")}));
+  ASSIGN_OR_RETURN(vm->name, md["name"].Str(false));
+  if (!vm->name.empty()) RETURN_IF_ERROR(CheckName(md["name"], vm->name, 63));
+  ASSIGN_OR_RETURN(std::string ns, md["namespace"].Str(false));
+  if (!ns.empty()) {
+    RETURN_IF_ERROR(CheckName(md["namespace"], ns, 63));
+    vm->ns = ns;
   }
   return OkStatus();
 }
 
-// The VirtualMachineInstance spec: domain (resources, cpu, disks) and volumes.
-Status ParseVmiSpec(const Field& spec, VmSpec* vm) {
+// The VirtualMachineInstance spec.
+Status ParseVmiSpec(const Field& spec, const Context& ctx, VmSpec* vm) {
   if (!spec.present()) return spec.Error("required");
   RETURN_IF_ERROR(spec.NeedMap());
+  RETURN_IF_ERROR(CheckKeys(spec, {
+      Use("domain"), Use("volumes"), Use("networks"), Use("hostname"), Use("architecture"),
+      Accept("subdomain"), Accept("terminationGracePeriodSeconds"), Accept("evictionStrategy"),
+      Accept("nodeSelector"), Accept("affinity"), Accept("tolerations"), Accept("schedulerName"),
+      Accept("priorityClassName"), Accept("topologySpreadConstraints"),
+      Refuse("startStrategy", "a VM starts when it is run"),
+      Refuse("readinessProbe", "probes are not supported"), Refuse("livenessProbe", "probes are not supported"),
+      Refuse("accessCredentials", "use cloud-init user data to add users and keys"),
+      Refuse("dnsPolicy", "user-mode networking has its own DNS"),
+      Refuse("dnsConfig", "user-mode networking has its own DNS"),
+      Refuse("resourceClaims", "dynamic resource allocation is not supported")}));
   Field domain = spec["domain"];
   if (!domain.present()) return domain.Error("required");
   RETURN_IF_ERROR(domain.NeedMap());
-  RETURN_IF_ERROR(ParseResources(domain, vm));
-  return ParseDisks(spec, vm);
+  ASSIGN_OR_RETURN(std::string arch, spec["architecture"].Str(false));
+  if (!arch.empty() && arch != "amd64") return spec["architecture"].Error(Quoted(arch) + ": only amd64 (x86-64)");
+  ASSIGN_OR_RETURN(vm->hostname, spec["hostname"].Str(false));
+  if (!vm->hostname.empty()) RETURN_IF_ERROR(CheckName(spec["hostname"], vm->hostname, 63));
+  RETURN_IF_ERROR(spec["terminationGracePeriodSeconds"].Int(0, INT32_MAX, 0).status());
+  RETURN_IF_ERROR(ParseDomain(domain, ctx, vm));
+  ASSIGN_OR_RETURN(VolumeTable vols, ParseVolumes(spec["volumes"], ctx, vm));
+  RETURN_IF_ERROR(ParseDisks(spec, vols, ctx, vm));
+  for (size_t i = 0; i < vm->disks.size(); ++i) {
+    if (vm->disks[i].bus == DiskBus::kIde && vm->machine == "q35") {
+      return spec["domain"]["devices"]["disks"][i].Error("q35 (EFI, SMM or machine.type) has no IDE bus");
+    }
+  }
+  return ParseNetworks(spec, ctx, vm);
+}
+
+StatusOr<RunStrategy> ParseRunStrategy(const Field& spec) {
+  Field running = spec["running"], strategy = spec["runStrategy"];
+  if (running.present() && strategy.present()) {
+    return strategy.Error("running and runStrategy are mutually exclusive");
+  }
+  if (running.present()) {
+    ASSIGN_OR_RETURN(bool on, running.Bool());
+    return on ? RunStrategy::kAlways : RunStrategy::kHalted;
+  }
+  ASSIGN_OR_RETURN(std::string s, strategy.Str(false));
+  if (s.empty()) return RunStrategy::kHalted;  // as KubeVirt's VirtualMachine.RunStrategy()
+  for (RunStrategy r : {RunStrategy::kAlways, RunStrategy::kRerunOnFailure, RunStrategy::kManual,
+                        RunStrategy::kOnce, RunStrategy::kHalted}) {
+    if (s == RunStrategyName(r)) return r;
+  }
+  return strategy.Error(Quoted(s) + " is not Always, RerunOnFailure, Manual, Once or Halted");
 }
 
 // A name for a design-form VM, which has no metadata: the first disk image's
@@ -328,16 +161,116 @@ std::string NameFromImage(const std::string& image) {
   return name.empty() ? "vm" : name;
 }
 
-Status ParseMetadata(const Field& md, VmSpec* vm) {
-  RETURN_IF_ERROR(md.NeedMap());
-  ASSIGN_OR_RETURN(vm->name, md["name"].Str(false));
-  if (!vm->name.empty()) RETURN_IF_ERROR(CheckName(md["name"], vm->name, 63));
-  ASSIGN_OR_RETURN(std::string ns, md["namespace"].Str(false));
-  if (!ns.empty()) {
-    RETURN_IF_ERROR(CheckName(md["namespace"], ns, 63));
-    vm->ns = ns;
+bool IsVmKind(const std::string& kind) {
+  for (const char* k : {"VirtualMachine", "VirtualMachineInstance", "VirtualMachineInstanceReplicaSet",
+                        "OfflineVirtualMachine", "VirtualMachineReplicaSet"}) {
+    if (kind == k) return true;
   }
-  return OkStatus();
+  return false;
+}
+
+// One VM kind document.
+StatusOr<VmSet> ParseVmDocument(const Field& root, const References& refs) {
+  ASSIGN_OR_RETURN(std::string api, root["apiVersion"].Str(false));
+  if (!api.empty() && !api.starts_with("kubevirt.io/")) {
+    return root["apiVersion"].Error(Quoted(api) + " is not a kubevirt.io version");
+  }
+  RETURN_IF_ERROR(CheckKeys(root, {Use("apiVersion"), Use("kind"), Use("metadata"), Use("spec"), Accept("status")}));
+  ASSIGN_OR_RETURN(std::string kind, root["kind"].Str(true));
+  VmSet set;
+  Context ctx;
+  ctx.refs = &refs;
+  RETURN_IF_ERROR(ParseMetadata(root["metadata"], &set.vm));
+  ctx.ns = set.vm.ns;
+  Field spec = root["spec"];
+  if (!spec.present()) return spec.Error("required");
+  RETURN_IF_ERROR(spec.NeedMap());
+  // The legacy kubevirt.io/v1alpha1 (and the design's) VirtualMachine is
+  // today's VirtualMachineInstance.
+  bool legacy_vmi = kind == "VirtualMachine" && !spec["template"].exists && (api.empty() || api == "kubevirt.io/v1alpha1");
+  bool replica_set = kind == "VirtualMachineReplicaSet" || kind == "VirtualMachineInstanceReplicaSet";
+  Field vmi = spec;
+  if (kind == "VirtualMachineInstance" || legacy_vmi) {
+    RETURN_IF_ERROR(ParseLabelsAndAnnotations(root["metadata"], true, &set.vm, &ctx));
+  } else if (replica_set || kind == "VirtualMachine" || kind == "OfflineVirtualMachine") {
+    if (replica_set) {
+      RETURN_IF_ERROR(CheckKeys(spec, {Use("replicas"), Use("template"), Use("paused"), Accept("selector")}));
+      ASSIGN_OR_RETURN(set.replicas, spec["replicas"].Int(1, kMaxReplicas, 1));
+      ASSIGN_OR_RETURN(bool paused, spec["paused"].Bool());
+      if (paused) return spec["paused"].Error("a paused replica set starts nothing; not supported");
+      set.vm.run_strategy = RunStrategy::kAlways;  // the set replaces a VMI that stops
+    } else {
+      RETURN_IF_ERROR(CheckKeys(spec, {
+          Use("running"), Use("runStrategy"), Use("template"), Use("instancetype"), Use("preference"),
+          Use("dataVolumeTemplates"), Accept("updateVolumesStrategy"), Accept("liveUpdateFeatures")}));
+      ASSIGN_OR_RETURN(set.vm.run_strategy, ParseRunStrategy(spec));
+      ASSIGN_OR_RETURN(size_t dvs, spec["dataVolumeTemplates"].SeqSize(false));
+      if (dvs) return spec["dataVolumeTemplates"].Error("not supported: " + std::string("DataVolumes need CDI and storage"));
+      ASSIGN_OR_RETURN(ctx.instancetype, ResolveInstancetype(spec["instancetype"], ctx.ns, refs));
+      ASSIGN_OR_RETURN(ctx.prefs, ResolvePreference(spec["preference"], ctx.ns, refs));
+    }
+    Field tmpl = spec["template"];
+    if (!tmpl.present()) return tmpl.Error("required");
+    RETURN_IF_ERROR(tmpl.NeedMap());
+    RETURN_IF_ERROR(CheckKeys(tmpl, {Use("metadata"), Use("spec")}));
+    RETURN_IF_ERROR(tmpl["metadata"].NeedMap());
+    RETURN_IF_ERROR(CheckKeys(tmpl["metadata"], {Use("labels"), Use("annotations"), Accept("name"),
+                                                 Accept("namespace"), Accept("creationTimestamp")}));
+    RETURN_IF_ERROR(ParseLabelsAndAnnotations(root["metadata"], false, &set.vm, &ctx));
+    RETURN_IF_ERROR(ParseLabelsAndAnnotations(tmpl["metadata"], true, &set.vm, &ctx));
+    vmi = tmpl["spec"];
+  } else {
+    return root["kind"].Error(Quoted(kind) + " is not VirtualMachine, VirtualMachineInstance, "
+                              "OfflineVirtualMachine or a replica set");
+  }
+  RETURN_IF_ERROR(ParseVmiSpec(vmi, ctx, &set.vm));
+  if (set.replicas > 1) {
+    // One libvirt (and one network) cannot hold two domains with one UUID or MAC.
+    if (!set.vm.uuid.empty()) {
+      return vmi["domain"]["firmware"]["uuid"].Error("replicas on one node need distinct UUIDs; leave it out");
+    }
+    for (size_t i = 0; i < set.vm.interfaces.size(); ++i) {
+      if (!set.vm.interfaces[i].mac.empty()) {
+        return vmi["domain"]["devices"]["interfaces"][i]["macAddress"].Error(
+            "replicas on one node need distinct MAC addresses; leave it out");
+      }
+    }
+  }
+  if (set.vm.name.empty()) {
+    if (set.vm.source_form != "design") return root["metadata"]["name"].Error("required");
+    set.vm.name = NameFromImage(set.vm.disks[0].volume.container.image);
+  }
+  if (set.vm.hostname.empty()) set.vm.hostname = set.vm.name;
+  // Replicas are named NAME-i, which must stay a DNS label.
+  size_t suffix = set.replicas > 1 ? 1 + std::to_string(set.replicas - 1).size() : 0;
+  if (set.vm.name.size() + suffix > 63) {
+    return root["metadata"]["name"].Error("too long for the names of " + std::to_string(set.replicas) + " replicas");
+  }
+  return set;
+}
+
+// Files a Secret, instancetype or preference document among the references;
+// false when the document is none of those.
+StatusOr<bool> AddObject(const Field& root, References* refs) {
+  ASSIGN_OR_RETURN(std::string api, root["apiVersion"].Str(false));
+  ASSIGN_OR_RETURN(std::string kind, root["kind"].Str(true));
+  bool secret = api == "v1" && kind == "Secret";
+  bool typed = api.starts_with("instancetype.kubevirt.io/") &&
+               (kind == "VirtualMachineInstancetype" || kind == "VirtualMachineClusterInstancetype" ||
+                kind == "VirtualMachinePreference" || kind == "VirtualMachineClusterPreference");
+  if (!secret && !typed) return false;
+  Field md = root["metadata"];
+  RETURN_IF_ERROR(md.NeedMap());
+  ASSIGN_OR_RETURN(std::string name, md["name"].Str(true));
+  if (!IsDnsSubdomain(name)) return md["name"].Error(Quoted(name) + " is not a valid name");
+  ASSIGN_OR_RETURN(std::string ns, md["namespace"].Str(false));
+  if (ns.empty()) ns = "default";
+  if (secret) RETURN_IF_ERROR(AddSecret(root, name, ns, refs));
+  if (typed) {
+    RETURN_IF_ERROR(CheckKeys(root, {Use("apiVersion"), Use("kind"), Use("metadata"), Use("spec")}));
+    RETURN_IF_ERROR(AddReference(root, kind, name, ns, refs));
+  }
+  return true;
 }
 
 }  // namespace
@@ -347,46 +280,69 @@ const char* BusName(DiskBus b) {
     case DiskBus::kVirtio: return "virtio";
     case DiskBus::kSata: return "sata";
     case DiskBus::kScsi: return "scsi";
+    case DiskBus::kUsb: return "usb";
     case DiskBus::kIde: return "ide";
   }
   return "virtio";
 }
 
+const char* RunStrategyName(RunStrategy r) {
+  switch (r) {
+    case RunStrategy::kAlways: return "Always";
+    case RunStrategy::kRerunOnFailure: return "RerunOnFailure";
+    case RunStrategy::kManual: return "Manual";
+    case RunStrategy::kOnce: return "Once";
+    case RunStrategy::kHalted: return "Halted";
+  }
+  return "Once";
+}
+
+StatusOr<std::vector<VmSet>> ParseVmFiles(const std::vector<SpecFile>& files) {
+  if (files.size() > kMaxSpecFiles) return InvalidArgument("more than 64 spec files");
+  struct Doc {
+    Field root;
+    std::string where;  // "FILE" or "FILE (document N)"
+  };
+  References refs;
+  std::vector<Doc> vms;
+  for (const SpecFile& f : files) {
+    auto docs = LoadBoundedYamlDocuments(f.text);
+    if (!docs.ok()) return docs.status().Annotate(f.path);
+    for (size_t i = 0; i < docs->size(); ++i) {
+      std::string where = docs->size() == 1 ? f.path : f.path + " (document " + std::to_string(i + 1) + ")";
+      const YAML::Node& node = (*docs)[i];
+      if (node.IsNull()) continue;
+      if (!node.IsMap()) return InvalidArgument(where + ": the document must be a mapping (a Kubernetes object)");
+      Field root{node, ""};
+      StatusOr<bool> added = AddObject(root, &refs);
+      if (!added.ok()) return added.status().Annotate(where);
+      if (*added) continue;
+      ASSIGN_OR_RETURN(std::string kind, root["kind"].Str(true));
+      if (!IsVmKind(kind)) {
+        return InvalidArgument(where + ": kind: " + Quoted(kind) + " is not a VM kind, Secret, instancetype or preference");
+      }
+      vms.push_back({root, where});
+    }
+  }
+  std::vector<VmSet> out;
+  std::set<std::string> names;
+  for (const Doc& d : vms) {
+    auto set = ParseVmDocument(d.root, refs);
+    if (!set.ok()) return set.status().Annotate(d.where);
+    if (!names.insert(set->vm.ns + "/" + set->vm.name).second) {
+      return InvalidArgument(d.where + ": a second VM named " + Quoted(set->vm.name));
+    }
+    out.push_back(std::move(*set));
+  }
+  if (out.empty()) return InvalidArgument("no VirtualMachine, VirtualMachineInstance or replica set in the given files");
+  return out;
+}
+
 StatusOr<VmSet> ParseVmYaml(std::string_view yaml) {
   ASSIGN_OR_RETURN(YAML::Node doc, LoadBoundedYaml(yaml));
   if (!doc.IsMap()) return InvalidArgument("the document must be a mapping (a VirtualMachine object)");
-  Field root{doc, ""};
-  ASSIGN_OR_RETURN(std::string api, root["apiVersion"].Str(false));
-  if (!api.empty() && !api.starts_with("kubevirt.io/")) {
-    return root["apiVersion"].Error(Quoted(api) + " is not a kubevirt.io version");
-  }
-  ASSIGN_OR_RETURN(std::string kind, root["kind"].Str(true));
-  VmSet set;
-  RETURN_IF_ERROR(ParseMetadata(root["metadata"], &set.vm));
-  Field spec = root["spec"];
-  if (!spec.present()) return spec.Error("required");
-  RETURN_IF_ERROR(spec.NeedMap());
-  if (kind == "VirtualMachineReplicaSet" || kind == "VirtualMachineInstanceReplicaSet") {
-    ASSIGN_OR_RETURN(set.replicas, spec["replicas"].Int(1, kMaxReplicas, 1));
-    if (!spec["template"].present()) return spec["template"].Error("required");
-    RETURN_IF_ERROR(ParseVmiSpec(spec["template"]["spec"], &set.vm));
-  } else if (kind == "VirtualMachine" && spec["template"].present()) {
-    RETURN_IF_ERROR(ParseVmiSpec(spec["template"]["spec"], &set.vm));
-  } else if (kind == "VirtualMachine" || kind == "VirtualMachineInstance") {
-    RETURN_IF_ERROR(ParseVmiSpec(spec, &set.vm));
-  } else {
-    return root["kind"].Error(Quoted(kind) + " is not VirtualMachine, VirtualMachineInstance or a replica set");
-  }
-  if (set.vm.name.empty()) {
-    if (set.vm.source_form != "design") return root["metadata"]["name"].Error("required");
-    set.vm.name = NameFromImage(set.vm.disks[0].volume.image);
-  }
-  // Replicas are named NAME-i, which must stay a DNS label.
-  size_t suffix = set.replicas > 1 ? 1 + std::to_string(set.replicas - 1).size() : 0;
-  if (set.vm.name.size() + suffix > 63) {
-    return root["metadata"]["name"].Error("too long for the names of " + std::to_string(set.replicas) + " replicas");
-  }
-  return set;
+  References none;
+  return ParseVmDocument(Field{doc, ""}, none);
 }
 
 }  // namespace regdisk::vm

@@ -29,7 +29,7 @@ TEST(ParseVmYaml, SeedDesignFormAsWritten) {
   EXPECT_EQ(d.name, "disk0");
   EXPECT_EQ(d.target, "sda");
   EXPECT_EQ(d.bus, DiskBus::kSata);
-  EXPECT_EQ(d.volume.image, "vmdisks/fedora25:latest");
+  EXPECT_EQ(d.volume.container.image, "vmdisks/fedora25:latest");
   EXPECT_EQ(d.volume.name, "disk0");
 }
 
@@ -38,13 +38,13 @@ TEST(ParseVmYaml, SeedUserGuideForm) {
   EXPECT_EQ(s.vm.source_form, "v1alpha1");
   EXPECT_EQ(s.vm.name, "testvm-ephemeral");
   EXPECT_EQ(s.vm.memory_bytes, 64000000u);
-  EXPECT_EQ(s.vm.cpus, 1);
+  EXPECT_EQ(s.vm.cpus(), 1);
   ASSERT_EQ(s.vm.disks.size(), 1u);
   EXPECT_EQ(s.vm.disks[0].name, "registrydisk");
   EXPECT_EQ(s.vm.disks[0].target, "vda");
   EXPECT_EQ(s.vm.disks[0].bus, DiskBus::kVirtio);
   EXPECT_EQ(s.vm.disks[0].volume.name, "registryvolume");
-  EXPECT_EQ(s.vm.disks[0].volume.image, "vmdisks/fedora25:latest");
+  EXPECT_EQ(s.vm.disks[0].volume.container.image, "vmdisks/fedora25:latest");
 }
 
 TEST(ParseVmYaml, ContainerDiskVmWithTwoDisks) {
@@ -52,18 +52,18 @@ TEST(ParseVmYaml, ContainerDiskVmWithTwoDisks) {
   EXPECT_EQ(s.vm.source_form, "containerDisk");
   EXPECT_EQ(s.vm.name, "fedora-two-disks");
   EXPECT_EQ(s.vm.ns, "vms");
-  EXPECT_EQ(s.vm.cpus, 4);
+  EXPECT_EQ(s.vm.cpus(), 4);
   EXPECT_EQ(s.vm.memory_bytes, 1ull << 30);  // memory.guest wins over requests
   ASSERT_EQ(s.vm.disks.size(), 2u);
   const VmDisk& root = s.vm.disks[0];
   EXPECT_EQ(root.target, "vda");
   EXPECT_EQ(root.boot_order, 1);
-  EXPECT_EQ(root.volume.pull_policy, "Always");
-  EXPECT_EQ(root.volume.pull_secret, "regcred");
+  EXPECT_EQ(root.volume.container.pull_policy, "Always");
+  EXPECT_EQ(root.volume.container.pull_secret, "regcred");
   const VmDisk& data = s.vm.disks[1];
   EXPECT_EQ(data.target, "sda");
   EXPECT_EQ(data.bus, DiskBus::kSata);
-  EXPECT_EQ(data.volume.path, "/disk/data.qcow2");
+  EXPECT_EQ(data.volume.container.path, "/disk/data.qcow2");
   EXPECT_FALSE(data.boot_order.has_value());
 }
 
@@ -74,7 +74,7 @@ TEST(ParseVmYaml, ReplicaSet) {
   EXPECT_EQ(s.vm.memory_bytes, 256ull << 20);
   ASSERT_EQ(s.vm.disks.size(), 1u);
   EXPECT_EQ(s.vm.disks[0].target, "vda");
-  EXPECT_EQ(s.vm.disks[0].volume.image, "vmdisks/cirros:0.6");
+  EXPECT_EQ(s.vm.disks[0].volume.container.image, "vmdisks/cirros:0.6");
 }
 
 TEST(ParseVmYaml, DesignFormWithMappingsOrOneItemLists) {
@@ -91,7 +91,7 @@ spec:
   EXPECT_EQ(s.vm.disks[0].target, "sdb");
   EXPECT_EQ(s.vm.disks[0].bus, DiskBus::kScsi);
   EXPECT_EQ(s.vm.disks[1].name, "data");
-  EXPECT_EQ(s.vm.disks[1].volume.image, "a/c");
+  EXPECT_EQ(s.vm.disks[1].volume.container.image, "a/c");
   EXPECT_EQ(s.vm.disks[1].target, "vda");
 }
 
@@ -184,13 +184,14 @@ INSTANTIATE_TEST_SUITE_P(Table, InvalidSpec, testing::Values(
     Invalid{Vm(kDisk, kVol, "", "{name: \"\\x1b[31mred\\\"\"}"),
             "metadata.name: \"\\x1b[31mred\\\"\" is not a valid name..."},
     Invalid{Vm(kDisk, "[{name: a, containerDisk: {image: i, path: \"/disk/a\\tb\"}}]"),
-            "spec.volumes[0].containerDisk.path: \"/disk/a\\x09b\" must be a clean absolute path under /disk/"},
+            "spec.volumes[0].containerDisk.path: \"/disk/a\\x09b\" must be a clean absolute path to a file in the image"},
     Invalid{Vm(kDisk, kVol, "", "{name: vm, namespace: -x}"), "metadata.namespace: \"-x\" is not a valid name..."},
     Invalid{Vm("[{name: a, disk: {dev: vda}}, {name: b, disk: {dev: vda}}]",
                "[{name: a, containerDisk: {image: i}}, {name: b, containerDisk: {image: i}}]"),
             "spec.domain.devices.disks[1]: target \"vda\" is already used by disks[0]"},
     Invalid{Vm(kDisk, "[{name: a, persistentVolumeClaim: {claimName: c}}]"),
-            "spec.volumes[0]: only registryDisk and containerDisk volumes are supported"},
+            "spec.volumes[0].persistentVolumeClaim: not supported: regdisk runs registry disks on one node without "
+            "Kubernetes storage; use a containerDisk"},
     Invalid{Vm(kDisk, "[{name: a, registryDisk: {image: i}, containerDisk: {image: i}}]"),
             "spec.volumes[0]: more than one volume source"},
     Invalid{Vm(kDisk, kVol, std::string(kMem) + "12Q}}\n"),
@@ -203,7 +204,7 @@ INSTANTIATE_TEST_SUITE_P(Table, InvalidSpec, testing::Values(
     Invalid{ReplicaSet("{replicas: 1001, template: {spec: {}}}"), "spec.replicas: must be an integer from 1 to 1000"},
     Invalid{ReplicaSet("{replicas: 2}"), "spec.template: required"},
     Invalid{ReplicaSet("{template: {spec: {domain: {devices: {disks: []}}}}}"),
-            "spec.template.spec.domain.devices.disks: must not be empty"},
+            "spec.template.spec.domain.devices.disks: required (no disks and no volumes)"},
     Invalid{Vm(kDisk, "[{name: a, containerDisk: {image: i, imagePullPolicy: Sometimes}}]"),
             "spec.volumes[0].containerDisk.imagePullPolicy: \"Sometimes\" is not Always, IfNotPresent or Never"},
     Invalid{Vm(kDisk, "[{name: a, containerDisk: {image: i, imagePullSecret: Bad Secret}}]"),
@@ -211,11 +212,11 @@ INSTANTIATE_TEST_SUITE_P(Table, InvalidSpec, testing::Values(
     Invalid{Vm(kDisk, "[{name: a, containerDisk: {image: bad image}}]"),
             "spec.volumes[0].containerDisk.image: invalid image reference \"bad image\""},
     Invalid{Vm(kDisk, "[{name: a, containerDisk: {image: i, path: disk.img}}]"),
-            "spec.volumes[0].containerDisk.path: \"disk.img\" must be a clean absolute path under /disk/"},
+            "spec.volumes[0].containerDisk.path: \"disk.img\" must be a clean absolute path to a file in the image"},
     Invalid{Vm(kDisk, "[{name: a, containerDisk: {image: i, path: /disk/../etc/shadow}}]"),
-            "spec.volumes[0].containerDisk.path: \"/disk/../etc/shadow\" must be a clean absolute path under /disk/"},
-    Invalid{Vm("[{name: a, disk: {bus: usb}}]", kVol),
-            "spec.domain.devices.disks[0].disk.bus: unknown bus \"usb\" (want virtio, sata, scsi or ide)"},
+            "spec.volumes[0].containerDisk.path: \"/disk/../etc/shadow\" must be a clean absolute path to a file in the image"},
+    Invalid{Vm("[{name: a, disk: {bus: fdc}}]", kVol),
+            "spec.domain.devices.disks[0].disk.bus: unknown bus \"fdc\" (want virtio, sata, scsi, usb or ide)"},
     Invalid{Vm("[{name: a, disk: {bus: virtio, dev: sda}}]", kVol),
             "spec.domain.devices.disks[0].disk.dev: \"sda\" does not match bus virtio"},
     Invalid{Vm("[{name: a, disk: {dev: xda}}]", kVol),
@@ -224,13 +225,14 @@ INSTANTIATE_TEST_SUITE_P(Table, InvalidSpec, testing::Values(
             "spec.domain.devices.disks[0].disk.readonly: not supported on bus sata..."},
     Invalid{Vm("[{name: a, disk: {readonly: maybe}}]", kVol),
             "spec.domain.devices.disks[0].disk.readonly: must be true or false"},
-    Invalid{Vm("[{name: a, cdrom: {}}]", kVol), "spec.domain.devices.disks[0]: only disk devices are supported, not cdrom"},
+    Invalid{Vm("[{name: a, lun: {}}]", kVol),
+            "spec.domain.devices.disks[0].lun: not supported: LUN passthrough needs a SCSI device of the host"},
     Invalid{Vm("[{name: a, bootOrder: 0}]", kVol), "spec.domain.devices.disks[0].bootOrder: must be an integer from 1 to 1000"},
     Invalid{Vm("[{volumeName: a}]", kVol), "spec.domain.devices.disks[0].name: required"},
     Invalid{Vm(kDisk, "[{name: a, containerDisk: {image: i}}, {name: a, containerDisk: {image: j}}]"),
             "spec.volumes[1].name: duplicate volume \"a\""},
-    Invalid{Vm(kDisk, "[{name: a, containerDisk: {image: i}}, {name: b, containerDisk: {image: j}}]"),
-            "spec.volumes[1]: not used by any disk"},
+    Invalid{Vm("[{name: b, volumeName: a}]", "[{name: a, containerDisk: {image: i}}, {name: b, containerDisk: {image: j}}]"),
+            "spec.volumes[1].name: not used by any disk, and a disk of another volume has its name"},
     Invalid{Vm("[{name: a}, {name: b, volumeName: a}]", kVol),
             "spec.domain.devices.disks[1].volumeName: volume \"a\" is already used by disks[0]"},
     Invalid{Vm(kDisk, "[{name: " + std::string(57, 'v') + ", containerDisk: {image: i}}]"),
@@ -238,7 +240,7 @@ INSTANTIATE_TEST_SUITE_P(Table, InvalidSpec, testing::Values(
                 "\" is not a valid name (lowercase letters, digits and '-', at most 56 characters)"},
     Invalid{Vm(kDisk, kVol, "    cpu: {cores: 0}\n"), "spec.domain.cpu.cores: must be an integer from 1 to 256"},
     Invalid{Vm(kDisk, kVol, "    cpu: {cores: 16, sockets: 16, threads: 2}\n"), "spec.domain.cpu: more than 256 vCPUs"},
-    Invalid{SeventeenDisks(), "spec.domain.devices.disks: more than 16 disks"},
+    Invalid{SeventeenDisks(), "spec.volumes: more than 16 volumes"},
     Invalid{Vm("[{name: a, disk: {bus: ide}}, {name: b, disk: {bus: ide}}, {name: c, disk: {bus: ide}},"
                " {name: d, disk: {bus: ide}}, {name: e, disk: {bus: ide}}]",
                "[{name: a, containerDisk: {image: i}}, {name: b, containerDisk: {image: i}},"
@@ -249,7 +251,7 @@ INSTANTIATE_TEST_SUITE_P(Table, InvalidSpec, testing::Values(
             "metadata.name: too long for the names of 10 replicas"},
     Invalid{"metadata: {name: vm}\nspec: {}\n", "kind: required"},
     Invalid{"kind: Pod\nmetadata: {name: vm}\nspec: {}\n",
-            "kind: \"Pod\" is not VirtualMachine, VirtualMachineInstance or a replica set"},
+            "kind: \"Pod\" is not VirtualMachine, VirtualMachineInstance, OfflineVirtualMachine or a replica set"},
     Invalid{"apiVersion: v1\nkind: VirtualMachine\n", "apiVersion: \"v1\" is not a kubevirt.io version"},
     Invalid{"kind: VirtualMachine\nmetadata: {name: vm}\n", "spec: required"},
     Invalid{"kind: VirtualMachine\nmetadata: {name: vm}\nspec: {domain: []}\n", "spec.domain: must be a mapping"},

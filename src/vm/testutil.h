@@ -30,4 +30,12 @@ inline void ExpectGolden(const std::string& name, const std::string& actual) {
   EXPECT_EQ(actual, ReadTestData(name)) << "golden " << name << " differs";
 }
 
+// A kubevirt.io/v1 VirtualMachine named "vm" with the given spec lines
+// (2-space indented) before its one-disk template.
+inline std::string VmWith(const std::string& lines) {
+  return "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: vm}\nspec:\n" + lines +
+         "  template:\n    spec: {domain: {devices: {disks: [{name: root}]}}, volumes: [{name: root, "
+         "containerDisk: {image: img}}]}\n";
+}
+
 }  // namespace regdisk::vm

@@ -36,7 +36,7 @@ std::string RandomBytes(size_t n, uint64_t seed) {
   return out;
 }
 
-std::string Base64(const std::string& s) { return registry::Base64Encode(s); }
+std::string Base64(const std::string& s) { return Base64Encode(s); }
 
 // An image (one random layer, a config, a manifest) written into `store`.
 // With `gzip` the layer is gzip data (skopeo would compress a plain one).

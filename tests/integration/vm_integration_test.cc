@@ -2,11 +2,15 @@
 // a real Distribution registry, a private libvirtd (scripts/libvirt-start),
 // qemu, and the demo disks of scripts/make-demo-disks, whose guest prints
 //   REGDISK-BOOTED
+//   REGDISK-FIRMWARE: efi | bios
+//   REGDISK-CLOUDINIT: <label> <user-data's "# regdisk-marker: " value> | none
 //   REGDISK-MARKER: <marker.txt of the data disk, or none>
+//   REGDISK-EMPTYDISK: /dev/<disk> <bytes> previous=<...> wrote-and-read=ok
 //   REGDISK-PREVIOUS-WRITE: none | written-by-a-previous-boot
 //   REGDISK-WROTE: /dev/vda sector 64
 //   REGDISK-DONE
-// on its serial console, writes to sector 64 of its root disk and powers off.
+// on its serial console, writes to sector 64 of its root disk and to its
+// empty disks, and powers off. The boot disk boots under BIOS and UEFI.
 //
 // One registry, one libvirtd and one set of pushed images serve the whole
 // file (ctest runs it as one test). A machine that cannot run them fails
@@ -40,6 +44,8 @@ using nlohmann::json;
 
 constexpr int kBootTimeout = 300;  // seconds for one boot under TCG, on a loaded machine
 constexpr char kWritten[] = "written-by-a-previous-boot";
+// No virt-launcher exists here; the Pod tests only render it (see pod_podman_test.cc).
+constexpr char kLauncher[] = "example.com/virt-launcher:v1";
 
 std::string Src(const std::string& rel) { return std::string(REGDISK_SOURCE_DIR) + "/" + rel; }
 
@@ -67,7 +73,7 @@ struct Shared {
   std::string boot_qcow2, data_img;
   std::string boot_image, boot_digest;  // FROM scratch (regdisk build DISK)
   std::string seed_image, seed_digest;  // FROM the base (regdisk build -f Dockerfile)
-  std::string bad_format_image, backing_file_image, missing_image;
+  std::string bad_format_image, backing_file_image, missing_image, unreadable_image;
   bool libvirt_started = false;
 };
 
@@ -94,14 +100,14 @@ bool Push(const std::string& from, const std::string& to, std::string* digest) {
 // declared `format`, put into the registry through an OCI layout and
 // `regdisk push` (which does not judge disks: the node must).
 bool PutForged(const std::string& name, const std::string& data, const std::string& format,
-               const std::string& to) {
+               const std::string& to, int uid = 107) {
   std::string dir = S().work->path() + "/forged";
   auto layout = layout::Layout::Open(dir, true);
   if (!layout.ok()) return S().error = layout.status().message(), false;
   forge::Layer l{forge::MakeTar({{"disk", forge::TarEntry::Type::kDir},
-                                 {"disk/" + name, forge::TarEntry::Type::kFile, data, "", 0440}}),
+                                 {"disk/" + name, forge::TarEntry::Type::kFile, data, "", 0440, uid, uid}}),
                  forge::Compression::kGzip, forge::DiskAnnotations(name, format, data.size())};
-  std::string tag = name + "-" + format;
+  std::string tag = name + "-" + format + "-" + std::to_string(uid);
   auto m = forge::PutImage(**layout, {l}, tag);
   if (!m.ok()) return S().error = m.status().message(), false;
   return Push("oci:" + dir + ":" + tag, to, nullptr);
@@ -141,6 +147,7 @@ bool MakeShared() {
   s.bad_format_image = host + "/vm/raw-declared-qcow2:v1";
   s.backing_file_image = host + "/vm/backing-file:v1";
   s.missing_image = host + "/vm/missing:v1";
+  s.unreadable_image = host + "/vm/root-owned:v1";
 
   // The boot disk FROM scratch; the data disk by the seed's workflow: the
   // base image (build-base), then a Dockerfile FROM it.
@@ -172,6 +179,8 @@ bool MakeShared() {
   // What the node must refuse: 1 MiB of raw bytes declared qcow2, and a
   // qcow2 whose backing file is the host's /etc/shadow.
   if (!PutForged("disk.img", std::string(1 << 20, 'r'), "qcow2", s.bad_format_image)) return false;
+  // A disk added with the wrong owner: root's, mode 0440.
+  if (!PutForged("data.img", std::string(1 << 20, 'd'), "raw", s.unreadable_image, 0)) return false;
   std::string backing = s.work->path() + "/backing.qcow2";
   if (!Step(RunCmd({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "/etc/shadow", "-F", "raw", backing, "16M"}),
             "qemu-img create")) {
@@ -280,6 +289,22 @@ class VmTest : public ::testing::Test {
     return data.ok() ? *data : "";
   }
 
+  // The VM's console log once it holds `text` `times` times, or when
+  // kBootTimeout passed.
+  std::string WaitForConsole(const std::string& vm, const std::string& text, int times) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::string log;
+    while (Since(t0) < kBootTimeout) {
+      auto got = ReadFile(Root() + "/run/" + vm + "/console.log", 64 << 20);
+      log = got.ok() ? *got : "";
+      int found = 0;
+      for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++found;
+      if (found >= times) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    return log;
+  }
+
   TempDir root_{"regdisk-vm-root"};
 };
 
@@ -289,7 +314,7 @@ std::string TwoDiskSpec(const std::string& name, const std::string& boot, const 
          "kind: VirtualMachine\n"
          "metadata:\n  name: " + name + "\n"
          "spec:\n"
-         "  running: true\n"
+         "  runStrategy: Once\n"  // running: true would be Always: restarted at every poweroff
          "  template:\n"
          "    spec:\n"
          "      domain:\n"
@@ -303,10 +328,29 @@ std::string TwoDiskSpec(const std::string& name, const std::string& boot, const 
          "      - {name: data, containerDisk: {image: \"" + data + "\", path: /disk/data.img}}\n";
 }
 
-// 1. Boots from a registry disk, reads the data disk, writes to its root
-//    disk; stopped and started again, the write is gone.
+// TwoDiskSpec plus a cloudInitNoCloud volume (a virtio disk; the guest finds
+// it by its label) and a 64 MiB emptyDisk left out of devices.disks (so
+// attached as a virtio disk, as KubeVirt does).
+std::string FullSpec(const std::string& name, const std::string& boot, const std::string& data,
+                     const std::string& user_marker) {
+  std::string spec = TwoDiskSpec(name, boot, data);
+  spec.replace(spec.find("      volumes:\n"), 0, "          - {name: cloudinit, disk: {bus: virtio}}\n");
+  return spec +
+         "      - name: cloudinit\n"
+         "        cloudInitNoCloud:\n"
+         "          userData: |\n"
+         "            #cloud-config\n"
+         "            # regdisk-marker: " + user_marker + "\n"
+         "      - {name: scratch, emptyDisk: {capacity: 64Mi}}\n";
+}
+
+// 1. Boots from a registry disk, reads the data disk and its cloud-init
+//    volume (found by label), writes to its root disk and its empty disk;
+//    stopped and started again, both writes are gone.
 TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
-  std::string spec = WriteSpec("eph", TwoDiskSpec("eph", S().boot_image, S().seed_image));
+  std::string user_marker = "user-data-" + S().marker;
+  std::string spec = WriteSpec("eph", FullSpec("eph", S().boot_image, S().seed_image, user_marker));
+  const std::string empty_line = "REGDISK-EMPTYDISK: /dev/vdd 67108864 previous=";
 
   auto t0 = std::chrono::steady_clock::now();
   ProcessResult first = RunVm(spec, true);
@@ -317,9 +361,19 @@ TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
   EXPECT_THAT(first.out, HasSubstr("REGDISK-MARKER: " + S().marker));
   EXPECT_THAT(first.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none"));
   EXPECT_THAT(first.out, HasSubstr("REGDISK-WROTE: /dev/vda"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-FIRMWARE: bios"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-CLOUDINIT: cidata " + user_marker + "\r\n"));
+  EXPECT_THAT(first.out, HasSubstr("REGDISK-INSTANCE-ID: eph.default\r\n"));
+  EXPECT_THAT(first.out, HasSubstr(empty_line + "none wrote-and-read=ok"));
   EXPECT_THAT(first.out, HasSubstr("REGDISK-DONE"));
   EXPECT_THAT(first.out, Not(HasSubstr("REGDISK-ERROR")));
   std::printf("[ measure  ] first run (pull + boot + poweroff): %.1f s\n", boot1);
+  std::string iso = Root() + "/run/eph/cloudinit.iso", scratch = Root() + "/run/eph/scratch.qcow2";
+  struct stat st;
+  ASSERT_EQ(::stat(iso.c_str(), &st), 0) << iso;
+  std::printf("[ measure  ] cloud-init ISO: %lld bytes\n", static_cast<long long>(st.st_size));
+  ProcessResult check = RunCmd({"qemu-img", "check", "-U", "-f", "qcow2", scratch});
+  EXPECT_EQ(check.exit_code, 0) << Describe(check);
 
   // The guest powered off: the transient domain is gone, the VM is stopped.
   EXPECT_EQ(Domains().count("eph"), 0u);
@@ -349,10 +403,13 @@ TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
   ProcessResult control = Vm({"console", "eph", "--timeout", std::to_string(kBootTimeout)});
   EXPECT_EQ(control.exit_code, 0) << Describe(control);
   EXPECT_THAT(control.out, HasSubstr(std::string("REGDISK-PREVIOUS-WRITE: ") + kWritten)) << control.out;
+  EXPECT_THAT(control.out, HasSubstr(empty_line + "regdisk-emptydisk-written")) << control.out;
 
   ProcessResult stop = Vm({"stop", "eph"});
   ASSERT_EQ(stop.exit_code, 0) << Describe(stop);
   EXPECT_FALSE(PathExists(overlay)) << "stop keeps the overlay";
+  EXPECT_FALSE(PathExists(iso)) << "stop keeps the cloud-init volume";
+  EXPECT_FALSE(PathExists(scratch)) << "stop keeps the empty disk";
   EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
 
   t0 = std::chrono::steady_clock::now();
@@ -362,6 +419,8 @@ TEST_F(VmTest, BootsFromRegistryDiskReadsDataDiskAndForgetsItsWrites) {
   EXPECT_THAT(second.out, HasSubstr("REGDISK-MARKER: " + S().marker));
   EXPECT_THAT(second.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none")) << "the first boot's write survived";
   EXPECT_THAT(second.out, Not(HasSubstr(kWritten)));
+  EXPECT_THAT(second.out, HasSubstr(empty_line + "none wrote-and-read=ok")) << "the empty disk kept a write";
+  EXPECT_THAT(second.out, HasSubstr("REGDISK-CLOUDINIT: cidata " + user_marker + "\r\n"));
   EXPECT_THAT(second.out, HasSubstr("REGDISK-DONE"));
   // Same pinned digests, disks from the node cache: no layer pulled again.
   EXPECT_EQ(S().registry->CountRequests("GET", "/blobs/"), blob_gets);
@@ -415,19 +474,19 @@ TEST_F(VmTest, ThreeReplicasRunAtOnceOnOneCacheEntry) {
     EXPECT_EQ(json::parse(info.out).value("backing-filename", ""), base);
   }
 
-  // All three boot, each on its own writable overlay.
+  // All three boot, each on its own writable overlay. A replica set runs
+  // its VMs Always: libvirt restarts each in place when it powers off (the
+  // boot loader's banner appears a second time; the domain stays up).
   for (const char* n : {"web-0", "web-1", "web-2"}) {
-    ProcessResult c = Vm({"console", n, "--timeout", std::to_string(kBootTimeout)});
-    EXPECT_EQ(c.exit_code, 0) << Describe(c);
-    EXPECT_THAT(c.out, HasSubstr("REGDISK-BOOTED")) << n;
-    EXPECT_THAT(c.out, HasSubstr("REGDISK-PREVIOUS-WRITE: none")) << n;
-    EXPECT_THAT(c.out, HasSubstr("REGDISK-WROTE: /dev/vda")) << n;
-    EXPECT_THAT(c.out, HasSubstr("REGDISK-DONE")) << n;
+    std::string console = WaitForConsole(n, "SYSLINUX", 2);
+    EXPECT_THAT(console, HasSubstr("REGDISK-BOOTED")) << n;
+    EXPECT_THAT(console, HasSubstr("REGDISK-PREVIOUS-WRITE: none")) << n;
+    EXPECT_THAT(console, HasSubstr("REGDISK-WROTE: /dev/vda")) << n;
+    EXPECT_THAT(console, HasSubstr("REGDISK-DONE")) << n;
   }
-  std::printf("[ measure  ] three replicas at once, start to all powered off: %.1f s\n", Since(t0));
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_THAT(Sector64(Root() + "/vms/web-" + std::to_string(i) + ".root/overlay.qcow2"), HasSubstr(kWritten));
-  }
+  std::printf("[ measure  ] three replicas at once, start to all restarted after poweroff: %.1f s\n", Since(t0));
+  running = Domains(false);
+  for (const char* n : {"web-0", "web-1", "web-2"}) EXPECT_EQ(running.count(n), 1u) << n << " did not stay up";
 
   for (const char* n : {"web-0", "web-1", "web-2"}) {
     ProcessResult stop = Vm({"stop", n, "--forget"});
@@ -437,6 +496,84 @@ TEST_F(VmTest, ThreeReplicasRunAtOnceOnOneCacheEntry) {
   ASSERT_EQ(cache.size(), 1u);
   EXPECT_TRUE(cache[0]["leasedBy"].empty()) << cache.dump(2);
   EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
+}
+
+// 2b. UEFI: OVMF boots the disk's EFI system partition, with the VM's own
+//     NVRAM copied from the vars template; a ConfigDrive volume on a sata
+//     cdrom is found by its label config-2. stop removes the VM's files.
+TEST_F(VmTest, EfiBootWithConfigDriveOnSataCdrom) {
+  std::string user_marker = "configdrive-" + S().marker;
+  std::string spec = WriteSpec("efi", "apiVersion: kubevirt.io/v1\n"
+                                      "kind: VirtualMachineInstance\n"
+                                      "metadata: {name: efi, namespace: lab}\n"
+                                      "spec:\n"
+                                      "  domain:\n"
+                                      "    firmware: {bootloader: {efi: {secureBoot: false}}}\n"
+                                      "    resources: {requests: {memory: 256Mi}}\n"
+                                      "    devices:\n"
+                                      "      disks:\n"
+                                      "      - {name: root, bootOrder: 1, disk: {bus: virtio}}\n"
+                                      "      - {name: cfg, cdrom: {bus: sata}}\n"
+                                      "  volumes:\n"
+                                      "  - {name: root, containerDisk: {image: \"" + S().boot_image + "\"}}\n"
+                                      "  - name: cfg\n"
+                                      "    cloudInitConfigDrive:\n"
+                                      "      userData: |\n"
+                                      "        #!/bin/sh\n"
+                                      "        # regdisk-marker: " + user_marker + "\n");
+  auto t0 = std::chrono::steady_clock::now();
+  ProcessResult run = RunVm(spec, true);
+  ASSERT_EQ(run.exit_code, 0) << Describe(run);
+  std::printf("[ measure  ] EFI run (OVMF + boot + poweroff): %.1f s\n", Since(t0));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-FIRMWARE: efi"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-CLOUDINIT: config-2 " + user_marker + "\r\n"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-INSTANCE-ID: efi.lab\r\n"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-WROTE: /dev/vda"));
+  EXPECT_THAT(run.out, HasSubstr("REGDISK-DONE"));
+  std::string dir = Root() + "/run/efi";
+  auto xml = ReadFile(dir + "/domain.xml");
+  ASSERT_TRUE(xml.ok());
+  EXPECT_THAT(*xml, HasSubstr("/usr/share/OVMF/OVMF_CODE_4M.fd"));
+  EXPECT_THAT(*xml, HasSubstr(dir + "/nvram.fd"));
+  EXPECT_THAT(*xml, HasSubstr("device='cdrom'"));
+  EXPECT_TRUE(PathExists(dir + "/nvram.fd"));
+  EXPECT_TRUE(PathExists(dir + "/cfg.iso"));
+  ProcessResult stop = Vm({"stop", "efi"});
+  ASSERT_EQ(stop.exit_code, 0) << Describe(stop);
+  EXPECT_FALSE(PathExists(dir + "/nvram.fd"));
+  EXPECT_FALSE(PathExists(dir + "/cfg.iso"));
+  EXPECT_EQ(CountEntries(Root() + "/vms"), 0);
+  EXPECT_EQ(Vm({"stop", "efi", "--forget"}).exit_code, 0);
+}
+
+// 2c. runStrategy Halted: nothing pulled, prepared, defined or started (its
+//     image does not even exist), and run says so; ls shows it halted.
+TEST_F(VmTest, HaltedStartsNothing) {
+  std::string spec = WriteSpec("halted", "apiVersion: kubevirt.io/v1\n"
+                                         "kind: VirtualMachine\n"
+                                         "metadata: {name: halted}\n"
+                                         "spec:\n"
+                                         "  runStrategy: Halted\n"
+                                         "  template:\n"
+                                         "    spec:\n"
+                                         "      domain: {devices: {}}\n"
+                                         "      volumes:\n"
+                                         "      - {name: root, containerDisk: {image: \"" + S().missing_image + "\"}}\n"
+                                         "      - {name: ci, cloudInitNoCloud: {userData: \"#cloud-config\"}}\n");
+  int gets = S().registry->CountRequests("GET", "/vm/missing/");
+  ProcessResult run = RunVm(spec, true);
+  ASSERT_EQ(run.exit_code, 0) << Describe(run);
+  EXPECT_THAT(run.out, HasSubstr("halted is Halted (runStrategy: Halted): recorded, not started"));
+  EXPECT_THAT(run.out, Not(HasSubstr("started halted")));
+  EXPECT_EQ(Domains().count("halted"), 0u);
+  EXPECT_EQ(CountEntries(Root() + "/vms"), 0) << "a Halted VM holds a lease";
+  EXPECT_FALSE(PathExists(Root() + "/run/halted/ci.iso"));
+  EXPECT_FALSE(PathExists(Root() + "/run/halted/domain.xml"));
+  EXPECT_EQ(S().registry->CountRequests("GET", "/vm/missing/"), gets) << "a Halted VM pulled its image";
+  ProcessResult ls = Vm({"ls"});
+  EXPECT_THAT(ls.out, ::testing::ContainsRegex("halted +halted")) << Describe(ls);
+  EXPECT_EQ(Vm({"stop", "halted", "--forget"}).exit_code, 0);
+  EXPECT_FALSE(PathExists(Root() + "/run/halted"));
 }
 
 // 3. Refused before libvirt is called, with the cause, leaving nothing.
@@ -523,6 +660,19 @@ TEST_F(RefusedVmTest, QcowWithBackingFile) {
   ExpectRefused("shadow", spec, "backing file");
 }
 
+// A disk added with the wrong owner (0:0, 0440): qemu (UID 107) could not
+// read it. run refuses it before libvirt, render pod before any Pod exists.
+TEST_F(RefusedVmTest, DiskQemuCannotRead) {
+  std::string spec = WriteSpec("rootowned", TwoDiskSpec("rootowned", S().boot_image, S().unreadable_image));
+  const std::string cause = "/disk/data.img is owned by 0:0 with mode 0440: qemu (UID 107) cannot read it";
+  ExpectRefused("rootowned", spec, cause);
+  ProcessResult pod = Regdisk({"render", "pod", spec, "--launcher-image", "example.com/launcher:v1", "--serve-image",
+                               S().registry->host() + "/vm/registry-disk-v1alpha:v1"});
+  EXPECT_NE(pod.exit_code, 0);
+  EXPECT_THAT(pod.err, HasSubstr(cause)) << Describe(pod);
+  EXPECT_EQ(pod.out, "");
+}
+
 // The base image (regdisk build-base): FROM scratch, one small layer, the
 // static /regdisk-serve as its entrypoint.
 TEST_F(VmTest, BaseImageIsSmallAndStartsRegdiskServe) {
@@ -571,7 +721,7 @@ TEST_F(VmTest, RenderedPodIsValidAndItsContainersServeTheDisks) {
   std::string spec = WriteSpec("podvm", TwoDiskSpec("podvm", S().boot_image, S().seed_image));
   std::string host = S().registry->host();
   std::string serve_image = host + "/vm/registry-disk-v1alpha:v1";
-  ProcessResult r = Regdisk({"render", "pod", spec, "--serve-image", serve_image});
+  ProcessResult r = Regdisk({"render", "pod", spec, "--serve-image", serve_image, "--launcher-image", kLauncher});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr(host + "/vm/boot@" + S().boot_digest));
   EXPECT_THAT(r.out, HasSubstr(host + "/vm/data@" + S().seed_digest));
@@ -657,7 +807,8 @@ TEST_F(VmTest, RenderedPodIsValidAndItsContainersServeTheDisks) {
   EXPECT_THAT(run.out, HasSubstr("left: 0 files")) << "regdisk-serve left its copy behind\n" << run.out;
 
   ProcessResult missing = Regdisk({"render", "pod", WriteSpec("podmissing", TwoDiskSpec("podmissing", S().boot_image,
-                                                                                      S().missing_image))});
+                                                                                      S().missing_image)),
+                                   "--serve-image", serve_image, "--launcher-image", kLauncher});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.err, HasSubstr("vm/missing")) << Describe(missing);
 }

@@ -43,6 +43,8 @@ std::string MakeTar(const std::vector<TarEntry>& entries) {
       archive_entry* ae = archive_entry_new();
       archive_entry_set_pathname(ae, e.name.c_str());
       archive_entry_set_perm(ae, e.mode);
+      archive_entry_set_uid(ae, e.uid);
+      archive_entry_set_gid(ae, e.gid);
       archive_entry_set_mtime(ae, 0, 0);
       switch (e.type) {
         case TarEntry::Type::kFile:
@@ -83,6 +85,8 @@ std::string MakeSparseTar(const std::string& name, uint64_t size, uint64_t offse
     archive_entry_set_pathname(ae, name.c_str());
     archive_entry_set_filetype(ae, AE_IFREG);
     archive_entry_set_perm(ae, 0440);
+    archive_entry_set_uid(ae, 107);
+    archive_entry_set_gid(ae, 107);
     archive_entry_set_size(ae, static_cast<la_int64_t>(size));
     archive_entry_sparse_add_entry(ae, static_cast<la_int64_t>(offset), static_cast<la_int64_t>(data.size()));
     archive_write_header(a.get(), ae);

@@ -22,6 +22,7 @@ struct TarEntry {
   std::string data;  // kFile
   std::string link;  // kSymlink, kHardlink target
   int mode = 0644;
+  int uid = 107, gid = 107;  // qemu's in KubeVirt, as `regdisk build` writes disks
 };
 
 // A tar stream (pax) of the entries, in order, uncompressed.
