@@ -192,7 +192,7 @@ TEST_F(NodeCacheTest, PathPicksOneOfSeveralDisks) {
   }
   // A path outside /disk is looked up as it is: this image has none.
   EXPECT_EQ(Prepare("vm-3", "example.com/x:two", "/etc/shadow").status().message(),
-            "example.com/x:two: the image has no file /etc/shadow");
+            "example.com/x:two: the image has no file \"/etc/shadow\"");
 }
 
 // containerDisk.path may name any file in the image (KubeVirt's own tests
@@ -225,11 +225,11 @@ TEST_F(NodeCacheTest, PathOutsideDiskTakesThatFileOnly) {
                              {{"custom-disk/downloaded", TarEntry::Type::kSymlink, "", "/etc/shadow"}}},
                         Case{"hardlinked", "is a hardlink to \"etc/passwd\": refused for the disk",
                              {{"custom-disk/downloaded", TarEntry::Type::kHardlink, "", "etc/passwd"}}},
-                        Case{"whiteout", "the image has no file /custom-disk/downloaded",
+                        Case{"whiteout", "the image has no file \"/custom-disk/downloaded\"",
                              {{"custom-disk/.wh.downloaded", TarEntry::Type::kFile, ""}}},
-                        Case{"dir-whiteout", "the image has no file /custom-disk/downloaded",
+                        Case{"dir-whiteout", "the image has no file \"/custom-disk/downloaded\"",
                              {{".wh.custom-disk", TarEntry::Type::kFile, ""}}},
-                        Case{"opaque", "the image has no file /custom-disk/downloaded",
+                        Case{"opaque", "the image has no file \"/custom-disk/downloaded\"",
                              {{"custom-disk/.wh..wh..opq", TarEntry::Type::kFile, ""}}}}) {
     auto bad = forge::PutImage(*source_,
                                {{forge::MakeTar({{"custom-disk/downloaded", TarEntry::Type::kFile, data},

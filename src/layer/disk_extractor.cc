@@ -447,7 +447,8 @@ Status DiskExtractor::AddLayer(oci::BlobReader& blob, const oci::Descriptor& des
   ASSIGN_OR_RETURN(Codec codec, CodecForMediaType(desc.media_type));
   LayerStream stream(blob, codec, impl_->limits.max_layer_bytes, on_bytes);
   RETURN_IF_ERROR(impl_->failed);
-  auto free = FreeBytes(impl_->work_dir);
+  // A headers-only pass writes nothing: no budget to take from the disk.
+  auto free = impl_->headers_only ? StatusOr<uint64_t>(UINT64_MAX) : FreeBytes(impl_->work_dir);
   Status s = free.status();
   if (free.ok()) {
     const uint64_t reserve = impl_->limits.free_space_reserve;
