@@ -47,6 +47,9 @@ void RegistryFlags::Add(CLI::App* cmd) {
                   "seconds a registry transfer may go without progress (under 1 KiB/s) before it is "
                   "abandoned and retried (default 60)")
       ->check(CLI::Range(1, 3600));
+  cmd->add_option("--parallel", parallel,
+                  "connections per blob download, as HTTP Range requests; 1: one stream (default 4)")
+      ->check(CLI::Range(1, registry::kMaxParallel));
 }
 
 registry::Options RegistryFlags::Options() const {
@@ -56,6 +59,7 @@ registry::Options RegistryFlags::Options() const {
   o.cert_dir = cert_dir;
   o.retry_times = retry_times;
   o.stall_timeout = std::chrono::seconds(stall_timeout);
+  o.parallel = parallel;
   return o;
 }
 

@@ -39,13 +39,13 @@ namespace {
 // The first request's range, and the smallest segment: below this a
 // request's own cost (a round trip, headers) is a large share of its time.
 constexpr uint64_t kMinSegment = 1 << 20;
-// The largest segment: at a capped 50 MiB/s one takes ~160 ms, so a round
+// The largest segment: at a capped 50 MiB/s one takes ~80 ms, so a round
 // trip per segment is a small share, while a retried segment costs little.
-constexpr uint64_t kMaxSegment = 8 << 20;
+constexpr uint64_t kMaxSegment = 4 << 20;
 // Segments held per connection, fetched or being fetched ahead of the
 // reader: one in flight and one waiting its turn keeps every connection
 // busy while the reader catches up. Memory: parallel * 2 * kMaxSegment at
-// most (64 MiB at the default 4 connections).
+// most (32 MiB at the default 4 connections, within P4's 64 MiB RSS).
 constexpr uint64_t kWindowPerConnection = 2;
 
 // "bytes FIRST-LAST/TOTAL".
