@@ -20,8 +20,9 @@
 // Every segment answer must be a 206 whose Content-Range is exactly the
 // range asked for (else bytes would land at the wrong offset) and whose body
 // has exactly that many bytes. A wrong range, a short or long body, a 200, or
-// a broken connection is retried with a new Range request for that segment,
-// up to retry_times times; then the download fails with that error.
+// a broken connection is retried with a new Range request for the rest of
+// that segment, up to retry_times times in a row without progress; then the
+// download fails with that error.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -142,7 +143,8 @@ class RangedReader : public oci::BlobReader {
   struct Segment {
     uint64_t begin = 0, end = 0;
     std::unique_ptr<http::Stream> stream;  // an answer already open (the first segment's)
-    std::string data;
+    std::string data;   // end - begin bytes once fetching starts
+    uint64_t got = 0;   // of them received
     bool done = false;
   };
 
@@ -171,52 +173,58 @@ class RangedReader : public oci::BlobReader {
     }
   }
 
-  // One segment, retried.
+  // One segment, resumed after failures from the bytes it has.
   Status Fetch(Segment& seg) {
     Registry& registry = *target_.registry;
-    for (int attempt = 0;; ++attempt) {
+    seg.data.resize(seg.end - seg.begin);
+    for (int failures = 0;;) {
+      uint64_t had = seg.got;
       Attempt a = FetchOnce(seg);
       if (a.status.ok()) return OkStatus();
-      if (!a.retry || attempt >= registry.options().retry_times || stop_) return a.status;
-      registry.Backoff(attempt, nullptr);
+      if (seg.got > had) failures = 0;
+      if (!a.retry || failures >= registry.options().retry_times || stop_) return a.status;
+      registry.Backoff(failures++, nullptr);
     }
   }
 
+  // A request for the bytes of `seg` from seg.got on, read into seg.data.
   Attempt FetchOnce(Segment& seg) {
     Registry& registry = *target_.registry;
     Call call = call_;
-    call.headers.push_back(RangeHeader(seg.begin, seg.end));
+    uint64_t from = seg.begin + seg.got;
+    call.headers.push_back(RangeHeader(from, seg.end));
     std::unique_ptr<http::Stream> stream = std::move(seg.stream);
     if (!stream) {
       auto opened = registry.Open(call);
       if (!opened.ok()) return {opened.status(), opened.status().code() == Code::kUnavailable};
       stream = std::move(*opened);
       const http::Response& head = stream->head();
-      std::string asked = std::to_string(seg.begin) + "-" + std::to_string(seg.end - 1);
+      std::string asked = std::to_string(from) + "-" + std::to_string(seg.end - 1);
       if (head.status == 200) return {Corrupt(Where() + ": asked for bytes " + asked + ", got the whole blob"), true};
       if (head.status != 206) return {registry.ResponseError(call, head), false};
       auto range = ParseContentRange(head.Header("content-range"));
-      if (!range || range->first != seg.begin || range->last != seg.end - 1 || range->total != size_) {
+      if (!range || range->first != from || range->last != seg.end - 1 || range->total != size_) {
         return {Corrupt(Where() + ": asked for bytes " + asked + ", got \"" +
                         OneLine(head.Header("content-range"), 80) + "\""), true};
       }
     }
     uint64_t want = seg.end - seg.begin;
-    seg.data.resize(want);
-    for (uint64_t got = 0;;) {
+    for (;;) {
       char extra;
-      char* into = got < want ? seg.data.data() + got : &extra;
-      auto n = stream->Read(into, got < want ? want - got : 1);
+      char* into = seg.got < want ? seg.data.data() + seg.got : &extra;
+      auto n = stream->Read(into, seg.got < want ? want - seg.got : 1);
       if (!n.ok()) {
         return {registry.TransportError(call, n.status()), n.status().code() == Code::kUnavailable};
       }
-      if (*n == 0 && got < want) {
-        return {Corrupt(Where() + ": bytes " + std::to_string(seg.begin) + "- ended after " + std::to_string(got) +
-                        " of " + std::to_string(want)), true};
+      if (*n == 0 && seg.got < want) {
+        return {Corrupt(Where() + ": bytes " + std::to_string(from) + "-" + std::to_string(seg.end - 1) +
+                        " ended after " + std::to_string(seg.begin + seg.got - from)), true};
       }
       if (*n == 0) return {OkStatus()};
-      if (got == want) return {Corrupt(Where() + ": more bytes than asked from " + std::to_string(seg.begin)), true};
-      got += *n;
+      if (seg.got == want) {
+        return {Corrupt(Where() + ": more bytes than asked for from " + std::to_string(from)), true};
+      }
+      seg.got += *n;
     }
   }
 
