@@ -40,13 +40,16 @@ namespace {
 // The first request's range, and the smallest segment: below this a
 // request's own cost (a round trip, headers) is a large share of its time.
 constexpr uint64_t kMinSegment = 1 << 20;
-// The largest segment: at a capped 50 MiB/s one takes ~80 ms, so a round
-// trip per segment is a small share, while a retried segment costs little.
-constexpr uint64_t kMaxSegment = 4 << 20;
+// The largest segment: at a capped 50 MiB/s one takes ~40 ms, so a round
+// trip per segment (one on loopback or within a region) is a small share,
+// while a retried segment costs little.
+constexpr uint64_t kMaxSegment = 2 << 20;
 // Segments held per connection, fetched or being fetched ahead of the
 // reader: one in flight and one waiting its turn keeps every connection
 // busy while the reader catches up. Memory: parallel * 2 * kMaxSegment at
-// most (32 MiB at the default 4 connections, within P4's 64 MiB RSS).
+// most (16 MiB at the default 4 connections), in buffers reused for the
+// whole download; with libcurl's buffers (kStreamBuffer per connection)
+// a pull stays within P4's 64 MiB RSS.
 constexpr uint64_t kWindowPerConnection = 2;
 
 // "bytes FIRST-LAST/TOTAL".
@@ -128,10 +131,10 @@ class RangedReader : public oci::BlobReader {
     hash_.Update(buf, n);
     pos_ += n;
     if (pos_ == s->data.size()) {
-      std::string().swap(s->data);
       pos_ = 0;
       {
         std::lock_guard<std::mutex> lock(mu_);
+        pool_.push_back(std::move(s->data));
         ++cur_;
       }
       room_.notify_all();
@@ -161,6 +164,12 @@ class RangedReader : public oci::BlobReader {
         room_.wait(lock, [&] { return stop_ || !failure_.ok() || next_ >= segs_.size() || next_ < cur_ + window_; });
         if (stop_ || !failure_.ok() || next_ >= segs_.size()) return;
         i = next_++;
+        // At most window_ segments are between cur_ and next_, so at most
+        // window_ buffers ever exist; reusing them keeps the memory fixed.
+        if (!pool_.empty()) {
+          segs_[i].data = std::move(pool_.back());
+          pool_.pop_back();
+        }
       }
       Status s = Fetch(segs_[i]);
       {
@@ -256,6 +265,7 @@ class RangedReader : public oci::BlobReader {
   std::condition_variable ready_;  // a segment is done, or a fetch failed
   std::condition_variable room_;   // the reader moved on, or stop
   size_t next_ = 0;                // the next segment to fetch
+  std::vector<std::string> pool_;  // buffers of segments read, for reuse
   Status failure_;
   std::atomic<bool> stop_ = false;
   std::vector<std::thread> workers_;
