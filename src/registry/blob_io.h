@@ -27,6 +27,13 @@ inline std::string DeleteScope(const std::string& repository) { return "reposito
 // Decimal digits only (at most 19, so no overflow); nullopt otherwise.
 std::optional<uint64_t> ParseSize(std::string_view s);
 
+// A Content-Range header value, "bytes FIRST-LAST/TOTAL" (outside data:
+// nullopt unless FIRST <= LAST < TOTAL, each a ParseSize number).
+struct ContentRange {
+  uint64_t first = 0, last = 0, total = 0;
+};
+std::optional<ContentRange> ParseContentRange(std::string_view s);
+
 // HEAD: true when the repository has the blob.
 StatusOr<bool> BlobExists(const BlobTarget& target, const oci::Digest& digest);
 // GET, with the response headers in (404 is NotFound): ranged in parallel

@@ -52,23 +52,6 @@ constexpr uint64_t kMaxSegment = 2 << 20;
 // a pull stays within P4's 64 MiB RSS.
 constexpr uint64_t kWindowPerConnection = 2;
 
-// "bytes FIRST-LAST/TOTAL".
-struct ContentRange {
-  uint64_t first = 0, last = 0, total = 0;
-};
-
-std::optional<ContentRange> ParseContentRange(std::string_view s) {
-  if (!s.starts_with("bytes ")) return std::nullopt;
-  s.remove_prefix(6);
-  size_t dash = s.find('-'), slash = s.find('/');
-  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return std::nullopt;
-  auto first = ParseSize(s.substr(0, dash));
-  auto last = ParseSize(s.substr(dash + 1, slash - dash - 1));
-  auto total = ParseSize(s.substr(slash + 1));
-  if (!first || !last || !total || *first > *last || *last >= *total) return std::nullopt;
-  return ContentRange{*first, *last, *total};
-}
-
 std::string RangeHeader(uint64_t begin, uint64_t end) {
   return "Range: bytes=" + std::to_string(begin) + "-" + std::to_string(end - 1);
 }
@@ -272,6 +255,18 @@ class RangedReader : public oci::BlobReader {
 };
 
 }  // namespace
+
+std::optional<ContentRange> ParseContentRange(std::string_view s) {
+  if (!s.starts_with("bytes ")) return std::nullopt;
+  s.remove_prefix(6);
+  size_t dash = s.find('-'), slash = s.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return std::nullopt;
+  auto first = ParseSize(s.substr(0, dash));
+  auto last = ParseSize(s.substr(dash + 1, slash - dash - 1));
+  auto total = ParseSize(s.substr(slash + 1));
+  if (!first || !last || !total || *first > *last || *last >= *total) return std::nullopt;
+  return ContentRange{*first, *last, *total};
+}
 
 StatusOr<std::unique_ptr<oci::BlobReader>> OpenRangedReader(BlobTarget target, const oci::Digest& digest,
                                                              int parallel) {
