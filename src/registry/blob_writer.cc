@@ -7,11 +7,11 @@
 // the chunk and sends it with PATCH while the caller (the compressor) fills
 // the next one, and keeps it until the registry accepted it. Write blocks
 // only when the ring is full, i.e. when the registry is slower than the
-// producer. A sender's failure comes back from the next Write or Commit. If a PATCH fails
-// (broken connection, 5xx), the writer asks the upload URL how much the
-// registry has (GET -> 204, Range: 0-N) and sends the rest of the chunk from
-// there. A blob that fits in one chunk goes as POST then one PUT with the
-// body (Distribution 2.8 has no single-request POST ?digest=).
+// producer; a sender's failure comes back from the next Write or Commit.
+// If a PATCH fails (broken connection, 5xx), the writer asks the upload URL
+// how much the registry has (GET -> 204, Range: 0-N) and sends the rest of
+// the chunk from there. A blob that fits in one chunk goes as POST then one
+// PUT with the body (Distribution 2.8 has no single-request POST ?digest=).
 //
 // Distribution drops an upload whose size no longer matches the offset its
 // URL carries (the _state parameter): after a PATCH that arrived in part, or
