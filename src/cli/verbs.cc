@@ -72,6 +72,9 @@ void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags) {
                   "seconds a registry transfer may go without progress (under 1 KiB/s) before it is "
                   "abandoned and retried (default 60)")
       ->check(CLI::Range(1, 3600));
+  cmd->add_option("--parallel", flags.parallel,
+                  "connections per blob download, as HTTP Range requests; 1: one stream (default 4)")
+      ->check(CLI::Range(1, registry::kMaxParallel));
 }
 
 }  // namespace regdisk::cli

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -22,10 +24,29 @@ struct BlobTarget {
 // Distribution wants the "delete" action for every DELETE, also of an upload.
 inline std::string DeleteScope(const std::string& repository) { return "repository:" + repository + ":delete"; }
 
+// Decimal digits only (at most 19, so no overflow); nullopt otherwise.
+std::optional<uint64_t> ParseSize(std::string_view s);
+
+// A Content-Range header value, "bytes FIRST-LAST/TOTAL" (outside data:
+// nullopt unless FIRST <= LAST < TOTAL, each a ParseSize number).
+struct ContentRange {
+  uint64_t first = 0, last = 0, total = 0;
+};
+std::optional<ContentRange> ParseContentRange(std::string_view s);
+
 // HEAD: true when the repository has the blob.
 StatusOr<bool> BlobExists(const BlobTarget& target, const oci::Digest& digest);
-// GET, with the response headers in (404 is NotFound).
+// GET, with the response headers in (404 is NotFound): ranged in parallel
+// when Options::parallel > 1 (OpenRangedReader), else one stream.
 StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlobReader(BlobTarget target, const oci::Digest& digest);
+// One stream (blob_reader.cc); `first`, when given, is an open 200 answer
+// for the whole blob to read from.
+StatusOr<std::unique_ptr<oci::BlobReader>> OpenStreamReader(BlobTarget target, const oci::Digest& digest,
+                                                             std::unique_ptr<http::Stream> first);
+// `parallel` Range requests at a time (ranged_reader.cc); one stream when
+// the registry answers the first Range request with the whole blob (200).
+StatusOr<std::unique_ptr<oci::BlobReader>> OpenRangedReader(BlobTarget target, const oci::Digest& digest,
+                                                             int parallel);
 // Nothing is sent before the first chunk is full or Commit.
 std::unique_ptr<oci::BlobWriter> NewBlobWriter(BlobTarget target);
 

@@ -12,10 +12,8 @@
 #include "util/sha256.h"
 
 namespace regdisk::registry {
-namespace {
 
-// Decimal digits only, no overflow; nullopt otherwise.
-std::optional<uint64_t> ParseSize(const std::string& s) {
+std::optional<uint64_t> ParseSize(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
   uint64_t v = 0;
   for (char c : s) {
@@ -25,6 +23,8 @@ std::optional<uint64_t> ParseSize(const std::string& s) {
   return v;
 }
 
+namespace {
+
 class BlobReader : public oci::BlobReader {
  public:
   BlobReader(BlobTarget target, const oci::Digest& digest)
@@ -32,9 +32,14 @@ class BlobReader : public oci::BlobReader {
         call_{.url = target_.BlobPath(digest), .scopes = target_.scopes, .follow_redirects = true,
               .repository = target_.repository, .what = "blob " + digest.str()} {}
 
-  // The first GET: learns the size.
-  Status Start() {
-    ASSIGN_OR_RETURN(stream_, Connect());
+  // The first GET (or `first`, a whole-body answer already open): learns
+  // the size.
+  Status Start(std::unique_ptr<http::Stream> first) {
+    if (first) {
+      stream_ = std::move(first);
+    } else {
+      ASSIGN_OR_RETURN(stream_, Connect());
+    }
     auto size = ParseSize(stream_->head().Header("content-length"));
     if (!size) return Unsupported(Prefix(target_.registry->host(), target_.repository) + call_.what +
                                   ": the answer has no Content-Length");
@@ -140,10 +145,17 @@ StatusOr<bool> BlobExists(const BlobTarget& target, const oci::Digest& digest) {
   return target.registry->ResponseError(call, r);
 }
 
-StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlobReader(BlobTarget target, const oci::Digest& digest) {
+StatusOr<std::unique_ptr<oci::BlobReader>> OpenStreamReader(BlobTarget target, const oci::Digest& digest,
+                                                             std::unique_ptr<http::Stream> first) {
   auto reader = std::make_unique<BlobReader>(std::move(target), digest);
-  RETURN_IF_ERROR(reader->Start());
+  RETURN_IF_ERROR(reader->Start(std::move(first)));
   return std::unique_ptr<oci::BlobReader>(std::move(reader));
+}
+
+StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlobReader(BlobTarget target, const oci::Digest& digest) {
+  int parallel = target.registry->options().parallel;
+  if (parallel > 1) return OpenRangedReader(std::move(target), digest, parallel);
+  return OpenStreamReader(std::move(target), digest, nullptr);
 }
 
 }  // namespace regdisk::registry

@@ -2,12 +2,16 @@
 //   POST /v2/NAME/blobs/uploads/           -> 202, Location: the upload URL
 //   PATCH <upload> (Content-Range: A-B)    -> 202, Range: 0-B, a new Location
 //   PUT <upload>?digest=sha256:...          -> 201 (the blob exists)
-// Data is collected into a chunk of Options::chunk_size; a full chunk is
-// sent with PATCH and kept until the registry accepted it. If a PATCH fails
-// (broken connection, 5xx), the writer asks the upload URL how much the
-// registry has (GET -> 204, Range: 0-N) and sends the rest of the chunk from
-// there. A blob that fits in one chunk goes as POST then one PUT with the
-// body (Distribution 2.8 has no single-request POST ?digest=).
+// Data is collected into a chunk of Options::chunk_size; a full chunk goes
+// into a small ring (kQueued chunks) that a sender thread drains: it hashes
+// the chunk and sends it with PATCH while the caller (the compressor) fills
+// the next one, and keeps it until the registry accepted it. Write blocks
+// only when the ring is full, i.e. when the registry is slower than the
+// producer; a sender's failure comes back from the next Write or Commit.
+// If a PATCH fails (broken connection, 5xx), the writer asks the upload URL
+// how much the registry has (GET -> 204, Range: 0-N) and sends the rest of
+// the chunk from there. A blob that fits in one chunk goes as POST then one
+// PUT with the body (Distribution 2.8 has no single-request POST ?digest=).
 //
 // Distribution drops an upload whose size no longer matches the offset its
 // URL carries (the _state parameter): after a PATCH that arrived in part, or
@@ -19,11 +23,22 @@
 // final PUT that fails for the network or a 429/5xx is retried the same
 // way, after checking (HEAD) whether it worked after all.
 //
+// Why not one streamed request (a PATCH with chunked transfer encoding,
+// which Distribution 2.8 accepts; it has no single-request POST ?digest=):
+// a stream broken mid-way loses the upload (see above), and the ring no
+// longer holds the bytes before it, so the whole blob would go again; with
+// the sender overlapping compression, a PATCH per chunk costs one round
+// trip per 8 MiB and keeps resume-after-failure.
+//
 // Commit first checks the digest against `expected`, then asks (HEAD)
 // whether the repository has the blob already: if so the upload is
 // cancelled and created() is false. An uncommitted writer cancels its
 // upload (DELETE on the upload URL) when destroyed.
 #include <cctype>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "registry/blob_io.h"
 #include "registry/errors.h"
@@ -31,6 +46,13 @@
 
 namespace regdisk::registry {
 namespace {
+
+// Full chunks in the ring, waiting for or in the upload: one, sent while
+// the producer fills the next (double buffering), so the producer waits
+// only when the registry is slower than it. Held at most: kQueued + 1
+// chunks (16 MiB at the 8 MiB default; one more than before the pipeline,
+// which keeps a 4 GiB push within P4's 64 MiB RSS).
+constexpr size_t kQueued = 1;
 
 // "0-1023" (or "bytes=0-1023") -> 1024 bytes held. Distribution says "0-0"
 // both for an empty upload and for one byte: read as 0 (resending a byte is
@@ -58,13 +80,13 @@ class BlobWriter : public oci::BlobWriter {
   }
 
   ~BlobWriter() override {
+    StopSender();
     if (!committed_) Cancel();
   }
 
   Status Write(const void* data, size_t len) override {
     RETURN_IF_ERROR(error_);
     if (committed_) return Internal("blob writer used after Commit");
-    hash_.Update(data, len);
     size_ += len;
     const char* p = static_cast<const char*>(data);
     while (len > 0) {
@@ -73,7 +95,7 @@ class BlobWriter : public oci::BlobWriter {
       p += take;
       len -= take;
       if (buf_.size() == chunk_) {
-        error_ = SendChunk();
+        error_ = Enqueue();
         RETURN_IF_ERROR(error_);
       }
     }
@@ -85,6 +107,11 @@ class BlobWriter : public oci::BlobWriter {
     RETURN_IF_ERROR(error_);
     if (committed_) return Internal("blob writer committed twice");
     committed_ = true;  // from here on the destructor leaves the upload alone
+    if (Status drained = Drain(); !drained.ok()) {
+      Cancel();
+      return drained;
+    }
+    hash_.Update(buf_.data(), buf_.size());
     oci::Digest got = oci::Digest::FromHex(hash_.FinishHex());
     oci::Descriptor desc{.media_type = media_type, .digest = got, .size = size_};
     Status s = Finish(got, expected);
@@ -105,6 +132,69 @@ class BlobWriter : public oci::BlobWriter {
 
   std::string Where() const { return Prefix(registry_.host(), target_.repository); }
 
+  // Hands the full buf_ to the sender, waiting while the ring is full.
+  Status Enqueue() {
+    std::unique_lock<std::mutex> lock(mu_);
+    ring_.wait(lock, [&] { return queue_.size() < kQueued || !send_error_.ok(); });
+    RETURN_IF_ERROR(send_error_);
+    queue_.push_back(std::move(buf_));
+    buf_ = std::move(spare_);
+    buf_.clear();
+    buf_.reserve(chunk_);
+    if (!sender_.joinable()) sender_ = std::thread([this] { Sender(); });
+    ring_.notify_all();
+    return OkStatus();
+  }
+
+  // The sender thread: hashes and PATCHes the ring's chunks in order. The
+  // front chunk stays in the ring until the registry accepted it.
+  void Sender() {
+    for (;;) {
+      std::string* chunk;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        ring_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_ || queue_.empty()) return;
+        chunk = &queue_.front();  // a deque keeps it in place while the producer appends
+      }
+      hash_.Update(chunk->data(), chunk->size());
+      Status s = SendChunk(*chunk);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        spare_ = std::move(queue_.front());
+        queue_.pop_front();
+        if (!s.ok()) {
+          send_error_ = s;
+          queue_.clear();
+        }
+      }
+      ring_.notify_all();
+      if (!s.ok()) return;
+    }
+  }
+
+  // Waits until the ring is sent, then ends the sender: from here on the
+  // caller's thread owns the upload state again.
+  Status Drain() {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      ring_.wait(lock, [&] { return queue_.empty(); });
+    }
+    StopSender();
+    return send_error_;
+  }
+
+  // Ends the sender after the chunk it is sending, if any.
+  void StopSender() {
+    if (!sender_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    ring_.notify_all();
+    sender_.join();
+  }
+
   Status Finish(const oci::Digest& got, const std::optional<oci::Digest>& expected) {
     if (expected && *expected != got) {
       return Corrupt(Where() + "blob digest mismatch: expected " + expected->str() + ", got " + got.str());
@@ -118,7 +208,7 @@ class BlobWriter : public oci::BlobWriter {
     if (single) {
       RETURN_IF_ERROR(StartUpload());
     } else if (!buf_.empty()) {
-      RETURN_IF_ERROR(SendChunk());
+      RETURN_IF_ERROR(SendChunk(buf_));
     }
     for (int attempt = 0;; ++attempt) {
       std::string url = location_ + (location_.find('?') == std::string::npos ? "?" : "&") +
@@ -185,21 +275,21 @@ class BlobWriter : public oci::BlobWriter {
     return OkStatus();
   }
 
-  // PATCHes buf_ (the bytes from sent_ on), resuming after failures.
-  Status SendChunk() {
+  // PATCHes `chunk` (the bytes from sent_ on), resuming after failures.
+  Status SendChunk(const std::string& chunk) {
     if (location_.empty()) {
       RETURN_IF_ERROR(StartUpload());
     }
     uint64_t from = sent_;  // the first byte the registry does not have
     for (int attempt = 0;; ++attempt) {
-      std::string_view part = std::string_view(buf_).substr(from - sent_);
+      std::string_view part = std::string_view(chunk).substr(from - sent_);
       Call patch = MakeCall("PATCH", location_, "uploading a chunk at byte " + std::to_string(from));
       patch.headers = {"Content-Type: application/octet-stream",
                        "Content-Range: " + std::to_string(from) + "-" + std::to_string(from + part.size() - 1)};
       patch.body = part;
       patch.retry = false;  // resumed below, from where the registry is
       auto r = registry_.Do(patch);
-      if (r.ok() && r->status == 202) return Accepted(*r, sent_ + buf_.size());
+      if (r.ok() && r->status == 202) return Accepted(*r, sent_ + chunk.size());
       Status error = r.ok() ? registry_.ResponseError(patch, *r) : r.status();
       bool lost = r.ok() && Lost(*r);
       if ((!Retryable(r) && !lost) || attempt >= registry_.options().retry_times) {
@@ -220,13 +310,12 @@ class BlobWriter : public oci::BlobWriter {
         continue;
       }
       from = *offset;
-      if (from < sent_ || from > sent_ + buf_.size()) {
+      if (from < sent_ || from > sent_ + chunk.size()) {
         return Corrupt(Where() + "the upload is at byte " + std::to_string(from) + ", outside the chunk " +
-                       std::to_string(sent_) + "-" + std::to_string(sent_ + buf_.size()));
+                       std::to_string(sent_) + "-" + std::to_string(sent_ + chunk.size()));
       }
-      if (from == sent_ + buf_.size()) {  // it all arrived; only the answer was lost
+      if (from == sent_ + chunk.size()) {  // it all arrived; only the answer was lost
         sent_ = from;
-        buf_.clear();
         return OkStatus();
       }
     }
@@ -241,7 +330,6 @@ class BlobWriter : public oci::BlobWriter {
                      std::to_string(want));
     }
     sent_ = want;
-    buf_.clear();
     return OkStatus();
   }
 
@@ -270,13 +358,22 @@ class BlobWriter : public oci::BlobWriter {
   BlobTarget target_;
   Registry& registry_;
   size_t chunk_;
-  std::string buf_;       // bytes from sent_ on, not yet accepted by the registry
-  uint64_t sent_ = 0;     // bytes the registry has accepted
+  std::string buf_;       // the chunk being filled (the caller's)
   uint64_t size_ = 0;     // bytes written
-  std::string location_;  // the upload URL; empty before POST and after the end
-  Sha256 hash_;
   Status error_;
   bool committed_ = false, created_ = false;
+  // The upload state: the sender's while it runs, the caller's after Drain.
+  uint64_t sent_ = 0;     // bytes the registry has accepted
+  std::string location_;  // the upload URL; empty before POST and after the end
+  Sha256 hash_;           // over the chunks sent, in order
+  // The ring, under mu_.
+  std::mutex mu_;
+  std::condition_variable ring_;  // a chunk was queued or sent, or stop
+  std::deque<std::string> queue_;  // full chunks, oldest (being sent) first
+  std::string spare_;              // a sent chunk's buffer, for reuse
+  Status send_error_;
+  bool stopping_ = false;
+  std::thread sender_;
 };
 
 }  // namespace

@@ -43,7 +43,14 @@ struct Options {
   // Uploads are sent in chunks of this size, the most a BlobWriter buffers;
   // a blob no larger than this goes in a single PUT.
   size_t chunk_size = 8 << 20;
+  // Connections a blob download uses at once, as HTTP Range requests (a
+  // cloud blob store caps each one); 1: one stream. At most kMaxParallel.
+  int parallel = 4;
 };
+
+// The most connections one download may use: beyond this a registry sees
+// one client as many, and the memory window (see ranged_reader.cc) grows.
+inline constexpr int kMaxParallel = 16;
 
 // A connection to one registry host (registry/connection.h).
 class Registry;

@@ -27,6 +27,7 @@ registry::Options RegistryFlags::Options() const {
   o.cert_dir = cert_dir;
   o.retry_times = retry_times;
   o.stall_timeout = std::chrono::seconds(stall_timeout);
+  o.parallel = parallel;
   return o;
 }
 

@@ -24,6 +24,7 @@ struct RegistryFlags {
   std::string cert_dir;    // --cert-dir DIR
   int retry_times = 3;     // --retry-times N
   int stall_timeout = 60;  // --stall-timeout SECONDS
+  int parallel = 4;        // --parallel N
   // The registry client's options these flags give.
   registry::Options Options() const;
 };

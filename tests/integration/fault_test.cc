@@ -79,10 +79,12 @@ class FaultProxy {
     return text.ok() ? *text : "";
   }
   // Faults injected since the last SetRules.
-  int Faults() const {
+  int Faults() const { return Count("-> FAULT"); }
+  // Log lines holding `part` since the last SetRules.
+  int Count(const std::string& part) const {
     std::string log = Log().substr(std::min(log_mark_, Log().size()));
     int n = 0;
-    for (size_t p = log.find("-> FAULT"); p != std::string::npos; p = log.find("-> FAULT", p + 1)) ++n;
+    for (size_t p = log.find(part); p != std::string::npos; p = log.find(part, p + 1)) ++n;
     return n;
   }
   // Every Authorization header value the proxy forwarded.
@@ -158,6 +160,7 @@ struct Fault {
   std::vector<std::string> flags;  // extra flags for regdisk
   int min_seconds = 0;             // at least this long (Retry-After)
   int max_seconds = 30;            // and at most this (stalls are cut short)
+  int layer_gets = -1;             // when set, the GETs of the layer the command made
 };
 
 void PrintTo(const Fault& f, std::ostream* os) { *os << f.name; }
@@ -269,6 +272,9 @@ TEST_P(FaultTest, FinishesOrFailsCleanly) {
             << " s, " << proxy_.Faults() << " faults injected" << (r.exit_code ? ": " + r.err : "\n");
   EXPECT_GE(seconds, f.min_seconds);
   EXPECT_LE(seconds, f.max_seconds);
+  if (f.layer_gets >= 0) {
+    EXPECT_EQ(proxy_.Count("GET /v2/vm/disk/blobs/" + layer_), f.layer_gets);
+  }
   if (f.succeeds) {
     ASSERT_EQ(r.exit_code, 0) << Describe(r);
     if (f.op == Op::kPrepare) {
@@ -326,6 +332,14 @@ const Fault kFaults[] = {
     {"PullBlob500", Op::kPull, {"GET /blobs/ status=500"}, true},
     {"PullBlob429RetryAfter", Op::kPull, {"GET /blobs/LAYER status=429 retry-after=1"}, true, "", {}, 1},
     {"PullFlippedBlobByte", Op::kPull, {"GET /blobs/LAYER flip"}, false, "does not match its digest"},
+    // Pull: parallel Range requests (the 4 MiB layer comes as four 1 MiB ranges).
+    {"PullRangeIgnored", Op::kPull, {"GET /blobs/LAYER times=0 strip-range"}, true, "", {}, 0, 30, 1},
+    {"PullWrongFirstRange", Op::kPull, {"GET /blobs/LAYER shift-range"}, true},
+    {"PullWrongRange", Op::kPull, {"GET /blobs/LAYER nth=3 shift-range by=4096"}, true},
+    {"PullShortRange", Op::kPull, {"GET /blobs/LAYER nth=2 truncate after=1000"}, true},
+    {"PullWrongRangeAlways", Op::kPull, {"GET /blobs/LAYER nth=2 times=0 shift-range"}, false, "asked for bytes",
+     kFewRetries},
+    {"PullOneStream", Op::kPull, {"GET /blobs/LAYER times=0 delay seconds=0"}, true, "", {"--parallel", "1"}, 0, 30, 1},
     // Pull: manifests and the registry as a whole.
     {"PullManifest503Twice", Op::kPull, {"GET /manifests/ times=2 status=503"}, true},
     {"PullManifestTruncated", Op::kPull, {"GET /manifests/ truncate after=100"}, true},
@@ -357,6 +371,39 @@ const Fault kFaults[] = {
 };
 
 INSTANTIATE_TEST_SUITE_P(Faults, FaultTest, ::testing::ValuesIn(kFaults),
+                         [](const auto& info) { return info.param.name; });
+
+// A push killed (SIGKILL) while the pipeline's sender has a chunk in flight
+// (the proxy holds the PATCH), then run again: the second push succeeds and
+// the image in the registry is the disk built.
+class KilledPushTest : public FaultTest {};
+
+TEST_P(KilledPushTest, PushAgainAfterKill) {
+  proxy_.SetRules(GetParam().rules);
+  pid_t pid = SpawnLogged({REGDISK_BIN, "--store", work_.path() + "/src", "push", "vm/disk:v1",
+                           "docker://" + proxy_.host() + "/vm/disk:v1"},
+                          work_.path() + "/killed.out");
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 400 && proxy_.Faults() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  EXPECT_EQ(proxy_.Faults(), 1) << "the PATCH was never held";
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status)) << "the push ended before it was killed";
+  proxy_.SetRules({});
+  auto r = Push(proxy_.host());
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  std::string pushed = r.out.substr(r.out.find("sha256:"), 71);
+  r = Prepare(registry_.host());
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(PreparedSha(r), disk_sha_);
+  EXPECT_NE(r.out.find(pushed), std::string::npos);
+  ExpectNoCorruptObject();
+}
+
+INSTANTIATE_TEST_SUITE_P(Killed, KilledPushTest,
+                         ::testing::Values(Fault{"PushKilledMidBlob", Op::kPush,
+                                                 {"PATCH /blobs/uploads/ delay seconds=20"}, true}),
                          [](const auto& info) { return info.param.name; });
 
 // ----------------------------------------------------------------------------

@@ -305,8 +305,9 @@ TEST_F(NodeIntegrationTest, SixteenProcessesDownloadOnceAndShareOneBase) {
     threads.emplace_back([&, i] {
       // Half write the image as the other verbs do: both name one disk.
       std::string image = (i % 2 ? "docker://" : "") + Ref("shared/disk:v1");
+      // One stream (--parallel 1): then one download is one layer GET.
       auto r = RunProcess({REGDISK_BIN, "prepare", "--root", root, "--vm", "vm-" + std::to_string(i),
-                           "--tls-verify=false", image});
+                           "--tls-verify=false", "--parallel", "1", image});
       if (r.ok()) results[i] = *r;
     });
   }

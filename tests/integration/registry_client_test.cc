@@ -417,6 +417,7 @@ TEST_F(RegistryClientTest, DownloadResumesAfterTheRegistryDied) {
   ASSERT_EQ(server->error(), "");
   Options o = OptionsFor(*server);
   o.retry_delay = std::chrono::milliseconds(200);
+  o.parallel = 1;  // one stream, resumed with "Range: bytes=N-"
   auto repo = OpenRepo(*server, "vm/resume", o);
   ASSERT_TRUE(repo.ok());
   std::string data = RandomBytes(64 << 20, 9);
@@ -442,6 +443,37 @@ TEST_F(RegistryClientTest, DownloadResumesAfterTheRegistryDied) {
   EXPECT_EQ(server->CountRequests("GET", "/v2/vm/resume/blobs/" + desc->digest.str(), 206), 1);
 }
 
+// Parallel Range requests against the real registry (which honours Range)
+// give the same bytes, and so the same digest, as one stream; with
+// parallel 1 the blob comes in one GET, with 4 in several 206 answers.
+TEST_F(RegistryClientTest, ParallelRangedPullEqualsOneStream) {
+  RegistryServer* server = Start(Flavour::kOpen);
+  ASSERT_EQ(server->error(), "");
+  std::string data = RandomBytes((21 << 20) + 4321, 11);
+  std::string path = "/v2/vm/ranged/blobs/" + oci::Digest::Of(data).str();
+  std::string got[2];
+  for (int parallel : {1, 4}) {
+    Options o = OptionsFor(*server);
+    o.parallel = parallel;
+    auto repo = OpenRepo(*server, "vm/ranged", o);
+    ASSERT_TRUE(repo.ok());
+    auto desc = oci::WriteBlob(**repo, data, oci::media::kOciLayerTar);
+    ASSERT_TRUE(desc.ok()) << desc.status().message();
+    int before = server->CountRequests("GET", path);
+    auto back = oci::ReadBlob(**repo, desc->digest, 64 << 20);
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    got[parallel == 4] = *back;
+    if (parallel == 1) {
+      EXPECT_EQ(server->CountRequests("GET", path), before + 1);
+    } else {
+      EXPECT_GT(server->CountRequests("GET", path, 206), 4);  // the window is bounded in segments
+    }
+  }
+  EXPECT_EQ(oci::Digest::Of(got[0]), oci::Digest::Of(got[1]));
+  EXPECT_TRUE(got[0] == data);
+  EXPECT_TRUE(got[1] == data);
+}
+
 // The registry dies between two chunks of an upload and comes back: the
 // writer asks the upload URL where it stands and goes on from there.
 TEST_F(RegistryClientTest, UploadResumesAfterTheRegistryDied) {
@@ -456,7 +488,12 @@ TEST_F(RegistryClientTest, UploadResumesAfterTheRegistryDied) {
   std::string data = RandomBytes((5 << 20) + 123, 10);
   auto writer = (*repo)->CreateBlob();
   ASSERT_TRUE(writer.ok());
-  ASSERT_TRUE((*writer)->Write(data.data(), 2 << 20).ok());  // two chunks sent
+  ASSERT_TRUE((*writer)->Write(data.data(), 2 << 20).ok());  // two chunks handed to the sender
+  // The sender sends them while Write goes on: wait until the registry
+  // accepted both, so that it dies between two chunks.
+  for (int i = 0; i < 200 && server->CountRequests("PATCH", "/v2/vm/upload/blobs/uploads/", 202) < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   server->Kill();
   std::thread revive([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(400));

@@ -40,6 +40,10 @@ decides. Actions:
     flip-request [offset=K]
                           flip one bit of byte K of the request body before
                           forwarding it (a corrupted upload)
+    strip-range           forward without the Range header (a server that
+                          ignores Range: the whole body, 200)
+    shift-range [by=K]    forward with the Range header's offsets moved K
+                          bytes on (default 1): a 206 for another range
 
 --port-file FILE receives the port once listening ("ready PORT" also goes to
 stdout). --log FILE gets a line per request: "N METHOD PATH -> pass 200" or
@@ -62,7 +66,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import port_file
 
-ACTIONS = {"status", "reset", "reset-request", "truncate", "stall", "delay", "flip", "flip-request"}
+ACTIONS = {"status", "reset", "reset-request", "truncate", "stall", "delay", "flip", "flip-request",
+           "strip-range", "shift-range"}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
               "te", "trailer", "transfer-encoding", "upgrade"}
 METHODS = {"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "*"}
@@ -311,12 +316,20 @@ def main():
                 body = body[:i] + bytes([body[i] ^ 1]) + body[i + 1:]
             if a == "delay":
                 time.sleep(float(rule.args.get("seconds", 1)))
+            if a == "strip-range":
+                del self.headers["Range"]
+            m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+            if a == "shift-range" and m:
+                by = rule.int("by", 1)
+                end = str(int(m.group(2)) + by) if m.group(2) else ""
+                del self.headers["Range"]
+                self.headers["Range"] = f"bytes={int(m.group(1)) + by}-{end}"
             try:
                 status, reason, headers, data, length = self.upstream(body)
             except OSError as e:
                 log(f"{where} -> upstream error {e}")
                 return self.reset()
-            if a in ("delay", "flip-request"):
+            if a in ("delay", "flip-request", "strip-range", "shift-range"):
                 return self.answer(status, reason, headers, data, length)
             if a == "flip":
                 if data:
