@@ -7,6 +7,7 @@
 #include "build/builder.h"
 #include "build/dockerfile.h"
 #include "cli/verbs.h"
+#include "oci/media_types.h"
 #include "resolve/image.h"
 #include "util/fs.h"
 #include "util/progress.h"
@@ -16,7 +17,7 @@ namespace {
 
 struct BuildArgs {
   std::string source;  // the disk, or the context with -f
-  std::string dockerfile, tag, format, convert, compress = "gzip", base, platform, disk_name;
+  std::string dockerfile, tag, format, convert, compress = "gzip", standard = "v2", base, platform, disk_name;
   std::vector<std::string> labels;
   int level = -1, threads = 0;
   resolve::RegistryFlags reg;
@@ -32,6 +33,7 @@ Status RunBuild(const Globals& g, const BuildArgs& a) {
   opts.layer.compression = *compression;
   opts.layer.level = a.level;
   opts.layer.threads = a.threads;
+  ASSIGN_OR_RETURN(opts.standard, build::ParseDiskStandard(a.standard));
   if (!a.convert.empty() && a.convert != "qcow2") {
     return InvalidArgument("--convert " + a.convert + ": only qcow2 is supported");
   }
@@ -138,7 +140,7 @@ Status RunBuildBase(const Globals& g, const BuildBaseArgs& a) {
   }
   opts.files.push_back({serve, "regdisk-serve", 0755});
   opts.entrypoint = {"/regdisk-serve"};
-  opts.labels["io.regdisk.disk.standard"] = "v1alpha";
+  opts.labels[oci::annotation::kDiskStandard] = build::DiskStandardName(opts.standard);
   if (::access(serve.c_str(), R_OK) != 0) {
     return NotFound("regdisk-serve not found at " + serve + " (build it, or name it with --serve)");
   }
@@ -174,6 +176,10 @@ std::vector<Verb> BuildVerbs() {
         cmd->add_option("--format", args->format, "insist on the disk's format: raw or qcow2 (default: detect)");
         cmd->add_option("--convert", args->convert, "convert raw disks with qemu-img first: qcow2");
         cmd->add_option("--compress", args->compress, "layer compression: gzip, zstd or none")
+            ->capture_default_str();
+        cmd->add_option("--standard", args->standard,
+                        "disk layer standard: v2 (chunked, indexed: docs/disk-standard-v2.md) or v1alpha (one "
+                        "stream); both are one tar any runtime reads")
             ->capture_default_str();
         cmd->add_option("--level", args->level, "compression level (default: gzip 6, zstd 3)");
         cmd->add_option("--threads", args->threads, "compression threads (default: one per core)");
