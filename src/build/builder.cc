@@ -176,6 +176,8 @@ StatusOr<BuildResult> BuildImage(oci::Store& dest, const BuildOptions& options,
   }
   config.created = created;
   for (const auto& [k, v] : options.labels) config.labels[k] = v;
+  // An image with disks says their standard, whatever its base said.
+  if (!result.disks.empty()) config.labels[oci::annotation::kDiskStandard] = DiskStandardName(options.standard);
   for (const auto& kv : options.env) {
     // Not a structured binding: clang 14 cannot capture one in the lambda.
     const std::string prefix = kv.first + "=";

@@ -261,14 +261,10 @@ StatusOr<layer::DiskExtractor::Taken> ExtractDisk(oci::Store& src, const ImagePa
 Status CheckDiskReadable(oci::Store& src, const oci::Digest& digest, const std::string& path,
                          const CacheOptions& options) {
   ASSIGN_OR_RETURN(std::string rel, DiskName(path));
-  oci::Digest manifest = digest;
   ASSIGN_OR_RETURN(oci::RawManifest raw, src.GetManifest(digest.str()));
-  if (oci::IsIndexType(raw.descriptor.media_type)) {
-    ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw.bytes));
-    ASSIGN_OR_RETURN(oci::Descriptor pick, oci::SelectPlatform(index, options.platform));
-    manifest = pick.digest;
-  }
-  ASSIGN_OR_RETURN(ImageParts img, ReadImageParts(src, manifest, std::nullopt, options.platform));
+  // The platform walk prepare takes, down the chosen path only.
+  ASSIGN_OR_RETURN(oci::RawManifest picked, oci::SelectManifest(src, std::move(raw), options.platform));
+  ASSIGN_OR_RETURN(ImageParts img, ReadImageParts(src, picked.descriptor.digest, picked, options.platform));
   auto extractor = ExtractorFor("", options, rel, /*headers_only=*/true);
   ASSIGN_OR_RETURN(auto taken, ExtractDisk(src, img, *extractor, rel, options.on_bytes));
   return layer::CheckReadableByQemu(taken);

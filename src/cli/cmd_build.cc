@@ -140,7 +140,9 @@ Status RunBuildBase(const Globals& g, const BuildBaseArgs& a) {
   }
   opts.files.push_back({serve, "regdisk-serve", 0755});
   opts.entrypoint = {"/regdisk-serve"};
-  opts.labels[oci::annotation::kDiskStandard] = build::DiskStandardName(opts.standard);
+  // The wrapping standard the base serves (the seed's registry-disk-v1alpha);
+  // images built on it relabel with their disks' standard.
+  opts.labels[oci::annotation::kDiskStandard] = "v1alpha";
   if (::access(serve.c_str(), R_OK) != 0) {
     return NotFound("regdisk-serve not found at " + serve + " (build it, or name it with --serve)");
   }

@@ -127,7 +127,7 @@ std::vector<Verb> NodeVerbs() {
              cmd->add_option("--vm", a.vm, "the VM (lease) name")->required();
              cmd->add_option("image", a.image, "registry image: REGISTRY/NAME[:TAG|@DIGEST], docker:// optional")
                  ->required();
-             cmd->add_option("--path", a.path, "the disk inside the image, /disk/NAME (default: the only one)");
+             cmd->add_option("--path", a.path, "the disk file in the image: /disk/NAME or another clean absolute path (default: the only file in /disk)");
              cmd->add_option("--pull-policy", a.policy, "Always or IfNotPresent (default: Always for :latest)");
              cmd->add_option("--platform", a.platform, "the image's platform, OS/ARCH[/VARIANT] (default: this machine's)");
              cmd->add_flag("--json", a.json, "print JSON");

@@ -49,6 +49,11 @@ StatusOr<std::vector<vm::VmSet>> LoadSpecs(const std::vector<std::string>& files
 StatusOr<std::map<std::string, std::string>> PinDisks(const VmArgs& a, const vm::VmSpec& spec,
                                                        bool check_readable) {
   std::map<std::string, std::string> pins;
+  cache::CacheOptions check;
+  if (check_readable) {
+    ASSIGN_OR_RETURN(uint64_t max_disk, resolve::MaxDiskSize(a.max_disk));
+    check.limits = layer::ExtractLimits::ForMaxDiskSize(max_disk);
+  }
   for (const auto& d : spec.disks) {
     if (d.volume.kind != vm::VolumeKind::kContainerDisk) continue;
     ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(d.volume.container.image));
@@ -62,7 +67,7 @@ StatusOr<std::map<std::string, std::string>> PinDisks(const VmArgs& a, const vm:
       pins[d.name] = digest->str();
     }
     if (check_readable) {
-      RETURN_IF_ERROR(cache::CheckDiskReadable(*store, *digest, d.volume.container.path, {}).Annotate(ref.str()));
+      RETURN_IF_ERROR(cache::CheckDiskReadable(*store, *digest, d.volume.container.path, check).Annotate(ref.str()));
     }
   }
   return pins;
@@ -175,8 +180,9 @@ Status RunRenderPod(const Globals& g, const VmArgs& a) {
 }
 
 // Where run puts a VM's files: per-VM files under ROOT/run/NAME, container
-// disks over the node cache (whose paths are known only once the disk is
-// pulled: placeholders named after the image, pinned when resolved).
+// disks' overlays under ROOT/vms/NAME.DISK (the node cache's leases) over
+// cached disks whose paths and formats are known only once the disk is
+// pulled (placeholders named after the image, pinned when resolved).
 std::vector<vm::AttachedDisk> PlannedDisks(const std::string& dir, const std::string& root, const vm::VmSpec& spec,
                                            const std::map<std::string, std::string>& pins) {
   std::vector<vm::AttachedDisk> out;
@@ -185,7 +191,8 @@ std::vector<vm::AttachedDisk> PlannedDisks(const std::string& dir, const std::st
       case vm::VolumeKind::kContainerDisk: {
         auto pin = pins.find(d.name);
         std::string image = pin == pins.end() ? d.volume.container.image : pin->second;
-        out.push_back({d, dir + "/" + d.name + ".overlay.qcow2", "qcow2", root + "/disks/(" + image + ")/disk", "raw"});
+        out.push_back({d, root + "/vms/" + spec.name + "." + d.name + "/overlay.qcow2", "qcow2",
+                       root + "/disks/(" + image + ")/disk", "raw"});
         break;
       }
       case vm::VolumeKind::kEmptyDisk:
@@ -252,7 +259,8 @@ std::vector<Verb> VmVerbs() {
       {"regdisk render pod vm.yaml --launcher-image registry.example.com/virt-launcher@sha256:...",
        "regdisk render pod vm.yaml --volumes image --launcher-image L --no-resolve"},
       "Image tags are pinned to the digests the registry gives now, unless --no-resolve; a disk\n"
-      "qemu (UID 107) cannot read is refused. --volumes image renders Kubernetes image volumes\n"
+      "qemu (UID 107) cannot read is refused (this reads the disk layers' tar headers, which\n"
+      "means downloading the layers). --volumes image renders Kubernetes image volumes\n"
       "(KubeVirt since v1.6) instead of one wrapper container per disk.\n",
       [](CLI::App* cmd, const Globals& g) -> Action {
         auto a = std::make_shared<VmArgs>();
@@ -266,13 +274,14 @@ std::vector<Verb> VmVerbs() {
                         "makes it, pinned by digest)");
         cmd->add_flag("--no-resolve", a->no_resolve, "do not pin image tags to digests (no registry access)");
         AddRegistryFlags(cmd, a->reg);
+        AddMaxDiskSizeFlag(cmd, a->max_disk);
         return [&g, a] { return RunRenderPod(g, *a); };
       }};
   Verb render_domain = ArgsVerb<VmArgs>(
       "render domain", "The libvirt domain XML run would define, without starting anything",
       {"regdisk render domain vm.yaml --no-resolve"},
       "Per-VM files (overlays, cloud-init ISOs, emptyDisks, NVRAM) are named where run puts\n"
-      "them; cached disks are placeholders named after their image.\n",
+      "them; cached disks are placeholders named after their image (format raw until pulled).\n",
       [](CLI::App* cmd, VmArgs& a) {
         AddSpecFiles(cmd, a);
         cmd->add_flag("--kvm", a.kvm, "as run --kvm");

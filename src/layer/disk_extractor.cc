@@ -188,7 +188,7 @@ StatusOr<uint64_t> FreeBytes(const std::string& dir) {
 }
 
 // A disk file's name in messages, quoted: "disk/NAME", or the one other
-// file a containerDisk.path names ("/custom/disk" is kept as "/custom/disk").
+// file a containerDisk.path names, as its tar name ("custom/disk").
 std::string DiskName(const std::string& rel) { return Quote(rel.starts_with("/") ? rel.substr(1) : "disk/" + rel); }
 
 // The first bytes of a file as its data blocks arrive, for the qcow2 check.
@@ -223,7 +223,8 @@ class HeadPeek {
 ExtractLimits ExtractLimits::ForMaxDiskSize(uint64_t max_disk_size) {
   ExtractLimits l;
   l.max_disk_size = max_disk_size;
-  l.max_layer_bytes = max_disk_size + kLayerExtraBytes;
+  // Saturating: a limit near 2^64 means none, not a tiny one.
+  l.max_layer_bytes = max_disk_size > UINT64_MAX - kLayerExtraBytes ? UINT64_MAX : max_disk_size + kLayerExtraBytes;
   return l;
 }
 
@@ -377,20 +378,19 @@ struct DiskExtractor::Impl {
         return InvalidArgument("tar entry " + Quote(name) + " is a hardlink to " + Quote(*t) + ": refused under /disk");
       }
       if (IsOther(name) || IsOther(*t)) {
-        return InvalidArgument("tar entry \"" + name + "\" is a hardlink to \"" + *t + "\": refused for the disk");
+        return InvalidArgument("tar entry " + Quote(name) + " is a hardlink to " + Quote(*t) + ": refused for the disk");
       }
       return OkStatus();
     }
     if (type == AE_IFLNK) {
       const char* target = archive_entry_symlink(e);
       if (InDisk(name)) {
-        const char* target = archive_entry_symlink(e);
         return InvalidArgument("tar entry " + Quote(name) + " is a symlink to " + Quote(target ? target : "") +
                                ": refused under /disk");
       }
       if (IsOther(name) || AboveOther(name)) {
-        return InvalidArgument("tar entry \"" + name + "\" is a symlink to \"" +
-                               std::string(target ? target : "") + "\": refused on the disk's path");
+        return InvalidArgument("tar entry " + Quote(name) + " is a symlink to " + Quote(target ? target : "") +
+                               ": refused on the disk's path");
       }
       return OkStatus();
     }
@@ -420,7 +420,7 @@ struct DiskExtractor::Impl {
       return OkStatus();
     }
     if (IsOther(name) && type != AE_IFDIR) {
-      if (type != AE_IFREG) return InvalidArgument("tar entry \"" + name + "\" has an unsupported type");
+      if (type != AE_IFREG) return InvalidArgument("tar entry " + Quote(name) + " has an unsupported type");
       return ExtractFile(a, e, "/" + name);
     }
     // A file where a directory above the disk should be hides it.

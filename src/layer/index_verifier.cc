@@ -221,7 +221,8 @@ Status VerifyLayer(oci::BlobReader& blob, const IndexAnchor& anchor, const DiskI
   auto fail = [&](const std::string& what) -> Status {
     if (!stream.error.ok()) return stream.error;
     const char* e = archive_error_string(a.get());
-    return Corrupt("v2 layer: " + what + ": " + (e != nullptr ? e : "tar error"));
+    // libarchive's message may quote names from the tar.
+    return Corrupt("v2 layer: " + what + ": " + OneLine(e != nullptr ? e : "tar error"));
   };
   if (archive_read_open(a.get(), &stream, nullptr, &Stream::Callback, nullptr) != ARCHIVE_OK) {
     return fail("opening the tar stream");

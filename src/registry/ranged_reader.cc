@@ -51,6 +51,15 @@ constexpr uint64_t kMaxSegment = 2 << 20;
 // whole download; with libcurl's buffers (kStreamBuffer per connection)
 // a pull stays within P4's 64 MiB RSS.
 constexpr uint64_t kWindowPerConnection = 2;
+// The most segments one download is cut into (each costs a small record):
+// 1 TiB at kMaxSegment, far past any disk regdisk takes (--max-disk-size).
+// A larger size, which only a descriptor can vouch for, is refused rather
+// than allocated.
+constexpr uint64_t kMaxSegments = 1 << 19;
+// Requests for one segment, in all: failures without progress are bounded
+// by retry_times, and this bounds a server that trickles a few bytes per
+// answer (progress each time) from keeping a segment going for ever.
+constexpr int kMaxAttemptsPerSegment = 32;
 
 std::string RangeHeader(uint64_t begin, uint64_t end) {
   return "Range: bytes=" + std::to_string(begin) + "-" + std::to_string(end - 1);
@@ -81,13 +90,35 @@ class RangedReader : public oci::BlobReader {
     for (std::thread& t : workers_) t.join();
   }
 
-  // `first`: the 206 answer for bytes 0..range.last.
+  // `first`: the 206 answer for bytes 0..range.last. Nothing else is
+  // requested and nothing sized by the answer is allocated until the first
+  // Read: the caller checks size() against the blob's descriptor first
+  // (oci::OpenBlob), so a server's word about the size costs nothing.
   void Start(std::unique_ptr<http::Stream> first, const ContentRange& range) {
     size_ = range.total;
-    uint64_t rest = size_ - (range.last + 1);
+    first_ = std::move(first);
+    first_end_ = range.last + 1;
+  }
+
+  uint64_t size() const override { return size_; }
+
+  StatusOr<size_t> Read(void* buf, size_t len) override {
+    if (first_) RETURN_IF_ERROR(Launch());
+    return ReadSegments(buf, len);
+  }
+
+ private:
+  // Cuts the rest of the blob into segments and starts the fetchers.
+  Status Launch() {
+    uint64_t rest = size_ - first_end_;
     uint64_t seg = std::clamp<uint64_t>(rest / (parallel_ * kWindowPerConnection) + 1, kMinSegment, kMaxSegment);
-    segs_.resize(1 + (rest + seg - 1) / seg);
-    segs_[0] = Segment{.begin = 0, .end = range.last + 1, .stream = std::move(first)};
+    uint64_t count = 1 + (rest + seg - 1) / seg;
+    if (count > kMaxSegments) {
+      return InvalidArgument(Where() + " is " + std::to_string(size_) + " bytes, more than a ranged download takes (" +
+                             std::to_string(kMaxSegments * kMaxSegment) + "); use --parallel 1");
+    }
+    segs_.resize(count);
+    segs_[0] = Segment{.begin = 0, .end = first_end_, .stream = std::move(first_)};
     for (size_t i = 1; i < segs_.size(); ++i) {
       segs_[i].begin = segs_[i - 1].end;
       segs_[i].end = std::min(size_, segs_[i].begin + seg);
@@ -95,11 +126,10 @@ class RangedReader : public oci::BlobReader {
     window_ = static_cast<size_t>(parallel_) * kWindowPerConnection;
     size_t threads = std::min<size_t>(static_cast<size_t>(parallel_), segs_.size());
     for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+    return OkStatus();
   }
 
-  uint64_t size() const override { return size_; }
-
-  StatusOr<size_t> Read(void* buf, size_t len) override {
+  StatusOr<size_t> ReadSegments(void* buf, size_t len) {
     if (cur_ == segs_.size()) return Finish();
     Segment* s = nullptr;
     {
@@ -125,7 +155,6 @@ class RangedReader : public oci::BlobReader {
     return n;
   }
 
- private:
   struct Segment {
     uint64_t begin = 0, end = 0;
     std::unique_ptr<http::Stream> stream;  // an answer already open (the first segment's)
@@ -169,12 +198,14 @@ class RangedReader : public oci::BlobReader {
   Status Fetch(Segment& seg) {
     Registry& registry = *target_.registry;
     seg.data.resize(seg.end - seg.begin);
-    for (int failures = 0;;) {
+    for (int failures = 0, attempts = 1;; ++attempts) {
       uint64_t had = seg.got;
       Attempt a = FetchOnce(seg);
       if (a.status.ok()) return OkStatus();
       if (seg.got > had) failures = 0;
-      if (!a.retry || failures >= registry.options().retry_times || stop_) return a.status;
+      if (!a.retry || failures >= registry.options().retry_times || attempts >= kMaxAttemptsPerSegment || stop_) {
+        return a.status;
+      }
       registry.Backoff(failures++, nullptr);
     }
   }
@@ -235,7 +266,9 @@ class RangedReader : public oci::BlobReader {
   Call call_;
   int parallel_;
   uint64_t size_ = 0;
-  std::vector<Segment> segs_;  // sized by Start, never again
+  std::unique_ptr<http::Stream> first_;  // until Launch: the first answer, bytes [0, first_end_)
+  uint64_t first_end_ = 0;
+  std::vector<Segment> segs_;  // sized by Launch, never again
   size_t window_ = 0;
   // The reader's: the segment being read and the offset in it; cur_ is
   // also read by fetchers, under mu_.

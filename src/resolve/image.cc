@@ -4,14 +4,6 @@
 
 namespace regdisk::resolve {
 
-StatusOr<std::string> PinDigest(const RegistryFlags& flags, const oci::Reference& ref) {
-  if (ref.digest) return ref.digest->str();
-  ASSIGN_OR_RETURN(auto store, OpenRegistry(flags, ref));
-  auto m = store->GetManifest(ref.tag);
-  if (!m.ok()) return m.status().Annotate(ref.str());
-  return m->descriptor.digest.str();
-}
-
 StatusOr<oci::Platform> ChoosePlatform(const std::string& flag) {
   if (flag.empty()) return oci::Platform::Host();
   return oci::Platform::Parse(flag);
@@ -29,13 +21,11 @@ StatusOr<Base> OpenBase(const std::string& store_flag, const RegistryFlags& flag
   } else {
     base.owned = std::move(img.store);
   }
-  base.image.manifest = raw->descriptor;
-  if (oci::IsIndexType(raw->descriptor.media_type)) {
-    ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(raw->bytes));
-    auto pick = oci::SelectPlatform(index, platform);
-    if (!pick.ok()) return pick.status().Annotate("base image " + name);
-    base.image.manifest = *pick;
-  }
+  // An index is narrowed to `platform` down the chosen path only, as
+  // prepare does (nested indexes, bounded depth).
+  auto pick = oci::SelectManifest(*base.image.store, std::move(*raw), platform);
+  if (!pick.ok()) return pick.status().Annotate("base image " + name);
+  base.image.manifest = pick->descriptor;
   return base;
 }
 

@@ -12,10 +12,6 @@
 
 namespace regdisk::resolve {
 
-// The manifest digest `ref` names now: its own when it is pinned
-// (NAME@sha256:...), else the one the registry gives for its tag.
-StatusOr<std::string> PinDigest(const RegistryFlags& flags, const oci::Reference& ref);
-
 // --platform OS/ARCH[/VARIANT], or this machine's when `flag` is empty.
 StatusOr<oci::Platform> ChoosePlatform(const std::string& flag);
 

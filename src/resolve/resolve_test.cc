@@ -66,12 +66,6 @@ TEST(Resolve, PlatformAndNames) {
   EXPECT_EQ(RegistryImageName("quay.io/a/b:1"), "quay.io/a/b:1");
 }
 
-TEST(Resolve, PinnedReferenceNeedsNoRegistry) {
-  auto ref = oci::Reference::Parse("127.0.0.1:1/a@" + oci::Digest::Of("x").str());
-  ASSERT_TRUE(ref.ok());
-  EXPECT_EQ(*PinDigest({}, *ref), oci::Digest::Of("x").str());
-}
-
 // A base image in the destination store is read through that store.
 TEST(Resolve, BaseInTheDestinationIsReadThroughIt) {
   TempDir dir;

@@ -46,7 +46,7 @@ Status ParseLabelsAndAnnotations(const Field& md, bool keep_labels, VmSpec* vm, 
   Field labels = md["labels"], notes = md["annotations"];
   RETURN_IF_ERROR(labels.NeedMap());
   RETURN_IF_ERROR(notes.NeedMap());
-  if (labels.present() && labels.node.size() > kMaxLabels) return labels.Error("more than 64 labels");
+  if (labels.present() && labels.node.size() > kMaxLabels) return labels.Error("more than " + std::to_string(kMaxLabels) + " labels");
   if (labels.present()) {
     for (const auto& kv : labels.node) {
       std::string key = kv.first.Scalar();
@@ -298,7 +298,7 @@ const char* RunStrategyName(RunStrategy r) {
 }
 
 StatusOr<std::vector<VmSet>> ParseVmFiles(const std::vector<SpecFile>& files) {
-  if (files.size() > kMaxSpecFiles) return InvalidArgument("more than 64 spec files");
+  if (files.size() > kMaxSpecFiles) return InvalidArgument("more than " + std::to_string(kMaxSpecFiles) + " spec files");
   struct Doc {
     Field root;
     std::string where;  // "FILE" or "FILE (document N)"
@@ -329,8 +329,12 @@ StatusOr<std::vector<VmSet>> ParseVmFiles(const std::vector<SpecFile>& files) {
   for (const Doc& d : vms) {
     auto set = ParseVmDocument(d.root, refs);
     if (!set.ok()) return set.status().Annotate(d.where);
-    if (!names.insert(set->vm.ns + "/" + set->vm.name).second) {
-      return InvalidArgument(d.where + ": a second VM named " + Quoted(set->vm.name));
+    // One node names a VM's files, leases and libvirt domain by its name
+    // alone (replica i of a set is NAME-i): names must differ across
+    // namespaces too.
+    for (int i = 0; i < set->replicas; ++i) {
+      std::string name = set->replicas == 1 ? set->vm.name : set->vm.name + "-" + std::to_string(i);
+      if (!names.insert(name).second) return InvalidArgument(d.where + ": a second VM named " + Quoted(name));
     }
     out.push_back(std::move(*set));
   }

@@ -24,8 +24,6 @@ constexpr uint64_t kMinMemory = 1ull << 20, kMaxMemory = 16ull << 40;
 // at 2048 bytes each (cloudInitUserMaxLen / cloudInitNetworkMaxLen) and
 // points to the secretRef forms for more.
 constexpr size_t kMaxInlineCloudInit = 2048;
-// Cloud-init data from a Secret: Kubernetes caps a Secret at 1 MiB.
-constexpr size_t kMaxSecretCloudInit = 1 << 20;
 // An emptyDisk is a sparse qcow2 on the node: 1 TiB leaves room for real
 // scratch disks while refusing a capacity that is a typo.
 constexpr uint64_t kMaxEmptyDisk = 1ull << 40;

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "util/base64.h"
+#include "vm/cloud_init.h"
 #include "vm/spec_internal.h"
 
 namespace regdisk::vm::internal {
@@ -202,7 +203,9 @@ Status AddSecret(const Field& root, const std::string& name, const std::string& 
         if (!decoded) return v.Error("not valid base64");
         text = std::move(*decoded);
       }
-      if (text.size() > kMaxSecretCloudInit) return v.Error("larger than 1 MiB (Kubernetes' limit for a Secret)");
+      if (text.size() > kMaxCloudInitDataBytes) {
+        return v.Error("larger than " + std::to_string(kMaxCloudInitDataBytes) + " bytes (Kubernetes' limit for a Secret)");
+      }
       values[key] = std::move(text);  // stringData wins, as in Kubernetes
     }
   }

@@ -270,6 +270,21 @@ TEST(Refusals, WholeFileErrors) {
   auto dup = ParseVmFiles({{"vm.yaml", Vmi().Yaml() + "---\n" + Vmi().Yaml()}});
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.status().message(), "vm.yaml (document 2): a second VM named \"vm\"");
+  // One node names VMs by name alone: another namespace, or a replica's
+  // name, collides too.
+  Vmi other_ns;
+  other_ns.md = "name: vm, namespace: other";
+  auto ns = ParseVmFiles({{"vm.yaml", Vmi().Yaml() + "---\n" + other_ns.Yaml()}});
+  ASSERT_FALSE(ns.ok());
+  EXPECT_EQ(ns.status().message(), "vm.yaml (document 2): a second VM named \"vm\"");
+  Vmi replica;
+  replica.md = "name: web-1";
+  std::string set = "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceReplicaSet\nmetadata: {name: web}\n"
+                    "spec: {replicas: 2, template: {spec: {domain: {devices: {disks: [{name: r}]}}, "
+                    "volumes: [{name: r, containerDisk: {image: i}}]}}}\n";
+  auto rs = ParseVmFiles({{"vm.yaml", set + "---\n" + replica.Yaml()}});
+  ASSERT_FALSE(rs.ok());
+  EXPECT_EQ(rs.status().message(), "vm.yaml (document 2): a second VM named \"web-1\"");
   auto kind = ParseVmFiles({{"vm.yaml", Vmi().Yaml() + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}});
   ASSERT_FALSE(kind.ok());
   EXPECT_THAT(kind.status().message(), StartsWith("vm.yaml (document 2): kind: \"ConfigMap\" is not a VM kind"));

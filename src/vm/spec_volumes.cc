@@ -92,7 +92,7 @@ StatusOr<std::optional<std::string>> CloudInitPart(const Field& src, const Conte
     text = std::move(*decoded);
   }
   if (text.size() > kMaxInlineCloudInit) {
-    return f.Error("larger than 2048 bytes (KubeVirt's limit for inline data; use " + std::string(secret_key) +
+    return f.Error("larger than " + std::to_string(kMaxInlineCloudInit) + " bytes (KubeVirt's limit for inline data; use " + std::string(secret_key) +
                    " for more)");
   }
   return std::optional<std::string>(std::move(text));
@@ -124,7 +124,7 @@ StatusOr<uint64_t> ParseEmptyDisk(const Field& src) {
 
 StatusOr<VolumeTable> ParseVolumes(const Field& vols, const Context& ctx, VmSpec* vm) {
   ASSIGN_OR_RETURN(size_t n, vols.SeqSize(false));
-  if (n > kMaxDisks) return vols.Error("more than 16 volumes");
+  if (n > kMaxDisks) return vols.Error("more than " + std::to_string(kMaxDisks) + " volumes");
   VolumeTable table;
   bool container_disk = false, cloud_init = false;
   for (size_t i = 0; i < n; ++i) {

@@ -248,5 +248,38 @@ TEST_F(RegistryCliTest, OneLineErrorsNameTheRegistryAndCause) {
   EXPECT_EQ(CountEntries(work_.path() + "/b/blobs/sha256"), 0) << "a failed pull left blobs behind";
 }
 
+// render domain names the files run would use (the lease overlay, the VM's
+// cloud-init ISO, emptyDisk and NVRAM) and pins the image it resolves; the
+// XML is valid for libvirt. With --no-resolve it needs no registry.
+TEST_F(RegistryCliTest, RenderDomainNamesRunsFilesAndPins) {
+  RegistryServer* s = Start(Flavour::kOpen);
+  std::string image = s->host() + "/vm/boot:v1";
+  ASSERT_EQ(Cli("a", {"build", disk_, "--standard", "v1alpha", "-t", "docker://" + image}).exit_code, 0);
+  std::string spec = work_.path() + "/vm.yaml", root = work_.path() + "/root";
+  ASSERT_TRUE(WriteFileAtomic(spec, "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\n"
+                                    "metadata: {name: web}\nspec:\n  domain:\n"
+                                    "    firmware: {bootloader: {efi: {secureBoot: false}}}\n"
+                                    "    devices: {}\n  volumes:\n"
+                                    "  - {name: root, containerDisk: {image: " + image + "}}\n"
+                                    "  - {name: init, cloudInitNoCloud: {userData: \"#cloud-config\"}}\n"
+                                    "  - {name: scratch, emptyDisk: {capacity: 1Gi}}\n").ok());
+  auto offline = Regdisk({"render", "domain", "--no-resolve", "--root", root, spec});
+  ASSERT_EQ(offline.exit_code, 0) << Describe(offline);
+  for (const std::string& want : {root + "/vms/web.root/overlay.qcow2", root + "/run/web/init.iso",
+                                  root + "/run/web/scratch.qcow2", root + "/run/web/nvram.fd",
+                                  std::string("/usr/share/OVMF/OVMF_CODE_4M.fd")}) {
+    EXPECT_NE(offline.out.find(want), std::string::npos) << want << " not in\n" << offline.out;
+  }
+  std::string xml = work_.path() + "/domain.xml";
+  ASSERT_TRUE(WriteFileAtomic(xml, offline.out).ok());
+  if (HaveProgram("virt-xml-validate")) {
+    auto valid = RunCmd({"virt-xml-validate", xml, "domain"});
+    EXPECT_EQ(valid.exit_code, 0) << Describe(valid);
+  }
+  auto pinned = Regdisk({"render", "domain", "--root", root, spec});
+  ASSERT_EQ(pinned.exit_code, 0) << Describe(pinned);
+  EXPECT_NE(pinned.out.find(root + "/disks/(sha256:"), std::string::npos) << pinned.out;
+}
+
 }  // namespace
 }  // namespace regdisk::testing
