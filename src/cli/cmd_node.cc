@@ -110,15 +110,7 @@ Status RunCacheGc(const NodeArgs& a) {
 
 std::vector<Verb> NodeVerbs() {
   // Every node verb has its own arguments and --root.
-  auto verb = [](std::string name, std::string summary, std::vector<std::string> examples, std::string notes,
-                 std::function<void(CLI::App*, NodeArgs&)> add, Status (*run)(const NodeArgs&)) {
-    auto with_root = [add](CLI::App* cmd, NodeArgs& a) {
-      add(cmd, a);
-      AddRootFlag(cmd, a.root);
-    };
-    return ArgsVerb<NodeArgs>(std::move(name), std::move(summary), std::move(examples), std::move(notes), with_root,
-                              run);
-  };
+  auto verb = ArgsVerbsWith<NodeArgs>([](CLI::App* cmd, NodeArgs& a) { AddRootFlag(cmd, a.root); });
   return {
       verb("prepare", "Give a VM its ephemeral overlay on a registry disk",
            {"regdisk prepare --vm web-0 registry.example.com/disks/fedora:38"},

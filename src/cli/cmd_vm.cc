@@ -242,16 +242,10 @@ void AddSpecFiles(CLI::App* cmd, VmArgs& a) {
 
 std::vector<Verb> VmVerbs() {
   // Every VM verb has its own arguments and the node's --root and libvirt URI.
-  auto verb = [](std::string name, std::string summary, std::vector<std::string> examples, std::string notes,
-                 std::function<void(CLI::App*, VmArgs&)> add, Status (*run)(const VmArgs&)) {
-    auto with_node = [add](CLI::App* cmd, VmArgs& a) {
-      add(cmd, a);
-      AddRootFlag(cmd, a.root);
-      cmd->add_option("-c,--connect", a.uri, "libvirt URI (default $LIBVIRT_DEFAULT_URI or qemu:///system)");
-    };
-    return ArgsVerb<VmArgs>(std::move(name), std::move(summary), std::move(examples), std::move(notes), with_node,
-                            run);
-  };
+  auto verb = ArgsVerbsWith<VmArgs>([](CLI::App* cmd, VmArgs& a) {
+    AddRootFlag(cmd, a.root);
+    cmd->add_option("-c,--connect", a.uri, "libvirt URI (default $LIBVIRT_DEFAULT_URI or qemu:///system)");
+  });
   // render pod reads the local store (the default --serve-image) and writes
   // YAML: no node flags.
   Verb render_pod{

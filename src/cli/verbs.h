@@ -70,6 +70,21 @@ Verb ArgsVerb(std::string name, std::string summary, std::vector<std::string> ex
               }};
 }
 
+// A maker of ArgsVerbs for a group whose every verb also takes `common`'s
+// options (the node verbs' --root, say): call it as ArgsVerb without the
+// template argument.
+template <typename Args>
+auto ArgsVerbsWith(std::function<void(CLI::App*, Args&)> common) {
+  return [common](std::string name, std::string summary, std::vector<std::string> examples, std::string notes,
+                  std::function<void(CLI::App*, Args&)> add, Status (*run)(const Args&)) {
+    auto both = [add, common](CLI::App* cmd, Args& a) {
+      add(cmd, a);
+      common(cmd, a);
+    };
+    return ArgsVerb<Args>(std::move(name), std::move(summary), std::move(examples), std::move(notes), both, run);
+  };
+}
+
 // --root, the node state root (resolve::NodeRoot).
 void AddRootFlag(CLI::App* cmd, std::string& root);
 
