@@ -144,6 +144,10 @@ StatusOr<PullPolicy> ParsePullPolicy(std::string_view s) {
   return InvalidArgument("imagePullPolicy " + Quote(s) + ": expected Always or IfNotPresent");
 }
 
+std::string LeaseOverlayPath(const std::string& root, const std::string& vm) {
+  return root + "/vms/" + vm + "/overlay.qcow2";
+}
+
 Status CheckVmName(const std::string& vm) {
   bool ok = !vm.empty() && vm.size() <= 253 && vm != "." && vm != "..";
   for (char c : vm) {
@@ -372,7 +376,7 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   lease.base_file = entry.file;
   lease.base_format = entry.format;
   std::string vm_dir = root() + "/vms/" + req.vm;
-  lease.overlay = vm_dir + "/overlay.qcow2";
+  lease.overlay = LeaseOverlayPath(root(), req.vm);
   RETURN_IF_ERROR(MakeDirs(vm_dir));
   Status made = disk::CreateOverlay(entry.file, entry.format, lease.overlay);
   if (made.ok()) made = WriteFileAtomic(vm_dir + "/lease.json", LeaseToJson(lease).dump(2) + "\n");

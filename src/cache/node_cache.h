@@ -137,5 +137,7 @@ Status CheckDiskReadable(oci::Store& src, const oci::Digest& digest, const std::
 // VM names: what a Kubernetes object name may be, so that they are safe as
 // one path component.
 Status CheckVmName(const std::string& vm);
+// Where the lease `vm` keeps its overlay: ROOT/vms/VM/overlay.qcow2.
+std::string LeaseOverlayPath(const std::string& root, const std::string& vm);
 
 }  // namespace regdisk::cache

@@ -7,6 +7,7 @@
 #include "cache/node_cache.h"
 #include "cli/verbs.h"
 #include "resolve/image.h"
+#include "runtime/plan.h"
 #include "runtime/runner.h"
 #include "util/fs.h"
 #include "vm/domain_xml.h"
@@ -179,32 +180,6 @@ Status RunRenderPod(const Globals& g, const VmArgs& a) {
   return OkStatus();
 }
 
-// Where run puts a VM's files: per-VM files under ROOT/run/NAME, container
-// disks' overlays under ROOT/vms/NAME.DISK (the node cache's leases) over
-// cached disks whose paths and formats are known only once the disk is
-// pulled (placeholders named after the image, pinned when resolved).
-std::vector<vm::AttachedDisk> PlannedDisks(const std::string& dir, const std::string& root, const vm::VmSpec& spec,
-                                           const std::map<std::string, std::string>& pins) {
-  std::vector<vm::AttachedDisk> out;
-  for (const vm::VmDisk& d : spec.disks) {
-    switch (d.volume.kind) {
-      case vm::VolumeKind::kContainerDisk: {
-        auto pin = pins.find(d.name);
-        std::string image = pin == pins.end() ? d.volume.container.image : pin->second;
-        out.push_back({d, root + "/vms/" + spec.name + "." + d.name + "/overlay.qcow2", "qcow2",
-                       root + "/disks/(" + image + ")/disk", "raw"});
-        break;
-      }
-      case vm::VolumeKind::kEmptyDisk:
-        out.push_back({d, dir + "/" + d.volume.name + ".qcow2", "qcow2", "", ""});
-        break;
-      default:
-        out.push_back({d, dir + "/" + d.volume.name + ".iso", "raw", "", ""});
-    }
-  }
-  return out;
-}
-
 Status RunRenderDomain(const VmArgs& a) {
   ASSIGN_OR_RETURN(std::vector<vm::VmSet> sets, LoadSpecs(a.spec_files));
   std::string root = resolve::NodeRoot(a.root), out;
@@ -215,18 +190,18 @@ Status RunRenderDomain(const VmArgs& a) {
     }
     for (int i = 0; i < set.replicas; ++i) {
       vm::VmSpec spec = set.vm;
-      if (set.replicas > 1) spec.name += "-" + std::to_string(i);
-      std::string dir = root + "/run/" + spec.name;
-      vm::DomainOptions o;
-      o.domain_type = a.kvm ? "kvm" : "qemu";
-      o.console_log = dir + "/console.log";
-      if (spec.firmware == vm::Firmware::kEfi) {
-        vm::OvmfPaths ovmf = vm::OvmfFiles(spec.secure_boot);
-        o.loader = ovmf.code;
-        o.nvram_template = ovmf.vars_template;
-        o.nvram = dir + "/nvram.fd";
+      spec.name = vm::ReplicaName(set, i);
+      // The files run would make; a cached disk is known once pulled: a
+      // placeholder named after its image (pinned when resolved).
+      runtime::VmPlan plan = runtime::PlanVm(root, spec.name, spec);
+      for (vm::AttachedDisk& d : plan.disks) {
+        if (d.disk.volume.kind != vm::VolumeKind::kContainerDisk) continue;
+        auto pin = pins.find(d.disk.name);
+        d.base_file = root + "/disks/(" + (pin == pins.end() ? d.disk.volume.container.image : pin->second) + ")/disk";
+        d.base_format = "raw";
       }
-      out += vm::RenderDomainXml(spec, PlannedDisks(dir, root, spec, pins), o);
+      plan.domain.domain_type = a.kvm ? "kvm" : "qemu";
+      out += vm::RenderDomainXml(spec, plan.disks, plan.domain);
     }
   }
   std::printf("%s", out.c_str());

@@ -3,14 +3,13 @@
 #include <filesystem>
 
 #include "disk/overlay.h"
+#include "runtime/plan.h"
 #include "runtime/runner.h"
 #include "util/fs.h"
 #include "vm/cloud_init.h"
 
 namespace regdisk::runtime {
 namespace {
-
-std::string LeaseName(const std::string& vm, const std::string& disk) { return vm + "." + disk; }
 
 // OVMF's vars templates are 128 KiB (2M builds) or 540 KiB (4M builds); a
 // pflash vars volume is never near this.
@@ -19,7 +18,7 @@ constexpr uint64_t kMaxNvramTemplateBytes = 16 << 20;
 }  // namespace
 
 StatusOr<std::vector<vm::AttachedDisk>> Runner::Attach(const std::string& name, const vm::VmSpec& spec,
-                                                       VmState& state) {
+                                                       std::vector<vm::AttachedDisk> planned, VmState& state) {
   // What can be refused without work goes first: file names from volume
   // names (one safe path component each, as VM names are).
   for (const vm::VmDisk& d : spec.disks) {
@@ -28,10 +27,9 @@ StatusOr<std::vector<vm::AttachedDisk>> Runner::Attach(const std::string& name, 
       return InvalidArgument("volume " + Quote(d.volume.name) + ": not usable as a file name");
     }
   }
-  std::vector<vm::AttachedDisk> attached;
-  for (const vm::VmDisk& d : spec.disks) {
+  for (vm::AttachedDisk& a : planned) {
+    const vm::VmDisk& d = a.disk;
     const vm::Volume& v = d.volume;
-    vm::AttachedDisk a{d, "", "qcow2", "", ""};
     switch (v.kind) {
       case vm::VolumeKind::kContainerDisk: {
         const vm::RegistryDiskVolume& c = v.container;
@@ -63,8 +61,7 @@ StatusOr<std::vector<vm::AttachedDisk>> Runner::Attach(const std::string& name, 
       }
       case vm::VolumeKind::kCloudInitNoCloud:
       case vm::VolumeKind::kCloudInitConfigDrive: {
-        std::string file = v.name + ".iso";
-        state.files.push_back(file);
+        state.files.push_back(std::filesystem::path(a.file).filename());
         // KubeVirt: instance-id NAME.NAMESPACE, hostname spec.hostname
         // else the VMI's name (a replica's own name).
         std::string hostname = spec.hostname.empty() || spec.hostname == spec.name ? name : spec.hostname;
@@ -72,38 +69,27 @@ StatusOr<std::vector<vm::AttachedDisk>> Runner::Attach(const std::string& name, 
                                                                              : vm::CloudInitKind::kConfigDrive,
                                 name + "." + spec.ns, hostname, spec.uuid, v.cloud_init.user_data,
                                 v.cloud_init.network_data};
-        a.file = Dir(name) + "/" + file;
-        a.file_format = "raw";
         RETURN_IF_ERROR(vm::WriteCloudInitIso(src, a.file).Annotate("VM " + name + ", volume " + v.name));
         break;
       }
       case vm::VolumeKind::kEmptyDisk: {
-        std::string file = v.name + ".qcow2";
-        state.files.push_back(file);
-        a.file = Dir(name) + "/" + file;
+        state.files.push_back(std::filesystem::path(a.file).filename());
         RETURN_IF_ERROR(disk::CreateEmptyDisk(a.file, v.capacity).Annotate("VM " + name + ", volume " + v.name));
         break;
       }
     }
-    attached.push_back(std::move(a));
   }
-  return attached;
+  return planned;
 }
 
-Status Runner::PrepareFirmware(const std::string& name, const vm::VmSpec& spec, VmState& state,
-                               vm::DomainOptions& dom) {
-  vm::OvmfPaths ovmf = vm::OvmfFiles(spec.secure_boot);
-  for (const std::string& f : {ovmf.code, ovmf.vars_template}) {
+Status Runner::PrepareFirmware(const std::string& name, const vm::DomainOptions& dom, VmState& state) {
+  for (const std::string& f : {dom.loader, dom.nvram_template}) {
     if (!PathExists(f)) {
       return Unsupported("firmware.bootloader.efi: " + f + " is missing (install Debian's ovmf package)");
     }
   }
-  ASSIGN_OR_RETURN(std::string vars, ReadFile(ovmf.vars_template, kMaxNvramTemplateBytes));
-  const std::string file = "nvram.fd";
-  state.files.push_back(file);
-  dom.loader = ovmf.code;
-  dom.nvram = Dir(name) + "/" + file;
-  dom.nvram_template = ovmf.vars_template;
+  ASSIGN_OR_RETURN(std::string vars, ReadFile(dom.nvram_template, kMaxNvramTemplateBytes));
+  state.files.push_back(std::filesystem::path(dom.nvram).filename());
   return WriteFileAtomic(dom.nvram, vars, 0600).Annotate("VM " + name + ": EFI variables");
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/libvirt_conn.h"
+#include "runtime/plan.h"
 #include "util/fs.h"
 #include "vm/domain_xml.h"
 
@@ -79,7 +80,7 @@ StatusOr<std::vector<RunResult>> Runner::Run(const vm::VmSet& set) {
   std::vector<RunResult> done;
   std::vector<bool> fresh;
   for (int i = 0; i < set.replicas; ++i) {
-    std::string name = set.replicas == 1 ? set.vm.name : set.vm.name + "-" + std::to_string(i);
+    std::string name = vm::ReplicaName(set, i);
     bool existed = PathExists(Dir(name) + "/vm.json");
     auto started = StartOne(name, set.vm);
     if (!started.ok()) {
@@ -128,14 +129,14 @@ StatusOr<bool> Runner::StartOne(const std::string& name, const vm::VmSpec& spec)
     return why;
   };
 
-  vm::DomainOptions dom;
+  VmPlan plan = PlanVm(options_.cache.root, name, spec);
+  vm::DomainOptions dom = plan.domain;
   dom.domain_type = options_.domain_type;
-  dom.console_log = state.console_log;
   // Missing firmware is refused before any disk is pulled.
   if (spec.firmware == vm::Firmware::kEfi) {
-    if (Status s = PrepareFirmware(name, spec, state, dom); !s.ok()) return undo(s);
+    if (Status s = PrepareFirmware(name, dom, state); !s.ok()) return undo(s);
   }
-  auto attached = Attach(name, spec, state);
+  auto attached = Attach(name, spec, std::move(plan.disks), state);
   if (!attached.ok()) return undo(attached.status());
   dom.cache_mode = attached->empty() ? "none" : CacheMode(attached->front().file);
   vm::VmSpec named = spec;

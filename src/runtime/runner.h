@@ -94,10 +94,12 @@ class Runner {
  private:
   explicit Runner(RunnerOptions o) : options_(std::move(o)) {}
   StatusOr<bool> StartOne(const std::string& name, const vm::VmSpec& spec);
+  // Makes the files of `planned` (PlanVm's disks): leases for container
+  // disks, cloud-init ISOs, empty disks; returns them with the cached bases.
   StatusOr<std::vector<vm::AttachedDisk>> Attach(const std::string& name, const vm::VmSpec& spec,
-                                                 VmState& state);
-  Status PrepareFirmware(const std::string& name, const vm::VmSpec& spec, VmState& state,
-                         vm::DomainOptions& dom);
+                                                 std::vector<vm::AttachedDisk> planned, VmState& state);
+  // Copies the EFI variables template to the VM's own NVRAM (dom.nvram).
+  Status PrepareFirmware(const std::string& name, const vm::DomainOptions& dom, VmState& state);
   Status RemoveFiles(VmState& state);
   StatusOr<VmState> Load(const std::string& name);
   Status Save(const VmState& state);

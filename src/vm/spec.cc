@@ -333,13 +333,17 @@ StatusOr<std::vector<VmSet>> ParseVmFiles(const std::vector<SpecFile>& files) {
     // alone (replica i of a set is NAME-i): names must differ across
     // namespaces too.
     for (int i = 0; i < set->replicas; ++i) {
-      std::string name = set->replicas == 1 ? set->vm.name : set->vm.name + "-" + std::to_string(i);
+      std::string name = ReplicaName(*set, i);
       if (!names.insert(name).second) return InvalidArgument(d.where + ": a second VM named " + Quoted(name));
     }
     out.push_back(std::move(*set));
   }
   if (out.empty()) return InvalidArgument("no VirtualMachine, VirtualMachineInstance or replica set in the given files");
   return out;
+}
+
+std::string ReplicaName(const VmSet& set, int i) {
+  return set.replicas == 1 ? set.vm.name : set.vm.name + "-" + std::to_string(i);
 }
 
 StatusOr<VmSet> ParseVmYaml(std::string_view yaml) {

@@ -112,6 +112,9 @@ struct VmSet {
   int replicas = 1;               // 1 for a plain VM
   VmSpec vm;                      // the template; replica i is named NAME-i
 };
+// The name of replica `i` of `set`: NAME for a single VM, NAME-i in a set
+// of more (the names run, render and the node cache use).
+std::string ReplicaName(const VmSet& set, int i);
 
 // One file of YAML documents; `path` names it in errors.
 struct SpecFile {
