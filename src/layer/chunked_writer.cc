@@ -24,11 +24,10 @@ IndexBuilder::IndexBuilder(uint32_t chunk_size, Codec codec, uint64_t disk_size)
   index_.disk_size = disk_size;
 }
 
-void IndexBuilder::AddChunk(const Extent& piece, const std::array<uint8_t, 32>& sha256) {
+void IndexBuilder::AddChunk(const Extent& piece) {
   IndexEntry e;
   e.disk_offset = static_cast<uint64_t>(piece.offset);
   e.length = static_cast<uint64_t>(piece.length);
-  e.sha256 = sha256;
   index_.entries.push_back(e);
 }
 
@@ -54,6 +53,7 @@ StatusOr<DiskIndex> IndexBuilder::Build(const std::vector<Compressor::Member>& m
     }
     e.blob_offset = blob;
     e.blob_length = m.out;
+    e.sha256 = m.sha256;
     blob += m.out;
     disk = e.disk_offset + e.length;
     out.entries.push_back(e);

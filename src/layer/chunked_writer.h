@@ -27,12 +27,12 @@ std::vector<Extent> ChunkPieces(const std::vector<Extent>& extents, uint32_t chu
 class IndexBuilder {
  public:
   IndexBuilder(uint32_t chunk_size, Codec codec, uint64_t disk_size);
-  // Records the next chunk, in disk order: its extent and the sha256 of its
-  // bytes. It must be the compressor's member number `first_member + n`
-  // for the n-th chunk added.
-  void AddChunk(const Extent& piece, const std::array<uint8_t, 32>& sha256);
-  // The index: chunk members placed by the compressor's `members` (all
-  // written, Flush()ed), holes between chunks as zero extents. Validated.
+  // Records the next chunk's extent, in disk order. It must be the
+  // compressor's member number `first_member + n` for the n-th chunk added.
+  void AddChunk(const Extent& piece);
+  // The index: chunk members placed (and their digests taken) from the
+  // compressor's `members` (all written, Flush()ed), holes between chunks
+  // as zero extents. Validated.
   StatusOr<DiskIndex> Build(const std::vector<Compressor::Member>& members, size_t first_member) const;
 
  private:

@@ -12,6 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "layer/disk_index.h"
+#include "util/sha256.h"
+
 namespace regdisk::layer {
 namespace {
 
@@ -22,13 +25,15 @@ class NoneCompressor final : public Compressor {
   explicit NoneCompressor(oci::BlobWriter* out, bool chunked) : out_(out), chunked_(chunked) {}
   Status Write(const void* data, size_t len) override {
     pending_ += len;
+    if (chunked_) sha_->Update(data, len);
     return out_->Write(data, len);
   }
   Status Finish() override { return chunked_ ? EndMember() : OkStatus(); }
   Status EndMember() override {
     if (!chunked_) return Internal("compressor: EndMember outside chunked mode");
-    if (pending_ > 0) members_.push_back({pending_, pending_});
+    if (pending_ > 0) members_.push_back({pending_, pending_, ShaFromHex(sha_->FinishHex())});
     pending_ = 0;
+    sha_ = std::make_unique<Sha256>();
     return OkStatus();
   }
   Status Flush() override { return OkStatus(); }
@@ -37,6 +42,7 @@ class NoneCompressor final : public Compressor {
   oci::BlobWriter* out_;
   const bool chunked_;
   uint64_t pending_ = 0;  // bytes since the last member ended
+  std::unique_ptr<Sha256> sha_ = std::make_unique<Sha256>();  // of them (chunked mode)
 };
 
 // Independent members compressed in parallel, as pigz and Go's pgzip do:
@@ -101,6 +107,7 @@ class MemberCompressor final : public Compressor {
   struct Done {
     std::string bytes;  // empty: the codec failed
     uint64_t in = 0;
+    std::array<uint8_t, 32> sha256{};  // of the input (chunked mode)
   };
 
   // Hands the current chunk to a worker; keeps at most workers + 1 chunks in
@@ -109,7 +116,9 @@ class MemberCompressor final : public Compressor {
     while (pending_.size() > workers_) RETURN_IF_ERROR(Drain());
     pending_.push_back(std::async(std::launch::async,
                                   [this, in = std::move(chunk_)] {
-                                    return Done{Compress(in), in.size()};
+                                    Done d{Compress(in), in.size()};
+                                    if (chunked_) d.sha256 = ShaFromHex(Sha256::HexOf(in));
+                                    return d;
                                   }));
     chunk_ = std::string();
     chunk_.reserve(kGzipMember);
@@ -121,7 +130,7 @@ class MemberCompressor final : public Compressor {
     pending_.pop_front();
     if (member.bytes.empty()) return Internal(std::string(CompressionName(codec_)) + ": compression failed");
     ++members_written_;
-    if (chunked_) members_.push_back({member.in, member.bytes.size()});
+    if (chunked_) members_.push_back({member.in, member.bytes.size(), member.sha256});
     return out_->Write(member.bytes.data(), member.bytes.size());
   }
 

@@ -12,10 +12,14 @@
 // nothing is cut anywhere else. Both codecs then compress members in
 // parallel, zstd one frame per member with ZSTD_compress2 (same bytes for
 // any thread count). members() lists each member's sizes, so the caller can
-// record where in the blob each one lies. With compression none a member is
-// just the byte range between two EndMember() calls.
+// record where in the blob each one lies, and the sha256 of each member's
+// uncompressed bytes, computed on the worker that compresses it (so the
+// chunk digests of the v2 index cost the caller's thread nothing). With
+// compression none a member is just the byte range between two EndMember()
+// calls.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -49,6 +53,7 @@ class Compressor {
   struct Member {
     uint64_t in = 0;   // uncompressed bytes
     uint64_t out = 0;  // bytes in the blob
+    std::array<uint8_t, 32> sha256{};  // of the uncompressed bytes
   };
   const std::vector<Member>& members() const { return members_; }
 

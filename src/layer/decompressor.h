@@ -22,7 +22,10 @@ class Decompressor {
   virtual ~Decompressor() = default;
   // Consumes input from [*in, *in + *in_len) and writes up to `out_len`
   // bytes to `out`; advances *in / *in_len; returns the bytes written.
-  // Input may be fed in pieces of any size.
+  // Input may be fed in pieces of any size; it may be held back (gzip
+  // gathers whole members) and come out of later calls. A call with
+  // *in_len == 0 says the input has ended: call again until it returns 0,
+  // then ask AtEnd().
   virtual StatusOr<size_t> Decompress(const char** in, size_t* in_len, char* out, size_t out_len) = 0;
   // True when the input so far ends exactly at the end of a frame/member.
   virtual bool AtEnd() const = 0;

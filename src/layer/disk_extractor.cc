@@ -34,20 +34,22 @@ constexpr std::string_view kQcow2Magic("QFI\xfb", 4);
 constexpr size_t kQcow2SizeOffset = 24;
 constexpr size_t kQcow2PeekBytes = kQcow2SizeOffset + 8;
 
-// One layer's bytes, pulled through the decompressor, hashing both sides.
+// One layer's bytes, pulled through the decompressor, hashing both sides
+// (the compressed side only when the blob reader does not check the layer
+// digest itself: oci::OpenBlob's does).
 class LayerStream {
  public:
-  LayerStream(oci::BlobReader& blob, Codec codec, uint64_t max_bytes,
+  LayerStream(oci::BlobReader& blob, const oci::Descriptor& desc, Codec codec, uint64_t max_bytes,
               const std::function<void(uint64_t)>& on_bytes)
-      : blob_(blob), dec_(Decompressor::Create(codec)), in_(kBufferSize), max_(max_bytes),
-        on_bytes_(on_bytes) {}
+      : blob_(blob), blob_verifies_(blob.verifies() == desc.digest), dec_(Decompressor::Create(codec)),
+        in_(kBufferSize), max_(max_bytes), on_bytes_(on_bytes) {}
 
   StatusOr<size_t> Read(char* out, size_t len) {
     for (int idle = 0;; ) {
       if (in_len_ == 0 && !blob_eof_) {
         ASSIGN_OR_RETURN(size_t n, blob_.Read(in_.data(), in_.size()));
         if (n == 0) blob_eof_ = true;
-        compressed_.Update(in_.data(), n);
+        if (!blob_verifies_) compressed_.Update(in_.data(), n);
         compressed_bytes_ += n;
         if (on_bytes_ && n) on_bytes_(n);
         in_pos_ = in_.data();
@@ -85,11 +87,12 @@ class LayerStream {
       auto n = blob_.Read(in_.data(), in_.size());
       if (!n.ok()) return n.status().code() == Code::kCorrupt ? n.status() : OkStatus();
       if (*n == 0) blob_eof_ = true;
-      compressed_.Update(in_.data(), *n);
+      if (!blob_verifies_) compressed_.Update(in_.data(), *n);
       compressed_bytes_ += *n;
     }
     in_len_ = 0;
-    if (compressed_bytes_ != desc.size || oci::Digest::FromHex(compressed_.FinishHex()) != desc.digest) {
+    if (compressed_bytes_ != desc.size ||
+        (!blob_verifies_ && oci::Digest::FromHex(compressed_.FinishHex()) != desc.digest)) {
       return Corrupt("layer " + desc.digest.str() + " does not match its digest (damaged in transit?)");
     }
     return OkStatus();
@@ -101,7 +104,8 @@ class LayerStream {
       return Corrupt("layer " + desc.digest.str() + " has " + std::to_string(compressed_bytes_) +
                      " bytes, the manifest says " + std::to_string(desc.size));
     }
-    if (oci::Digest::FromHex(compressed_.FinishHex()) != desc.digest) {
+    // A verifying blob has checked its digest before its final 0.
+    if (!blob_verifies_ && oci::Digest::FromHex(compressed_.FinishHex()) != desc.digest) {
       return Corrupt("layer " + desc.digest.str() + " does not match its digest");
     }
     if (oci::Digest::FromHex(uncompressed_.FinishHex()) != diff_id) {
@@ -112,6 +116,7 @@ class LayerStream {
 
  private:
   oci::BlobReader& blob_;
+  const bool blob_verifies_;  // the reader checks the layer digest: not hashed again here
   std::unique_ptr<Decompressor> dec_;
   std::vector<char> in_;
   const char* in_pos_ = nullptr;
@@ -445,7 +450,7 @@ DiskExtractor::~DiskExtractor() = default;
 Status DiskExtractor::AddLayer(oci::BlobReader& blob, const oci::Descriptor& desc, const oci::Digest& diff_id,
                                const std::function<void(uint64_t)>& on_bytes) {
   ASSIGN_OR_RETURN(Codec codec, CodecForMediaType(desc.media_type));
-  LayerStream stream(blob, codec, impl_->limits.max_layer_bytes, on_bytes);
+  LayerStream stream(blob, desc, codec, impl_->limits.max_layer_bytes, on_bytes);
   RETURN_IF_ERROR(impl_->failed);
   // A headers-only pass writes nothing: no budget to take from the disk.
   auto free = impl_->headers_only ? StatusOr<uint64_t>(UINT64_MAX) : FreeBytes(impl_->work_dir);

@@ -181,7 +181,9 @@ struct Stream {
     for (;;) {
       if (in_len == 0) {
         ASSIGN_OR_RETURN(size_t n, Pull());
-        if (n == 0) {
+        if (n == 0) {  // the end: what the decompressor holds, then AtEnd
+          ASSIGN_OR_RETURN(size_t got, dec->Decompress(&in_pos, &in_len, out.data(), out.size()));
+          if (got > 0) return got;
           if (!dec->AtEnd()) return Corrupt("v2 layer: the compressed stream is truncated");
           return size_t{0};
         }

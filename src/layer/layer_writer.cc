@@ -269,17 +269,16 @@ struct LayerWriter::Impl {
     int64_t pos = 0;
     for (const Extent& piece : ChunkPieces(extents, options.chunk_size)) {
       RETURN_IF_ERROR(WriteZeros(piece.offset - pos, name, on_bytes));
-      Sha256 sha;
-      RETURN_IF_ERROR(CopyData(fd, piece, src, name, on_bytes, &sha));
+      RETURN_IF_ERROR(CopyData(fd, piece, src, name, on_bytes));
       RETURN_IF_ERROR(compressor->EndMember());
-      index->AddChunk(piece, ShaFromHex(sha.FinishHex()));
+      index->AddChunk(piece);
       pos = piece.offset + piece.length;
     }
     return WriteZeros(size - pos, name, on_bytes);
   }
 
   Status CopyData(int fd, const Extent& x, const std::string& src, std::string_view name,
-                  const std::function<void(uint64_t)>& on_bytes, Sha256* sha = nullptr) {
+                  const std::function<void(uint64_t)>& on_bytes) {
     for (int64_t off = x.offset, end = x.offset + x.length; off < end;) {
       const size_t want = static_cast<size_t>(std::min<int64_t>(buf.size(), end - off));
       const ssize_t n = pread(fd, buf.data(), want, off);
@@ -287,7 +286,6 @@ struct LayerWriter::Impl {
       if (n < 0) return IoError("reading " + src, errno);
       if (n == 0) return Status(Code::kIo, "reading " + src + ": file shrank while being read");
       RETURN_IF_ERROR(WriteData(buf.data(), static_cast<size_t>(n), name));
-      if (sha != nullptr) sha->Update(buf.data(), static_cast<size_t>(n));
       off += n;
       if (on_bytes) on_bytes(static_cast<uint64_t>(n));
     }

@@ -23,6 +23,10 @@ class BlobReader {
   virtual ~BlobReader() = default;
   virtual StatusOr<size_t> Read(void* buf, size_t len) = 0;
   virtual uint64_t size() const = 0;
+  // The digest this reader checks the content against itself: one that
+  // fails (Corrupt) in place of its final 0 when the bytes it handed out
+  // do not have this digest. Readers above it need not hash them again.
+  virtual std::optional<Digest> verifies() const { return std::nullopt; }
 };
 
 // A blob being written. Write may be called any number of times; Commit

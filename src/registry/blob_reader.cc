@@ -48,6 +48,7 @@ class BlobReader : public oci::BlobReader {
   }
 
   uint64_t size() const override { return size_; }
+  std::optional<oci::Digest> verifies() const override { return digest_; }
 
   StatusOr<size_t> Read(void* buf, size_t len) override {
     RETURN_IF_ERROR(error_);

@@ -101,6 +101,7 @@ class RangedReader : public oci::BlobReader {
   }
 
   uint64_t size() const override { return size_; }
+  std::optional<oci::Digest> verifies() const override { return digest_; }
 
   StatusOr<size_t> Read(void* buf, size_t len) override {
     if (first_) RETURN_IF_ERROR(Launch());
