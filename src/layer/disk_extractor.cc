@@ -16,13 +16,12 @@
 #include <vector>
 
 #include "layer/decompressor.h"
+#include "layer/layer_stream.h"
 #include "util/fs.h"
-#include "util/sha256.h"
 
 namespace regdisk::layer {
 namespace {
 
-constexpr size_t kBufferSize = 1 << 20;
 // Zero runs at least this long are left as holes in the extracted file.
 constexpr size_t kHoleGranule = 64 << 10;
 // The start of a qcow2 header, enough for its virtual size: the magic
@@ -34,115 +33,21 @@ constexpr std::string_view kQcow2Magic("QFI\xfb", 4);
 constexpr size_t kQcow2SizeOffset = 24;
 constexpr size_t kQcow2PeekBytes = kQcow2SizeOffset + 8;
 
-// One layer's bytes, pulled through the decompressor, hashing both sides
-// (the compressed side only when the blob reader does not check the layer
-// digest itself: oci::OpenBlob's does).
-class LayerStream {
- public:
-  LayerStream(oci::BlobReader& blob, const oci::Descriptor& desc, Codec codec, uint64_t max_bytes,
-              const std::function<void(uint64_t)>& on_bytes)
-      : blob_(blob), blob_verifies_(blob.verifies() == desc.digest), dec_(Decompressor::Create(codec)),
-        in_(kBufferSize), max_(max_bytes), on_bytes_(on_bytes) {}
-
-  StatusOr<size_t> Read(char* out, size_t len) {
-    for (int idle = 0;; ) {
-      if (in_len_ == 0 && !blob_eof_) {
-        ASSIGN_OR_RETURN(size_t n, blob_.Read(in_.data(), in_.size()));
-        if (n == 0) blob_eof_ = true;
-        if (!blob_verifies_) compressed_.Update(in_.data(), n);
-        compressed_bytes_ += n;
-        if (on_bytes_ && n) on_bytes_(n);
-        in_pos_ = in_.data();
-        in_len_ = n;
-      }
-      size_t before = in_len_;
-      ASSIGN_OR_RETURN(size_t produced, dec_->Decompress(&in_pos_, &in_len_, out, len));
-      if (produced > 0) {
-        uncompressed_.Update(out, produced);
-        uncompressed_bytes_ += produced;
-        if (uncompressed_bytes_ > max_) {
-          return InvalidArgument("layer decompresses to more than the limit of " + std::to_string(max_) +
-                                 " bytes (decompression bomb?)");
-        }
-        return produced;
-      }
-      if (blob_eof_ && in_len_ == 0) {
-        if (!dec_->AtEnd()) return Corrupt("layer is truncated: compressed stream ends early");
-        return 0;
-      }
-      // No output and no input used, twice: the decompressor is stuck.
-      idle = in_len_ == before && in_len_ > 0 ? idle + 1 : 0;
-      if (idle > 1) return Corrupt("layer stream is corrupt: decompressor makes no progress");
-    }
-  }
-
-  // After the layer failed to decode: reads the rest of the blob as is and
-  // checks it against the descriptor. A blob that does not match its digest
-  // was damaged on the way, and that is the error to report rather than the
-  // garbage it made of the stream. OK when it matches, or cannot be told.
-  Status CheckDigestAfterError(const oci::Descriptor& desc) {
-    if (verified_) return OkStatus();  // Verify() judged the digests already
-    verified_ = true;
-    while (!blob_eof_ && compressed_bytes_ <= desc.size) {
-      auto n = blob_.Read(in_.data(), in_.size());
-      if (!n.ok()) return n.status().code() == Code::kCorrupt ? n.status() : OkStatus();
-      if (*n == 0) blob_eof_ = true;
-      if (!blob_verifies_) compressed_.Update(in_.data(), *n);
-      compressed_bytes_ += *n;
-    }
-    in_len_ = 0;
-    if (compressed_bytes_ != desc.size ||
-        (!blob_verifies_ && oci::Digest::FromHex(compressed_.FinishHex()) != desc.digest)) {
-      return Corrupt("layer " + desc.digest.str() + " does not match its digest (damaged in transit?)");
-    }
-    return OkStatus();
-  }
-
-  Status Verify(const oci::Descriptor& desc, const oci::Digest& diff_id) {
-    verified_ = true;
-    if (compressed_bytes_ != desc.size) {
-      return Corrupt("layer " + desc.digest.str() + " has " + std::to_string(compressed_bytes_) +
-                     " bytes, the manifest says " + std::to_string(desc.size));
-    }
-    // A verifying blob has checked its digest before its final 0.
-    if (!blob_verifies_ && oci::Digest::FromHex(compressed_.FinishHex()) != desc.digest) {
-      return Corrupt("layer " + desc.digest.str() + " does not match its digest");
-    }
-    if (oci::Digest::FromHex(uncompressed_.FinishHex()) != diff_id) {
-      return Corrupt("layer " + desc.digest.str() + " does not match its diff_id " + diff_id.str());
-    }
-    return OkStatus();
-  }
-
- private:
-  oci::BlobReader& blob_;
-  const bool blob_verifies_;  // the reader checks the layer digest: not hashed again here
-  std::unique_ptr<Decompressor> dec_;
-  std::vector<char> in_;
-  const char* in_pos_ = nullptr;
-  size_t in_len_ = 0;
-  bool blob_eof_ = false, verified_ = false;
-  Sha256 compressed_, uncompressed_;
-  uint64_t compressed_bytes_ = 0, uncompressed_bytes_ = 0, max_;
-  const std::function<void(uint64_t)>& on_bytes_;
-};
-
 struct ReadContext {
   LayerStream* stream;
-  std::vector<char> buf = std::vector<char>(kBufferSize);
   Status error;
 };
 
 la_ssize_t ReadCallback(archive* a, void* ctx, const void** out) {
   auto* c = static_cast<ReadContext*>(ctx);
-  auto n = c->stream->Read(c->buf.data(), c->buf.size());
-  if (!n.ok()) {
-    c->error = n.status();
-    archive_set_error(a, EIO, "%s", n.status().message().c_str());
+  auto piece = c->stream->Next();
+  if (!piece.ok()) {
+    c->error = piece.status();
+    archive_set_error(a, EIO, "%s", piece.status().message().c_str());
     return -1;
   }
-  *out = c->buf.data();
-  return static_cast<la_ssize_t>(*n);
+  *out = piece->data();
+  return static_cast<la_ssize_t>(piece->size());
 }
 
 // "./disk//a" -> "disk/a"; refuses absolute names, ".." and NUL.
@@ -493,9 +398,9 @@ Status DiskExtractor::Impl::Extract(LayerStream& stream, const oci::Descriptor& 
   }
   // Whatever follows the end-of-archive blocks still counts for the digests.
   for (;;) {
-    auto n = stream.Read(ctx.buf.data(), ctx.buf.size());
-    if (!n.ok()) return n.status().Annotate("layer " + desc.digest.str());
-    if (*n == 0) break;
+    auto piece = stream.Next();
+    if (!piece.ok()) return piece.status().Annotate("layer " + desc.digest.str());
+    if (piece->empty()) break;
   }
   return stream.Verify(desc, diff_id);
 }

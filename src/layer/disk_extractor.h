@@ -1,7 +1,8 @@
 // DiskExtractor takes the disk out of an image's layers, streaming: blob
 // bytes -> sha256 (must equal the layer digest) -> decompress -> sha256
 // (must equal the config's diff_id) -> tar reader -> the disk file, written
-// sparse. No copy of the tarball is ever kept.
+// sparse. No copy of the tarball is ever kept. The blob is read and
+// decompressed on a thread of its own (layer_stream.h).
 //
 // Only regular files under disk/ (and the one `other` file the constructor
 // names) are taken; everything else in a layer is read (for the digests)
