@@ -308,6 +308,48 @@ TEST(Copy, BlobLongerThanItsDescriptorStopsAtItsSize) {
       << honest.status().message();
 }
 
+// A source reader that checks a digest itself spares the bounded reader a
+// second hash, but only for the descriptor's own digest: one that checks
+// some other digest (here: the bytes it really serves) is hashed again.
+TEST(Copy, ReaderCheckingAnotherDigestIsHashedAgain) {
+  class Swapping : public CountingStore {
+   public:
+    Swapping(oci::Store& inner, oci::Digest served) : CountingStore(inner), served_(served) {}
+    StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlob(const oci::Digest&) override {
+      ASSIGN_OR_RETURN(auto inner, CountingStore::OpenBlob(served_));
+      struct Reader : oci::BlobReader {
+        std::unique_ptr<oci::BlobReader> inner;
+        oci::Digest checks;
+        StatusOr<size_t> Read(void* buf, size_t len) override { return inner->Read(buf, len); }
+        uint64_t size() const override { return inner->size(); }
+        std::optional<oci::Digest> verifies() const override { return checks; }
+      };
+      auto r = std::make_unique<Reader>();
+      r->inner = std::move(inner);
+      r->checks = served_;
+      return std::unique_ptr<oci::BlobReader>(std::move(r));
+    }
+
+   private:
+    oci::Digest served_;
+  };
+  TempDir dir;
+  auto src = *Layout::Open(dir.path() + "/src", true);
+  oci::Descriptor wanted = *oci::WriteBlob(*src, std::string(4000, 'x'), oci::media::kOciLayerTar);
+  oci::Descriptor other = *oci::WriteBlob(*src, std::string(4000, 'y'), oci::media::kOciLayerTar);
+  Swapping swapping(*src, other.digest);
+  auto reader = oci::OpenBlob(swapping, wanted);
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  EXPECT_EQ((*reader)->verifies(), wanted.digest);
+  std::vector<char> buf(1 << 20);
+  StatusOr<size_t> n = size_t{0};
+  while ((n = (*reader)->Read(buf.data(), buf.size())).ok() && *n > 0) {
+  }
+  ASSERT_FALSE(n.ok()) << "the swapped bytes must not pass";
+  EXPECT_EQ(n.status().code(), Code::kCorrupt);
+  EXPECT_NE(n.status().message().find("does not match its digest"), std::string::npos) << n.status().message();
+}
+
 void Age(const std::string& dir) {
   for (auto& e : fs::directory_iterator(dir)) {
     struct timespec old[2] = {{::time(nullptr) - 600, 0}, {::time(nullptr) - 600, 0}};
