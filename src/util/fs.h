@@ -67,9 +67,9 @@ Status WriteAll(int fd, const void* data, size_t len);
 bool PathExists(const std::string& path);
 // Removes a file or a whole tree; missing is not an error.
 Status RemoveAll(const std::string& path);
-// This boot of the machine (the kernel's random boot id): what a file
-// written unsynced (Durability::kNone) records, so that a reader can tell
-// whether a crash of the machine may have torn it since.
+// This boot of the machine (the kernel's random boot id). A writer of
+// unsynced files (Durability::kNone) records it beside them, so that a
+// reader can tell whether a restart, maybe after a crash, came since.
 StatusOr<std::string> BootId();
 
 // An exclusive advisory lock (flock) on `path`, created if missing. Held until
