@@ -90,7 +90,7 @@ std::optional<disk::Format> DeclaredFormat(const oci::Manifest& m, const std::st
 json LeaseToJson(const Lease& l) {
   return {{"vm", l.vm}, {"image", l.image}, {"path", l.path_in_image}, {"manifest", l.manifest.str()},
           {"diskKey", l.disk_key}, {"baseFile", l.base_file}, {"baseFormat", disk::FormatName(l.base_format)},
-          {"overlay", l.overlay}};
+          {"overlay", l.overlay}, {"boot", l.boot}};
 }
 
 StatusOr<Lease> LeaseFromJson(const std::string& text, const std::string& where) {
@@ -105,6 +105,7 @@ StatusOr<Lease> LeaseFromJson(const std::string& text, const std::string& where)
     l.base_file = j.at("baseFile").get<std::string>();
     ASSIGN_OR_RETURN(l.base_format, disk::ParseFormat(j.at("baseFormat").get<std::string>()));
     l.overlay = j.at("overlay").get<std::string>();
+    l.boot = j.value("boot", "");  // missing: an unknown boot, not this one
     return l;
   } catch (const json::exception& e) {
     return Corrupt(where + ": " + e.what());
@@ -351,7 +352,12 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   ASSIGN_OR_RETURN(FileLock vm_lock, FileLock::Acquire(root() + "/locks/vm-" + req.vm + ".lock"));
 
   ASSIGN_OR_RETURN(std::optional<Lease> existing, GetLease(req.vm));
-  if (existing && existing->image == req.image && PathExists(existing->overlay)) return *existing;
+  // An overlay made before the machine's last restart may be torn (it is
+  // never synced): the lease gets a new one.
+  ASSIGN_OR_RETURN(std::string boot, BootId());
+  if (existing && existing->image == req.image && existing->boot == boot && PathExists(existing->overlay)) {
+    return *existing;
+  }
   if (existing && existing->image != req.image) {
     return InvalidArgument("VM " + req.vm + " already holds a lease on " + existing->image + "; release it first");
   }
@@ -375,11 +381,18 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   lease.disk_key = entry.key;
   lease.base_file = entry.file;
   lease.base_format = entry.format;
+  lease.boot = boot;
   std::string vm_dir = root() + "/vms/" + req.vm;
   lease.overlay = LeaseOverlayPath(root(), req.vm);
   RETURN_IF_ERROR(MakeDirs(vm_dir));
+  // The overlay is not synced (disk::CreateOverlay). The lease is: its one
+  // fsync, before the rename, means lease.json always parses after a crash.
+  // The directory is not synced: a crash may lose the rename, which leaves
+  // no lease (gc removes the orphan overlay) or the one before.
   Status made = disk::CreateOverlay(entry.file, entry.format, lease.overlay);
-  if (made.ok()) made = WriteFileAtomic(vm_dir + "/lease.json", LeaseToJson(lease).dump(2) + "\n");
+  if (made.ok()) {
+    made = WriteFileAtomic(vm_dir + "/lease.json", LeaseToJson(lease).dump(2) + "\n", 0644, Durability::kWhole);
+  }
   if (!made.ok()) {
     if (!existing) (void)RemoveAll(vm_dir);  // an existing lease keeps its pinned digest
     return made;

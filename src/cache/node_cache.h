@@ -13,7 +13,9 @@
 //
 // Every entry is published by a rename after it was verified (layer digests,
 // diff_ids, our qcow2 checks and qemu-img's), so a crash leaves the old
-// state or the new one. Concurrent prepares of one image, from threads or
+// state or the new one. A VM's overlay is the exception: it is thrown away
+// when the machine restarts (its lease records the boot it was made in), so
+// it is never synced, and a lease costs one fsync (see Prepare). Concurrent prepares of one image, from threads or
 // processes, serialise on the disk key's flock: one downloads, the others
 // find the entry. gc takes the same lock, so it never removes a disk that a
 // prepare is about to lease.
@@ -77,6 +79,7 @@ struct Lease {
   oci::Digest manifest;   // pinned for the VM's life
   std::string disk_key, base_file, overlay;
   disk::Format base_format = disk::Format::kRaw;
+  std::string boot;       // the machine's boot (BootId) the overlay was made in
 };
 
 class NodeCache {
@@ -85,7 +88,9 @@ class NodeCache {
 
   // Gives the VM its overlay on the image's disk, pulling it if needed. A
   // VM that already holds a lease gets the same lease back (its digest
-  // stays pinned even if the tag has moved since).
+  // stays pinned even if the tag has moved since); with a new, empty
+  // overlay if the machine restarted since it was made (unsynced, it may
+  // have been torn by a crash).
   StatusOr<Lease> Prepare(const PrepareRequest& req, const StoreOpener& open);
   // Ends the VM's lease and deletes its overlay. NotFound if none.
   Status Release(const std::string& vm);

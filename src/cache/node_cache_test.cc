@@ -89,6 +89,35 @@ TEST_F(NodeCacheTest, PrepareGivesAnOverlayOnAReadOnlyVerifiedDisk) {
   EXPECT_EQ(again->overlay, lease->overlay);
 }
 
+// Overlays are never synced, so a crash of the machine may tear one: a
+// lease made in an earlier boot gets a new, empty overlay on its pinned
+// digest, while a lease of this boot keeps its overlay (the VM's writes).
+TEST_F(NodeCacheTest, AnOverlayFromAnEarlierBootIsMadeAgain) {
+  oci::RawManifest one = PutDisk("v1", 'a');
+  auto lease = Prepare("vm-a", "example.com/x:v1");
+  ASSERT_TRUE(lease.ok()) << lease.status().message();
+  ASSERT_TRUE(BootId().ok());
+  EXPECT_EQ(lease->boot, *BootId());
+  ASSERT_TRUE(WriteFileAtomic(lease->overlay, "torn").ok());
+  ASSERT_TRUE(Prepare("vm-a", "example.com/x:v1").ok());
+  EXPECT_EQ(*ReadFile(lease->overlay), "torn") << "an overlay of this boot was replaced";
+
+  // The lease as the boot before this one left it; the tag moved since.
+  std::string path = dir_.path() + "/root/vms/vm-a/lease.json", text = *ReadFile(path);
+  ASSERT_NE(text.find(lease->boot), std::string::npos) << text;
+  text.replace(text.find(lease->boot), lease->boot.size(), "00000000-0000-0000-0000-000000000000");
+  ASSERT_TRUE(WriteFileAtomic(path, text).ok());
+  PutDisk("v1", 'b');
+  auto after = Prepare("vm-a", "example.com/x:v1", "", PullPolicy::kAlways);
+  ASSERT_TRUE(after.ok()) << after.status().message();
+  EXPECT_EQ(after->manifest, one.descriptor.digest);
+  EXPECT_EQ(after->boot, lease->boot);
+  EXPECT_EQ((*cache_->GetLease("vm-a"))->boot, lease->boot);
+  auto info = disk::RunQemuImgInfo(after->overlay, disk::Format::kQcow2);
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  EXPECT_EQ(info->backing_filename, lease->base_file);
+}
+
 TEST_F(NodeCacheTest, ManyVmsShareOneEntryAndOverlayWritesStayInTheOverlay) {
   PutDisk("v1", 'a');
   std::vector<Lease> leases;

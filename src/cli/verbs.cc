@@ -24,14 +24,6 @@ const char* GroupSummary(std::string_view name) {
 
 }  // namespace
 
-std::vector<Verb> AllVerbs() {
-  std::vector<Verb> all;
-  for (auto group : {BuildVerbs, ImageVerbs, RegistryVerbs, NodeVerbs, VmVerbs}) {
-    for (Verb& v : group()) all.push_back(std::move(v));
-  }
-  return all;
-}
-
 void AddVerbs(CLI::App& app, const std::vector<Verb>& verbs, const Globals& g, Action* chosen) {
   std::map<std::string, CLI::App*> groups;
   for (const Verb& v : verbs) {

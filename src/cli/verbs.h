@@ -1,6 +1,7 @@
 // The command line as a table of verbs. Each file cmd_*.cc lists one group
-// of verbs (their arguments, help and action); main adds them all to the
-// CLI11 app and runs the one the command line names. A verb's action
+// of verbs (their arguments, help and action); a program (cli/app.h) adds
+// its table to the CLI11 app and runs the verb the command line names:
+// regdisk all of them, regdisk-node the node verbs. A verb's action
 // returns a Status to the one exit point (cli/exit.h) and never prints an
 // error itself.
 #pragma once
@@ -94,7 +95,8 @@ void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags);
 // --max-disk-size, the largest disk a verb accepts (resolve::MaxDiskSize).
 void AddMaxDiskSizeFlag(CLI::App* cmd, std::string& value);
 
-// The verb table: every group above, in the order --help lists them.
+// The verb table: every group above, in the order --help lists them
+// (all_verbs.cc).
 std::vector<Verb> AllVerbs();
 
 // Adds `verbs` to `app`; the one the command line names sets `*chosen` to

@@ -42,7 +42,7 @@ StatusOr<uint64_t> VirtualSize(const std::string& base, Format format) {
 // Writes an empty qcow2 v3 of `size` bytes to `path`; with a backing file
 // when `base` is not empty.
 Status WriteEmptyQcow2(const std::string& path, uint64_t size, const std::string& base,
-                       const std::string& format) {
+                       const std::string& format, Durability durability) {
   // One L2 table maps kCluster / 8 clusters; the L1 table has one entry per L2.
   const uint64_t l2_span = kCluster / 8 * kCluster;
   const uint64_t l1_size = (size + l2_span - 1) / l2_span;
@@ -84,7 +84,7 @@ Status WriteEmptyQcow2(const std::string& path, uint64_t size, const std::string
 
   ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path, 0644));
   RETURN_IF_ERROR(out.Write(image));
-  return out.Commit();
+  return out.Commit(durability);
 }
 
 }  // namespace
@@ -94,13 +94,15 @@ Status CreateOverlay(const std::string& base, Format base_format, const std::str
     return InvalidArgument("overlay backing file must be an absolute path under 1 KiB: " + base);
   }
   ASSIGN_OR_RETURN(uint64_t size, VirtualSize(base, base_format));
-  return WriteEmptyQcow2(overlay, size, base, FormatName(base_format)).Annotate("creating overlay " + overlay);
+  return WriteEmptyQcow2(overlay, size, base, FormatName(base_format), Durability::kNone)
+      .Annotate("creating overlay " + overlay);
 }
 
 Status CreateEmptyDisk(const std::string& path, uint64_t size) {
   if (size == 0) return InvalidArgument("an empty disk needs a capacity above 0 bytes");
   // qemu-img rounds a size up to whole 512-byte sectors; so do we.
-  return WriteEmptyQcow2(path, (size + 511) / 512 * 512, "", "").Annotate("creating empty disk " + path);
+  return WriteEmptyQcow2(path, (size + 511) / 512 * 512, "", "", Durability::kDurable)
+      .Annotate("creating empty disk " + path);
 }
 
 }  // namespace regdisk::disk

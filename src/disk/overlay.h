@@ -13,9 +13,12 @@
 
 namespace regdisk::disk {
 
-// Creates `overlay` atomically (temp + fsync + rename) over `base`, an
-// absolute path, whose format is `base_format`; the overlay's virtual size is
-// the base's.
+// Creates `overlay` atomically (temp + rename) over `base`, an absolute
+// path, whose format is `base_format`; the overlay's virtual size is the
+// base's. Not synced (Durability::kNone): after a crash of the machine the
+// overlay may be missing, empty or torn, so a caller must not use one made
+// before the machine's last restart (cache::NodeCache::Prepare makes a new
+// one then) and needs no fsync for it.
 Status CreateOverlay(const std::string& base, Format base_format, const std::string& overlay);
 
 // Creates `path` atomically: an empty sparse qcow2 v3 (no backing file) of

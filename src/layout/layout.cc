@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
@@ -247,10 +248,18 @@ Status Layout::PutManifest(const oci::RawManifest& m, const std::string& tag) {
 Status Layout::SetTag(const oci::RawManifest& m, const std::string& tag) {
   ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root_ + kLockFile));
   ASSIGN_OR_RETURN(oci::Index index, ReadIndex());
-  std::erase_if(index.manifests, [&](const oci::Descriptor& d) {
+  auto named = [&](const oci::Descriptor& d) {
     auto it = d.annotations.find(oci::annotation::kRefName);
     return it != d.annotations.end() && it->second == tag;
-  });
+  };
+  // A tag that already names this manifest is left as it is: no write, no
+  // fsync (a node re-tags on every prepare of a cached image).
+  auto same = std::find_if(index.manifests.begin(), index.manifests.end(), named);
+  if (same != index.manifests.end() && same->digest == m.descriptor.digest &&
+      same->media_type == m.descriptor.media_type && same->size == m.bytes.size()) {
+    return OkStatus();
+  }
+  std::erase_if(index.manifests, named);
   oci::Descriptor entry;
   entry.media_type = m.descriptor.media_type;
   entry.digest = m.descriptor.digest;

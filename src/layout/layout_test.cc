@@ -143,6 +143,28 @@ TEST(Layout, TagResolveUntag) {
   EXPECT_EQ(l->Untag("v2").code(), Code::kNotFound);
 }
 
+// Tagging a manifest with the tag it already has writes nothing (a node
+// re-tags on every prepare); a moved tag writes index.json anew.
+TEST(Layout, RetaggingTheSameManifestLeavesTheIndexAlone) {
+  TempDir dir;
+  auto l = *Layout::Open(dir.path(), true);
+  oci::RawManifest a = PutImage(*l, "a");
+  oci::RawManifest b = PutImage(*l, "b");
+  auto inode = [&] {
+    struct stat st {};
+    EXPECT_EQ(::stat((dir.path() + "/index.json").c_str(), &st), 0);
+    return st.st_ino;
+  };
+  ASSERT_TRUE(l->PutManifest(a, "v1").ok());
+  ino_t first = inode();
+  ASSERT_TRUE(l->PutManifest(a, "v1").ok());
+  EXPECT_EQ(inode(), first);
+  ASSERT_TRUE(l->PutManifest(b, "v1").ok());
+  EXPECT_NE(inode(), first);
+  EXPECT_EQ(l->GetManifest("v1")->descriptor.digest, b.descriptor.digest);
+  EXPECT_EQ(l->ListTags()->size(), 1u);
+}
+
 TEST(Layout, ConcurrentTagsAreNotLost) {
   TempDir dir;
   auto l = *Layout::Open(dir.path(), true);

@@ -61,9 +61,9 @@ Status AtomicFile::Write(const void* data, size_t len) {
   return WriteAll(fd_, data, len).Annotate("writing " + path_);
 }
 
-Status AtomicFile::CommitAs(const std::string& path) {
+Status AtomicFile::CommitAs(const std::string& path, Durability durability) {
   if (fd_ < 0) return Internal("commit of a closed file " + path);
-  if (::fsync(fd_) != 0) return IoError("syncing " + temp_, errno);
+  if (durability != Durability::kNone && ::fsync(fd_) != 0) return IoError("syncing " + temp_, errno);
   // Renamed while still open: a lock its owner holds on the fd (see
   // layout's temp sweep) lasts until the temp name is gone.
   int renamed = ::rename(temp_.c_str(), path.c_str());
@@ -76,7 +76,7 @@ Status AtomicFile::CommitAs(const std::string& path) {
     return IoError("renaming to " + path, err);
   }
   temp_.clear();
-  return SyncDir(DirOf(path));
+  return durability == Durability::kDurable ? SyncDir(DirOf(path)) : OkStatus();
 }
 
 void AtomicFile::Abandon() {
@@ -100,10 +100,10 @@ Status WriteAll(int fd, const void* data, size_t len) {
   return OkStatus();
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode, Durability durability) {
   ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::Create(path, mode));
   RETURN_IF_ERROR(f.Write(data));
-  return f.Commit();
+  return f.Commit(durability);
 }
 
 StatusOr<std::string> ReadFile(const std::string& path, uint64_t limit) {
@@ -157,6 +157,15 @@ Status RemoveAll(const std::string& path) {
   std::filesystem::remove_all(path, ec);
   if (ec) return Status(Code::kIo, "removing " + path + ": " + ec.message());
   return OkStatus();
+}
+
+StatusOr<std::string> BootId() {
+  // A UUID and a newline; anything longer is not the kernel's file.
+  constexpr uint64_t kMaxBootIdBytes = 64;
+  ASSIGN_OR_RETURN(std::string id, ReadFile("/proc/sys/kernel/random/boot_id", kMaxBootIdBytes));
+  while (!id.empty() && id.back() == '\n') id.pop_back();
+  if (id.empty()) return Status(Code::kIo, "/proc/sys/kernel/random/boot_id is empty");
+  return id;
 }
 
 StatusOr<FileLock> FileLock::Acquire(const std::string& path) {

@@ -1,6 +1,8 @@
 // File-system helpers. Everything that publishes a file does it atomically:
 // write a temp file in the same directory, fsync, rename, fsync the
 // directory. A crash leaves the old file or the new one, never half of one.
+// Files a restart of the machine makes worthless anyway may ask for less
+// (Durability).
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,20 @@
 #include "util/status.h"
 
 namespace regdisk {
+
+// What of a published file survives a crash of the machine (a crash of the
+// process loses nothing: the page cache outlives it). Each fsync can cost
+// tens of milliseconds on a busy disk.
+enum class Durability {
+  // fsync the file, rename, fsync the directory: the new file survives.
+  kDurable,
+  // fsync the file, rename: the old file (or none), or the whole new one;
+  // never a torn or empty one.
+  kWhole,
+  // rename only: the old file, none, or the new one possibly torn or
+  // empty. For files whose readers never trust them across a restart.
+  kNone,
+};
 
 // A file being written to a temp name beside `path`. Commit() publishes it;
 // destroying an uncommitted AtomicFile removes the temp file.
@@ -25,11 +41,12 @@ class AtomicFile {
   const std::string& temp_path() const { return temp_; }
   Status Write(const void* data, size_t len);
   Status Write(std::string_view s) { return Write(s.data(), s.size()); }
-  // fsync, rename over `path`, fsync the directory.
-  Status Commit() { return CommitAs(path_); }
+  // fsync, rename over `path`, fsync the directory (less as `durability`
+  // allows).
+  Status Commit(Durability durability = Durability::kDurable) { return CommitAs(path_, durability); }
   // The same, publishing under another name (same file system), for files
   // whose name is known only at the end (content-addressed blobs).
-  Status CommitAs(const std::string& path);
+  Status CommitAs(const std::string& path, Durability durability = Durability::kDurable);
   void Abandon();
 
  private:
@@ -39,7 +56,8 @@ class AtomicFile {
   int fd_ = -1;
 };
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644,
+                       Durability durability = Durability::kDurable);
 // Reads a whole file, refusing one larger than `limit` bytes.
 StatusOr<std::string> ReadFile(const std::string& path, uint64_t limit = 64 << 20);
 // Creates `path` and any missing parents, each with `mode` (before umask);
@@ -49,6 +67,10 @@ Status WriteAll(int fd, const void* data, size_t len);
 bool PathExists(const std::string& path);
 // Removes a file or a whole tree; missing is not an error.
 Status RemoveAll(const std::string& path);
+// This boot of the machine (the kernel's random boot id). A writer of
+// unsynced files (Durability::kNone) records it beside them, so that a
+// reader can tell whether a restart, maybe after a crash, came since.
+StatusOr<std::string> BootId();
 
 // An exclusive advisory lock (flock) on `path`, created if missing. Held until
 // destroyed. Works across threads (separate open file descriptions) and

@@ -87,6 +87,30 @@ TEST(AtomicFile, CommitPublishesAbandonLeavesNothing) {
   EXPECT_EQ(entries, 1) << "a temp file was left behind";
 }
 
+// Less durability syncs less, but publishes the same way: the whole file
+// under its name, no temp file beside it.
+TEST(AtomicFile, EveryDurabilityPublishesTheWholeFile) {
+  TempDir dir;
+  for (Durability d : {Durability::kDurable, Durability::kWhole, Durability::kNone}) {
+    std::string path = dir.path() + "/f" + std::to_string(static_cast<int>(d));
+    ASSERT_TRUE(WriteFileAtomic(path, "old", 0644, d).ok());
+    ASSERT_TRUE(WriteFileAtomic(path, "new", 0644, d).ok());
+    EXPECT_EQ(*ReadFile(path), "new");
+  }
+  int entries = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path())) (void)e, ++entries;
+  EXPECT_EQ(entries, 3) << "a temp file was left behind";
+}
+
+// The boot id is this boot's: the same on every read, a UUID.
+TEST(BootId, IsStableWithinABoot) {
+  auto a = BootId(), b = BootId();
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(a->size(), 36u) << *a;
+}
+
 TEST(ReadFile, RefusesOverLimit) {
   TempDir dir;
   std::string path = dir.path() + "/big";

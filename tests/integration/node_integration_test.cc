@@ -1,7 +1,8 @@
 // The node cache against the real Distribution registry (kOpen on
 // loopback): the malicious-image suite pushed to it, 16 processes preparing
-// one image, kill -9 at many points of a prepare, and overlays that never
-// write through to the cached disk. The CLI runs as operators run it.
+// one image, kill -9 at many points of a prepare, overlays that never
+// write through to the cached disk, and regdisk-node doing what regdisk
+// does. The CLI runs as operators run it.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -288,9 +289,10 @@ TEST_F(NodeIntegrationTest, InspectRefusesABadSizeAnnotationAndEscapesNames) {
   EXPECT_EQ(esc.out.find('\r'), std::string::npos);
 }
 
-// 16 processes prepare one image at once: the registry serves its layer
-// once, every VM gets its own overlay, and all share one base file whose
-// bytes are the input's; each VM reads exactly the input through its overlay.
+// 16 processes (half regdisk, half regdisk-node) prepare one image at
+// once: the registry serves its layer once, every VM gets its own overlay,
+// and all share one base file whose bytes are the input's; each VM reads
+// exactly the input through its overlay.
 TEST_F(NodeIntegrationTest, SixteenProcessesDownloadOnceAndShareOneBase) {
   constexpr int kVms = 16;
   const std::string input = dir_.path() + "/input.raw", root = dir_.path() + "/root";
@@ -306,7 +308,7 @@ TEST_F(NodeIntegrationTest, SixteenProcessesDownloadOnceAndShareOneBase) {
       // Half write the image as the other verbs do: both name one disk.
       std::string image = (i % 2 ? "docker://" : "") + Ref("shared/disk:v1");
       // One stream (--parallel 1): then one download is one layer GET.
-      auto r = RunProcess({REGDISK_BIN, "prepare", "--root", root, "--vm", "vm-" + std::to_string(i),
+      auto r = RunProcess({i / 2 % 2 ? REGDISK_NODE_BIN : REGDISK_BIN, "prepare", "--root", root, "--vm", "vm-" + std::to_string(i),
                            "--tls-verify=false", "--parallel", "1", image});
       if (r.ok()) results[i] = *r;
     });
@@ -336,6 +338,68 @@ TEST_F(NodeIntegrationTest, SixteenProcessesDownloadOnceAndShareOneBase) {
     ProcessResult r = RunCmd({"qemu-img", "compare", "-q", "-f", "qcow2", "-F", "raw", overlay, input});
     EXPECT_EQ(r.exit_code, 0) << overlay << "\n" << Describe(r);
   }
+}
+
+// regdisk-node is regdisk's node verbs: on one root, a lease made by either
+// is seen, listed and released by the other, both print the same, a
+// refusal is the same line and exit code, and its help teaches its own
+// name and only its verbs.
+TEST_F(NodeIntegrationTest, RegdiskNodeAndRegdiskShareOneRoot) {
+  const std::string input = dir_.path() + "/input.raw", root = dir_.path() + "/root";
+  const std::string ref = Ref("both/disk:v1");
+  ASSERT_FALSE(PushDisk("both/disk:v1", MixedDisk(4 << 20, 4), input).empty());
+  auto node = [](std::vector<std::string> args) {
+    args.insert(args.begin(), REGDISK_NODE_BIN);
+    return RunCmd(args);
+  };
+  ProcessResult pulled = node(PrepareArgs(root, "by-node", ref));
+  ASSERT_EQ(pulled.exit_code, 0) << Describe(pulled);
+  ProcessResult cached = Regdisk(PrepareArgs(root, "by-regdisk", ref));
+  ASSERT_EQ(cached.exit_code, 0) << Describe(cached);
+  EXPECT_EQ(Regdisk(PrepareArgs(root, "by-node", ref)).out, pulled.out);
+  EXPECT_EQ(node(PrepareArgs(root, "by-regdisk", ref)).out, cached.out);
+  EXPECT_EQ(LeaseOf(root, "by-node").base_file, LeaseOf(root, "by-regdisk").base_file);
+  EXPECT_EQ(Sha256File(LeaseOf(root, "by-node").base_file), Sha256File(input));
+
+  ProcessResult ls = Regdisk({"cache", "ls", "--root", root, "--json"});
+  ASSERT_EQ(ls.exit_code, 0) << Describe(ls);
+  EXPECT_NE(ls.out.find("\"by-node\""), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("\"by-regdisk\""), std::string::npos) << ls.out;
+  EXPECT_EQ(node({"cache", "ls", "--root", root, "--json"}).out, ls.out);
+  EXPECT_EQ(node({"cache", "ls", "--root", root}).out, Regdisk({"cache", "ls", "--root", root}).out);
+
+  const std::vector<std::vector<std::string>> refused = {
+      {"release", "--root", root, "--vm", "nobody"},
+      {"prepare", "--root", root, "--vm", "Not_A_Name", ref},
+      {"cache", "gc", "--root", root, "--max-size", "lots"},
+      {"prepare", "--root", root, ref},  // no --vm: a usage error
+  };
+  for (const auto& args : refused) {
+    ProcessResult a = node(args), b = Regdisk(args);
+    EXPECT_NE(b.exit_code, 0) << args[0];
+    EXPECT_EQ(a.exit_code, b.exit_code) << Describe(a);
+    EXPECT_EQ(a.err, b.err) << args[0];
+  }
+
+  ASSERT_EQ(node({"release", "--root", root, "--vm", "by-regdisk"}).exit_code, 0);
+  ASSERT_EQ(Regdisk({"release", "--root", root, "--vm", "by-node"}).exit_code, 0);
+  EXPECT_EQ(CountEntries(root + "/vms"), 0) << Listing(root + "/vms");
+  ProcessResult gc = node({"cache", "gc", "--root", root});
+  ASSERT_EQ(gc.exit_code, 0) << Describe(gc);
+  EXPECT_EQ(CountEntries(root + "/disks"), 0) << Listing(root + "/disks");
+
+  ProcessResult help = node({"--help"});
+  ASSERT_EQ(help.exit_code, 0) << Describe(help);
+  for (const char* verb : {"\n  prepare ", "\n  release ", "\n  cache ", "regdisk-node prepare --vm"}) {
+    EXPECT_NE(help.out.find(verb), std::string::npos) << verb << " missing from\n" << help.out;
+  }
+  for (const char* other : {"\n  build ", "\n  run ", "--store"}) {
+    EXPECT_EQ(help.out.find(other), std::string::npos) << other << " in\n" << help.out;
+  }
+  ProcessResult prepare_help = node({"prepare", "--help"});
+  EXPECT_NE(prepare_help.out.find("  regdisk-node prepare --vm web-0 "), std::string::npos) << prepare_help.out;
+  // A verb of regdisk's that regdisk-node does not have is a usage error.
+  EXPECT_EQ(node({"run", "vm.yaml"}).exit_code, Regdisk({"no-such-verb"}).exit_code);
 }
 
 // What a cache root holds after a prepare was killed: where the kill landed.
