@@ -107,7 +107,10 @@ class LazyNbdTest : public ::testing::Test {
     nbd_ = -1;
   }
   std::string Url() const { return "nbd+unix:///?socket=" + sock_; }
-  std::string NbdLog() const { return ReadFile(log_).value_or(""); }
+  std::string NbdLog() const {
+    auto log = ReadFile(log_);
+    return log.ok() ? *log : "";
+  }
 
   // qemu-io reads [offset, offset+len) of the export.
   ProcessResult ReadRange(uint64_t offset, uint64_t len) {
