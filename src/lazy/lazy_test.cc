@@ -8,7 +8,6 @@
 
 #include <atomic>
 
-#include "build/builder.h"
 #include "lazy/chunk_map.h"
 #include "lazy/chunk_store.h"
 #include "lazy/fill.h"
@@ -72,25 +71,13 @@ class LazyTest : public ::testing::Test {
     return path;
   }
 
-  // Builds `disk` as a v2 gzip image into a layout; returns its manifest.
-  oci::Digest Build(const std::string& disk, const std::string& layout) {
-    auto store = layout::Layout::Open(layout, true);
-    build::BuildOptions o;
-    o.platform = {"amd64", "linux", ""};
-    o.disks = {{disk, "disk.img", {}}};
-    o.layer.compression = layer::Compression::kGzip;
-    o.chunk_size = kChunk;
-    auto r = build::BuildImage(**store, o, std::nullopt, "v2");
-    EXPECT_TRUE(r.ok()) << r.status().message();
-    return r->manifest.digest;
-  }
-
   // A lazy entry KEY for `disk` built into its own layout.
   std::unique_ptr<CountingStore> Entry(const std::string& disk, const std::string& key) {
     const std::string layout = dir_.path() + "/layout-" + key;
-    oci::Digest m = Build(disk, layout);
+    auto m = testing::BuildV2Image(**layout::Layout::Open(layout, true), disk, kChunk);
+    EXPECT_TRUE(m.ok()) << m.status().message();
     auto store = CountingStore::Open(layout);
-    Status s = testing::WriteLazyEntry(*store, m, "oci:" + layout + "@" + m.str(), root(), key);
+    Status s = testing::WriteLazyEntry(*store, *m, "oci:" + layout + "@" + m->str(), root(), key);
     EXPECT_TRUE(s.ok()) << s.message();
     store->opened = 0;  // the index's range read and the config are the node cache's
     store->ranges = 0;
