@@ -216,6 +216,38 @@ TEST_F(LazyTest, ChunkMapRefusesAnythingButItsOwnFormat) {
   EXPECT_EQ((*DecodeChunkMap(*ReadFile(path), d, 16))[1], 0x02);
 }
 
+TEST(ServeConfig, RoundTripsAndRefusesMalformedFiles) {
+  ServeConfig c;
+  c.layer = {.media_type = "application/vnd.oci.image.layer.v1.tar+gzip", .digest = oci::Digest::Of("l"), .size = 9,
+             .annotations = {{"io.regdisk.disk.chunk-size", "65536"}}};
+  c.diff_id = oci::Digest::Of("d");
+  c.image = "docker://127.0.0.1:5000/a@" + oci::Digest::Of("m").str();
+  c.registry = R"({"parallel":2})";
+  c.auth_file = "/root/secrets/x.json";
+  c.fill_rate = 1000;
+  auto back = ParseServeConfig(EncodeServeConfig(c));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(EncodeServeConfig(*back), EncodeServeConfig(c));
+  EXPECT_EQ(back->layer.annotations.at("io.regdisk.disk.chunk-size"), "65536");
+  EXPECT_EQ(back->fill_rate, 1000u);
+  std::string good = EncodeServeConfig(c);
+  auto without = [&](const std::string& key) {
+    auto j = good;
+    j.replace(j.find("\"" + key + "\""), key.size() + 2, "\"x" + key + "\"");
+    return j;
+  };
+  for (const std::string& bad :
+       {std::string("[]"), std::string("{"), without("layer"), without("diffId"), without("image"),
+        std::string(R"({"layer": {"mediaType": "x", "digest": "sha256:00", "size": 1}, "diffId": "x", "image": ""})"),
+        good.substr(0, good.size() - 3), std::string(kMaxEntryJsonBytes + 1, ' '),
+        std::string(200, '[') + std::string(200, ']')}) {
+    EXPECT_FALSE(ParseServeConfig(bad).ok()) << bad.substr(0, 80);
+  }
+  std::string rate = good;
+  rate.replace(rate.find("1000"), 4, "-1");
+  EXPECT_FALSE(ParseServeConfig(rate).ok());
+}
+
 TEST_F(LazyTest, FillFromNothingStreamsOnceThenPromotes) {
   const std::string disk = MakeDisk("a.img", 'a');
   auto src = Entry(disk, "ka");
