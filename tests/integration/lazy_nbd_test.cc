@@ -21,6 +21,7 @@
 #include "oci/copy.h"
 #include "registry/repository.h"
 #include "registry_server.h"
+#include "util/base64.h"
 #include "util/sha256.h"
 
 namespace regdisk::testing {
@@ -55,18 +56,24 @@ class LazyNbdTest : public ::testing::Test {
   // writes the lazy entry `key` for it. Returns the layer's blob digest.
   oci::Digest PushAndMakeEntry(const std::string& disk, const std::string& repo, const std::string& key,
                                layer::Compression compression = layer::Compression::kGzip) {
+    return PushAndMakeEntryOn(server_, {}, disk, repo, key, compression);
+  }
+  // The same on `server`, pushing with `options`.
+  oci::Digest PushAndMakeEntryOn(RegistryServer& server, const registry::Options& options, const std::string& disk,
+                                 const std::string& repo, const std::string& key,
+                                 layer::Compression compression = layer::Compression::kGzip) {
     const std::string layout = dir_.path() + "/layout-" + key;
     auto store = layout::Layout::Open(layout, true);
     auto built = BuildV2Image(**store, disk, kChunk, compression);
     EXPECT_TRUE(built.ok()) << built.status().message();
-    auto ref = oci::Reference::Parse(server_.host() + "/" + repo + ":v2");
-    auto r = registry::Repository::Open(*ref, {});
+    auto ref = oci::Reference::Parse(server.host() + "/" + repo + ":v2");
+    auto r = registry::Repository::Open(*ref, options);
     EXPECT_TRUE(r.ok()) << r.status().message();
     repo_ = std::move(*r);
     auto copied = oci::CopyImage(**store, "v2", *repo_, "v2");
     EXPECT_TRUE(copied.ok()) << copied.status().message();
     const oci::Digest m = *built;
-    Status s = WriteLazyEntry(*repo_, m, "docker://" + server_.host() + "/" + repo + "@" + m.str(), root_, key,
+    Status s = WriteLazyEntry(*repo_, m, "docker://" + server.host() + "/" + repo + "@" + m.str(), root_, key,
                               R"({"retryTimes": 1, "parallel": 2})");
     EXPECT_TRUE(s.ok()) << s.message();
     return lazy::ReadServeConfig(lazy::EntryDir(root_, key))->layer.digest;
@@ -163,6 +170,26 @@ TEST_F(LazyNbdTest, QemuImgInfoOfAQcow2FetchesOnlyItsMetadataChunks) {
   // The guest's view through the qcow2 is the raw disk.
   auto cmp = RunCmd({"qemu-img", "compare", "-f", "raw", "-F", "qcow2", raw, "json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"nbd\",\"path\":\"" + sock_ + "\"}}"});
   EXPECT_EQ(cmp.exit_code, 0) << Describe(cmp) << NbdLog();
+}
+
+TEST_F(LazyNbdTest, ServesFromATokenAuthRegistryWithThePullSecretsAuthFile) {
+  RegistryServer token(RegistryServer::Flavour::kToken);
+  ASSERT_TRUE(token.error().empty()) << token.error();
+  const std::string disk = dir_.path() + "/a.img";
+  MakeDisk(disk, -1);
+  registry::Options push;
+  push.credentials = std::string(RegistryServer::kUser) + ":" + RegistryServer::kPassword;
+  PushAndMakeEntryOn(token, push, disk, "lazy/t", "kt");
+  const std::string auth = dir_.path() + "/auth.json";
+  ASSERT_TRUE(WriteFileAtomic(auth, "{\"auths\": {\"" + token.host() + "\": {\"auth\": \"" +
+                                        Base64Encode(push.credentials) + "\"}}}").ok());
+  const std::string dir = lazy::EntryDir(root_, "kt");
+  auto config = lazy::ReadServeConfig(dir);
+  config->auth_file = auth;
+  ASSERT_TRUE(lazy::WriteServeConfig(dir, *config).ok());
+  ASSERT_TRUE(StartNbd("kt")) << NbdLog();
+  auto cmp = RunCmd({"qemu-img", "compare", "-f", "raw", "-F", "raw", disk, Url()});
+  EXPECT_EQ(cmp.exit_code, 0) << Describe(cmp) << NbdLog() << token.Log();
 }
 
 TEST_F(LazyNbdTest, FlippedByteInTheRegistrysBlobFailsThatChunkOnly) {
