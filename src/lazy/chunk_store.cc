@@ -75,6 +75,7 @@ Status ChunkStore::Read(uint64_t offset, size_t len, char* buf) {
   if (offset > index_.disk_size || len > index_.disk_size - offset) {
     return InvalidArgument("read past the end of the disk");
   }
+  if (len == 0) return OkStatus();
   // The chunks the read spans: all but the first are started in the
   // background at once, so that a long read fetches in parallel.
   std::vector<size_t> spans;
