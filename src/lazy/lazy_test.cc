@@ -251,8 +251,10 @@ TEST(ServeConfig, RoundTripsAndRefusesMalformedFiles) {
 TEST_F(LazyTest, FillFromNothingStreamsOnceThenPromotes) {
   const std::string disk = MakeDisk("a.img", 'a');
   auto src = Entry(disk, "ka");
-  Status s = FillEntry(root(), "ka", *src);
+  uint64_t fetched = 0;
+  Status s = FillEntry(root(), "ka", *src, {.on_bytes = [&](uint64_t n) { fetched += n; }});
   ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(fetched, ReadServeConfig(EntryDir(root(), "ka"))->layer.size);
   EXPECT_EQ(src->opened, 1);
   EXPECT_EQ(src->ranges, 0);
   const std::string dir = EntryDir(root(), "ka");
@@ -276,10 +278,14 @@ TEST_F(LazyTest, DeltaFillFetchesOnlyTheChangedChunk) {
   ASSERT_TRUE(FillEntry(root(), "ka", *a).ok());
   const std::string disk_b = MakeDisk("b.img", 'b');
   auto b = Entry(disk_b, "kb");
-  Status s = FillEntry(root(), "kb", *b);
+  std::atomic<uint64_t> fetched{0};
+  Status s = FillEntry(root(), "kb", *b, {.on_bytes = [&](uint64_t n) { fetched += n; }});
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(b->opened, 0);  // no whole-blob stream
   EXPECT_EQ(b->ranges, 1);  // chunk 3 only
+  auto config = ReadServeConfig(EntryDir(root(), "kb"));
+  auto index = ReadEntryIndex(EntryDir(root(), "kb"), *config);
+  EXPECT_EQ(fetched, index->entries[3].blob_length);
   EXPECT_EQ(Sha256::HexOf(*ReadFile(EntryDir(root(), "kb") + "/disk")), Sha256::HexOf(*ReadFile(disk_b)));
 }
 
