@@ -72,9 +72,10 @@ class LazyTest : public ::testing::Test {
   }
 
   // A lazy entry KEY for `disk` built into its own layout.
-  std::unique_ptr<CountingStore> Entry(const std::string& disk, const std::string& key) {
+  std::unique_ptr<CountingStore> Entry(const std::string& disk, const std::string& key,
+                                       layer::Compression compression = layer::Compression::kGzip) {
     const std::string layout = dir_.path() + "/layout-" + key;
-    auto m = testing::BuildV2Image(**layout::Layout::Open(layout, true), disk, kChunk);
+    auto m = testing::BuildV2Image(**layout::Layout::Open(layout, true), disk, kChunk, compression);
     EXPECT_TRUE(m.ok()) << m.status().message();
     auto store = CountingStore::Open(layout);
     Status s = testing::WriteLazyEntry(*store, *m, "oci:" + layout + "@" + m->str(), root(), key);
@@ -84,12 +85,13 @@ class LazyTest : public ::testing::Test {
     return store;
   }
 
-  std::unique_ptr<ChunkStore> OpenStore(const std::string& key, CountingStore& src) {
+  std::unique_ptr<ChunkStore> OpenStore(const std::string& key, CountingStore& src, bool donors = true) {
     auto config = ReadServeConfig(EntryDir(root(), key));
     EXPECT_TRUE(config.ok());
     oci::Digest blob = config->layer.digest;
     auto store = ChunkStore::Open(
-        root(), key, [&src, blob](uint64_t off, char* buf, size_t len) { return src.ReadAt(blob, off, buf, len); });
+        root(), key, [&src, blob](uint64_t off, char* buf, size_t len) { return src.ReadAt(blob, off, buf, len); },
+        {.use_donors = donors});
     EXPECT_TRUE(store.ok()) << store.status().message();
     return store.ok() ? std::move(*store) : nullptr;
   }
@@ -112,16 +114,24 @@ class LazyTest : public ::testing::Test {
 
 TEST_F(LazyTest, ServesTheDiskFromVerifiedChunksAndZeroExtents) {
   const std::string disk = MakeDisk("a.img", 'a');
-  auto src = Entry(disk, "ka");
-  auto store = OpenStore("ka", *src);
-  ASSERT_TRUE(store);
-  Status s;
-  EXPECT_EQ(Sha256::HexOf(ReadAll(*store, &s)), Sha256::HexOf(*ReadFile(disk)));
-  ASSERT_TRUE(s.ok()) << s.message();
-  EXPECT_EQ(store->stats().source_chunks, 12u);  // each data chunk once, holes never
-  EXPECT_EQ(store->Missing(), 0u);
-  // Read-ahead and single flight: no chunk was fetched twice.
-  EXPECT_EQ(src->ranges, 12);
+  for (auto c : {layer::Compression::kGzip, layer::Compression::kZstd, layer::Compression::kNone}) {
+    SCOPED_TRACE(layer::CompressionName(c));
+    const std::string key = std::string("k") + layer::CompressionName(c);
+    auto src = Entry(disk, key, c);
+    auto store = OpenStore(key, *src, /*donors=*/false);  // the other codecs' entries hold the same chunks
+    ASSERT_TRUE(store);
+    Status s;
+    EXPECT_EQ(Sha256::HexOf(ReadAll(*store, &s)), Sha256::HexOf(*ReadFile(disk)));
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(store->stats().source_chunks, 12u);  // each data chunk once, holes never
+    EXPECT_EQ(store->Missing(), 0u);
+    // Read-ahead and single flight: no chunk was fetched twice.
+    EXPECT_EQ(src->ranges, 12);
+    // The zero extents stayed holes in disk.partial.
+    struct stat st;
+    ASSERT_EQ(::stat((EntryDir(root(), key) + "/disk.partial").c_str(), &st), 0);
+    EXPECT_LE(static_cast<uint64_t>(st.st_blocks) * 512, 13u * kChunk);
+  }
 }
 
 TEST_F(LazyTest, ReopenReverifiesMarkedChunksAndRefetchesBadOnes) {
