@@ -147,7 +147,10 @@ Status ChunkStore::Load(size_t i) {
   stats_.source_chunks++;
   stats_.source_bytes += e.blob_length;
   if (!bytes.ok()) {
-    Status s = bytes.status().Annotate(ChunkName(i) + ", expected sha256 " + layer::ShaHex(e.sha256));
+    // A chunk that is not what the index says (kCorrupt: it does not
+    // decode, or its digest differs) names the digest it should have.
+    const bool bad = bytes.status().code() == Code::kCorrupt;
+    Status s = bytes.status().Annotate(ChunkName(i) + (bad ? ", expected sha256 " + layer::ShaHex(e.sha256) : ""));
     Log(s.message());
     return s;
   }
