@@ -125,6 +125,25 @@ class LazyNbdTest : public ::testing::Test {
     return r.exit_code == 0 && r.out.find("read ") != std::string::npos && r.out.find("failed") == std::string::npos;
   }
 
+  // Every chunk the entry's map marks holds the disk's own bytes in
+  // disk.partial (with no server running); returns how many are marked.
+  int MarkedChunksAreTheDisks(const std::string& key, const std::string& disk) {
+    const std::string dir = lazy::EntryDir(root_, key);
+    auto config = lazy::ReadServeConfig(dir);
+    auto index = lazy::ReadEntryIndex(dir, *config);
+    auto map = lazy::ChunkMap::Open(dir + "/chunks", (*layer::ParseAnchor(config->layer))->digest,
+                                    index->entries.size());
+    const std::string partial = *ReadFile(dir + "/disk.partial", 1 << 30), want = *ReadFile(disk, 1 << 30);
+    int marked = 0;
+    for (size_t i = 0; i < index->entries.size(); ++i) {
+      const layer::IndexEntry& e = index->entries[i];
+      if (!(*map)->Has(i)) continue;
+      ++marked;
+      EXPECT_EQ(partial.substr(e.disk_offset, e.length), want.substr(e.disk_offset, e.length)) << "chunk " << i;
+    }
+    return marked;
+  }
+
   int RangeGets(const oci::Digest& blob) { return server_.CountRequests("GET", "/blobs/" + blob.str(), 206); }
 
   RegistryServer server_{RegistryServer::Flavour::kOpen};
@@ -256,17 +275,8 @@ TEST_F(LazyNbdTest, RegistryDownFailsReadsCleanlyAndTheyResumeWhenItIsBack) {
   EXPECT_TRUE(ReadOk(back)) << Describe(back) << NbdLog();
   auto cmp = RunCmd({"qemu-img", "compare", "-f", "raw", "-F", "raw", disk, Url()});
   EXPECT_EQ(cmp.exit_code, 0) << Describe(cmp) << NbdLog();
-  // Whatever the map marks in disk.partial is the disk's own bytes.
   StopNbd();
-  const std::string dir = lazy::EntryDir(root_, "ka");
-  auto config = lazy::ReadServeConfig(dir);
-  auto index = lazy::ReadEntryIndex(dir, *config);
-  auto map = lazy::ChunkMap::Open(dir + "/chunks", (*layer::ParseAnchor(config->layer))->digest, index->entries.size());
-  const std::string partial = *ReadFile(dir + "/disk.partial", 1 << 30), want = *ReadFile(disk, 1 << 30);
-  for (size_t i = 0; i < index->entries.size(); ++i) {
-    const layer::IndexEntry& e = index->entries[i];
-    if ((*map)->Has(i)) EXPECT_EQ(partial.substr(e.disk_offset, e.length), want.substr(e.disk_offset, e.length)) << i;
-  }
+  MarkedChunksAreTheDisks("ka", disk);
 }
 
 TEST_F(LazyNbdTest, KilledServerLeavesOnlyVerifiedChunksAndResumes) {
@@ -279,23 +289,10 @@ TEST_F(LazyNbdTest, KilledServerLeavesOnlyVerifiedChunksAndResumes) {
   ::kill(nbd_, SIGKILL);
   ::waitpid(nbd_, nullptr, 0);
   nbd_ = -1;
-  const std::string dir = lazy::EntryDir(root_, "ka");
-  EXPECT_FALSE(PathExists(dir + "/disk")) << "the fill was not meant to finish yet";
-  auto config = lazy::ReadServeConfig(dir);
-  auto index = lazy::ReadEntryIndex(dir, *config);
-  auto map = lazy::ChunkMap::Open(dir + "/chunks", (*layer::ParseAnchor(config->layer))->digest,
-                                  index->entries.size());
-  const std::string partial = *ReadFile(dir + "/disk.partial", 1 << 30), want = *ReadFile(disk, 1 << 30);
-  int marked = 0;
-  for (size_t i = 0; i < index->entries.size(); ++i) {
-    const layer::IndexEntry& e = index->entries[i];
-    if (!(*map)->Has(i)) continue;
-    ++marked;
-    EXPECT_EQ(partial.substr(e.disk_offset, e.length), want.substr(e.disk_offset, e.length)) << i;
-  }
+  EXPECT_FALSE(PathExists(lazy::EntryDir(root_, "ka") + "/disk")) << "the fill was not meant to finish yet";
+  const int marked = MarkedChunksAreTheDisks("ka", disk);
   EXPECT_GT(marked, 0);
   EXPECT_LT(marked, kChunks);
-  map->reset();
 
   ::unlink(sock_.c_str());
   SetFillRate("ka", 0);
