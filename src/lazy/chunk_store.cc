@@ -17,6 +17,11 @@ namespace {
 // How often a rate-limited fill looks at its stop flag while it waits.
 constexpr auto kStopPoll = std::chrono::milliseconds(100);
 
+// "2.5 s".
+std::string Seconds(std::chrono::milliseconds d) {
+  return std::to_string(d.count() / 1000) + "." + std::to_string(d.count() % 1000 / 100) + " s";
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<ChunkStore>> ChunkStore::Open(const std::string& root, const std::string& key,
@@ -62,6 +67,7 @@ ChunkStore::~ChunkStore() {
     stop_ = true;
   }
   queued_.notify_all();
+  stopping_.notify_all();
   for (std::thread& t : workers_) t.join();
   if (fd_ >= 0) ::close(fd_);
 }
@@ -143,18 +149,82 @@ Status ChunkStore::Load(size_t i) {
     return OkStatus();
   }
   if (!source_) return NotFound(ChunkName(i) + " is not held locally and there is no source");
-  auto bytes = layer::ReadChunk(source_, index_.codec, e);
-  stats_.source_chunks++;
-  stats_.source_bytes += e.blob_length;
-  if (!bytes.ok()) {
+  ASSIGN_OR_RETURN(std::string bytes, FromSource(i));
+  return Store(i, bytes);
+}
+
+StatusOr<std::string> ChunkStore::FromSource(size_t i) {
+  const layer::IndexEntry& e = index_.entries[i];
+  const auto start = std::chrono::steady_clock::now();
+  std::chrono::milliseconds retry = kOutageFirstRetry;
+  bool paused = false;
+  for (;;) {
+    auto bytes = layer::ReadChunk(source_, index_.codec, e);
+    stats_.source_chunks++;
+    stats_.source_bytes += e.blob_length;
+    if (bytes.ok()) {
+      OutageEnds(i);
+      return bytes;
+    }
+    const Status& s = bytes.status();
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    bool stopping = false;
+    if (s.code() == Code::kUnavailable && waited < options_.outage_wait) {
+      OutageBegins(i, s);
+      paused = true;
+      if (Pause(std::min(retry, options_.outage_wait - waited))) {
+        retry = std::min(retry * 2, kOutageMaxRetry);
+        continue;
+      }
+      stopping = true;
+    }
     // A chunk that is not what the index says (kCorrupt: it does not
-    // decode, or its digest differs) names the digest it should have.
-    const bool bad = bytes.status().code() == Code::kCorrupt;
-    Status s = bytes.status().Annotate(ChunkName(i) + (bad ? ", expected sha256 " + layer::ShaHex(e.sha256) : ""));
-    Log(s.message());
-    return s;
+    // decode, or its digest differs) names the digest it should have; one
+    // that waited for the registry says how long, or why it stopped.
+    std::string context = ChunkName(i);
+    if (s.code() == Code::kCorrupt) context += ", expected sha256 " + layer::ShaHex(e.sha256);
+    if (stopping) {
+      context += ", the wait for the registry cut short (the server is stopping)";
+    } else if (paused && s.code() == Code::kUnavailable) {
+      context += ", the registry unavailable for " + Seconds(waited) + " (reads wait " + Seconds(options_.outage_wait) +
+                 " at most)";
+    }
+    Status failed = s.Annotate(context);
+    Log(failed.message());
+    return failed;
   }
-  return Store(i, *bytes);
+}
+
+bool ChunkStore::Pause(std::chrono::milliseconds d) {
+  if (options_.pause) {
+    if (!options_.pause(d)) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    return !stop_;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  return !stopping_.wait_for(lock, d, [&] { return stop_; });
+}
+
+void ChunkStore::OutageBegins(size_t i, const Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (outage_since_) return;
+    outage_since_ = std::chrono::steady_clock::now();
+  }
+  Warn("the registry is unavailable (loading " + ChunkName(i) + ": " + why.message() + "); reads wait for it, " +
+       Seconds(options_.outage_wait) + " at most");
+}
+
+void ChunkStore::OutageEnds(size_t i) {
+  std::chrono::steady_clock::duration lasted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!outage_since_) return;
+    lasted = std::chrono::steady_clock::now() - *outage_since_;
+    outage_since_.reset();
+  }
+  Warn("the registry is back after " + Seconds(std::chrono::duration_cast<std::chrono::milliseconds>(lasted)) + " (" +
+       ChunkName(i) + " loaded)");
 }
 
 Status ChunkStore::Store(size_t i, std::string_view bytes) {

@@ -16,8 +16,17 @@
 // is sparse). A chunk failing verification is never used: the read fails
 // with a kCorrupt error naming the chunk (its number, disk offset, the
 // expected digest, and the actual one or why the member did not decode).
-// Nothing here retries a chunk that failed: the next read of it tries
-// again, so reads resume once the registry is back.
+//
+// A registry outage is waited out: a load from the source that fails with
+// kUnavailable (no connection, a timeout, 429, 5xx: the registry is down or
+// overloaded) is tried again, kOutageFirstRetry after the failure, then at
+// twice the interval each time up to kOutageMaxRetry, for up to
+// StoreOptions::outage_wait; the read meanwhile simply waits. Only then does
+// it fail (kUnavailable). Any other failure (a chunk that does not verify,
+// 404, 401/403) fails at once. The first load to wait logs that the outage
+// started (with its chunk), and the first to succeed after it logs that it
+// ended (StoreOptions::warn). A chunk that failed is not remembered: the
+// next read of it tries again.
 //
 // Concurrency: any number of threads may Read at once. Each chunk is loaded
 // by one thread at a time (single flight); others wanting it wait for that
@@ -34,12 +43,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,10 +70,29 @@ inline constexpr size_t kReadAhead = 4;
 // Read-ahead requests waiting at most; more are dropped (they are hints).
 inline constexpr size_t kMaxQueued = 64;
 
+// The first wait after a load failed for an outage: a registry restarting
+// or failing over is often back within a second; half of one catches that
+// without asking it more than twice a second.
+inline constexpr std::chrono::milliseconds kOutageFirstRetry{500};
+// The longest wait between tries in an outage: a registry that is back is
+// noticed within 10 s, and a registry that is down gets at most one
+// request per 10 s from each load waiting (at most `parallel` + readers).
+inline constexpr std::chrono::milliseconds kOutageMaxRetry{10'000};
+
 struct StoreOptions {
   int parallel = 4;             // background loads at once (registry connections)
   bool use_donors = true;
   std::function<void(const std::string&)> log;  // progress and failures, one line each
+  // What an operator must see: a registry outage starting and ending.
+  // Unset: `log`.
+  std::function<void(const std::string&)> warn;
+  // How long a load waits out a registry outage (above); 0: it fails
+  // after the registry client's own retries.
+  std::chrono::milliseconds outage_wait{0};
+  // Sleeps `d` between the tries of a load waiting out an outage; false
+  // when the wait must end now (the server is stopping): the load then
+  // fails. Unset: a sleep that the store's destructor cuts short.
+  std::function<bool(std::chrono::milliseconds d)> pause;
 };
 
 // What the store did, for logs, tests and benches.
@@ -119,6 +149,14 @@ class ChunkStore {
   // (single flight); the chunk is verified when `load` succeeds.
   Status Once(size_t i, const std::function<Status()>& load);
   Status Load(size_t i);
+  // Chunk i from the source, verified, waiting out an outage (above).
+  StatusOr<std::string> FromSource(size_t i);
+  // Sleeps `d` (StoreOptions::pause); false: stop waiting.
+  bool Pause(std::chrono::milliseconds d);
+  // The outage log: the first load to wait says it began, the first
+  // success after it says it ended.
+  void OutageBegins(size_t i, const Status& why);
+  void OutageEnds(size_t i);
   Status Store(size_t i, std::string_view bytes);
   void Queue(size_t i);
   // Queues the kReadAhead data chunks after `last` when the read of
@@ -128,6 +166,13 @@ class ChunkStore {
   std::string ChunkName(size_t i) const;
   void Log(const std::string& line) const {
     if (options_.log) options_.log(line);
+  }
+  void Warn(const std::string& line) const {
+    if (options_.warn) {
+      options_.warn(line);
+    } else {
+      Log(line);
+    }
   }
 
   std::string root_, key_, dir_;
@@ -148,6 +193,9 @@ class ChunkStore {
   std::deque<size_t> queue_;
   std::vector<std::thread> workers_;
   bool stop_ = false;
+  std::condition_variable stopping_;  // stop_ was set (default Pause)
+  // When the outage being waited out began (no value: none is).
+  std::optional<std::chrono::steady_clock::time_point> outage_since_;
 };
 
 }  // namespace regdisk::lazy

@@ -38,6 +38,7 @@ std::string EncodeServeConfig(const ServeConfig& c) {
             {"registry", registry},
             {"authFile", c.auth_file},
             {"fillRate", c.fill_rate}};
+  if (c.outage_wait != 0) j["outageWait"] = c.outage_wait;
   return j.dump(2) + "\n";
 }
 
@@ -74,6 +75,10 @@ StatusOr<ServeConfig> ParseServeConfig(std::string_view text) {
   if (auto f = j.find("fillRate"); f != j.end()) {
     if (!f->is_number_unsigned()) return bad("\"fillRate\" must be a whole number of bytes per second");
     c.fill_rate = f->get<uint64_t>();
+  }
+  if (auto w = j.find("outageWait"); w != j.end()) {
+    if (!w->is_number_unsigned()) return bad("\"outageWait\" must be a whole number of seconds");
+    c.outage_wait = w->get<uint64_t>();
   }
   return c;
 }

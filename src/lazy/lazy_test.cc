@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 
 #include "lazy/chunk_map.h"
 #include "lazy/chunk_store.h"
@@ -85,13 +87,21 @@ class LazyTest : public ::testing::Test {
     return store;
   }
 
-  std::unique_ptr<ChunkStore> OpenStore(const std::string& key, CountingStore& src, bool donors = true) {
+  // `fault`, when given, runs before each read of the blob; a failure it
+  // returns is the read's.
+  std::unique_ptr<ChunkStore> OpenStore(const std::string& key, CountingStore& src, bool donors = true,
+                                        StoreOptions options = {}, std::function<Status()> fault = nullptr) {
     auto config = ReadServeConfig(EntryDir(root(), key));
     EXPECT_TRUE(config.ok());
     oci::Digest blob = config->layer.digest;
+    options.use_donors = donors;
     auto store = ChunkStore::Open(
-        root(), key, [&src, blob](uint64_t off, char* buf, size_t len) { return src.ReadAt(blob, off, buf, len); },
-        {.use_donors = donors});
+        root(), key,
+        [&src, blob, fault](uint64_t off, char* buf, size_t len) {
+          if (fault) RETURN_IF_ERROR(fault());
+          return src.ReadAt(blob, off, buf, len);
+        },
+        std::move(options));
     EXPECT_TRUE(store.ok()) << store.status().message();
     return store.ok() ? std::move(*store) : nullptr;
   }
@@ -189,6 +199,79 @@ TEST_F(LazyTest, TamperedChunkIsNeverServedAndOthersAre) {
   EXPECT_FALSE((*map)->Has(5));
 }
 
+TEST_F(LazyTest, RegistryOutageIsWaitedOutWithBackoffAndLoggedOnce) {
+  const std::string disk = MakeDisk("a.img", 'a');
+  auto src = Entry(disk, "ka");
+  std::vector<std::chrono::milliseconds> pauses;
+  std::vector<std::string> warnings;
+  int down = 5;  // reads of the blob that fail before the registry is back
+  StoreOptions options{.warn = [&](const std::string& l) { warnings.push_back(l); },
+                       .outage_wait = std::chrono::minutes(10),
+                       .pause = [&](std::chrono::milliseconds d) {
+                         pauses.push_back(d);
+                         return true;
+                       }};
+  auto store = OpenStore("ka", *src, false, options, [&]() -> Status {
+    return down-- > 0 ? Unavailable("registry 127.0.0.1:1 is unreachable: Connection refused") : OkStatus();
+  });
+  std::string buf(100, '\0');
+  Status s = store->Read(2 * kChunk + 10, buf.size(), buf.data());
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(buf, ReadFile(disk)->substr(2 * kChunk + 10, buf.size()));
+  using std::chrono::milliseconds;
+  EXPECT_EQ(pauses, (std::vector<milliseconds>{milliseconds(500), milliseconds(1000), milliseconds(2000),
+                                                milliseconds(4000), milliseconds(8000)}));
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].find("the registry is unavailable (loading chunk 2 of"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("Connection refused"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("the registry is back after"), std::string::npos) << warnings[1];
+  // The interval stops doubling at kOutageMaxRetry.
+  down = 8;
+  pauses.clear();
+  ASSERT_TRUE(store->Read(4 * kChunk, buf.size(), buf.data()).ok());
+  EXPECT_EQ(pauses.back(), kOutageMaxRetry);
+  EXPECT_EQ(pauses[pauses.size() - 2], kOutageMaxRetry);
+}
+
+TEST_F(LazyTest, RefusalsFailAtOnceAndAnOutageFailsAfterTheLimit) {
+  auto src = Entry(MakeDisk("a.img", 'a'), "ka");
+  int pauses = 0, reads = 0;
+  Status answer;
+  auto store = OpenStore("ka", *src, false,
+                         {.outage_wait = std::chrono::minutes(10),
+                          .pause = [&](std::chrono::milliseconds) { return ++pauses, true; }},
+                         [&] { return ++reads, answer; });
+  std::string buf(100, '\0');
+  for (const Status& refusal : {NotFound("blob unknown"), Unauthorized("HTTP 403"), Corrupt("digest mismatch")}) {
+    SCOPED_TRACE(refusal.message());
+    reads = pauses = 0;
+    answer = refusal;
+    EXPECT_EQ(store->Read(0, buf.size(), buf.data()).code(), refusal.code());
+    EXPECT_EQ(reads, 1);
+    EXPECT_EQ(pauses, 0);
+  }
+  // The limit, with the store's own sleep: still down after it, the read fails.
+  auto limited = OpenStore("ka", *src, false, {.outage_wait = std::chrono::milliseconds(300)},
+                           [&] { return ++reads, Unavailable("registry down"); });
+  reads = 0;
+  Status down = limited->Read(0, buf.size(), buf.data());
+  EXPECT_EQ(down.code(), Code::kUnavailable);
+  EXPECT_NE(down.message().find("chunk 0 of 14 (disk offset 0), the registry unavailable for "), std::string::npos)
+      << down.message();
+  EXPECT_NE(down.message().find(" s (reads wait 0.3 s at most): "), std::string::npos) << down.message();
+  EXPECT_EQ(reads, 2);  // at once, then at the limit (before kOutageFirstRetry)
+  // A pause cut short (the server is stopping) ends the wait at once.
+  auto stopping = OpenStore("ka", *src, false,
+                            {.outage_wait = std::chrono::minutes(10),
+                             .pause = [](std::chrono::milliseconds) { return false; }},
+                            [&] { return ++reads, Unavailable("registry down"); });
+  reads = 0;
+  Status stopped = stopping->Read(0, buf.size(), buf.data());
+  EXPECT_EQ(stopped.code(), Code::kUnavailable);
+  EXPECT_NE(stopped.message().find("the wait for the registry cut short"), std::string::npos) << stopped.message();
+  EXPECT_EQ(reads, 1);
+}
+
 TEST_F(LazyTest, IndexNotMatchingItsAnchorIsRefused) {
   auto src = Entry(MakeDisk("a.img", 'a'), "ka");
   const std::string index = EntryDir(root(), "ka") + "/index";
@@ -235,11 +318,15 @@ TEST(ServeConfig, RoundTripsAndRefusesMalformedFiles) {
   c.registry = R"({"parallel":2})";
   c.auth_file = "/root/secrets/x.json";
   c.fill_rate = 1000;
+  c.outage_wait = 3;
   auto back = ParseServeConfig(EncodeServeConfig(c));
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(EncodeServeConfig(*back), EncodeServeConfig(c));
   EXPECT_EQ(back->layer.annotations.at("io.regdisk.disk.chunk-size"), "65536");
   EXPECT_EQ(back->fill_rate, 1000u);
+  EXPECT_EQ(back->outage_wait, 3u);
+  // The node does not write outageWait (tests do).
+  EXPECT_EQ(EncodeServeConfig(ServeConfig{}).find("outageWait"), std::string::npos);
   std::string good = EncodeServeConfig(c);
   auto without = [&](const std::string& key) {
     auto j = good;
@@ -256,6 +343,9 @@ TEST(ServeConfig, RoundTripsAndRefusesMalformedFiles) {
   std::string rate = good;
   rate.replace(rate.find("1000"), 4, "-1");
   EXPECT_FALSE(ParseServeConfig(rate).ok());
+  std::string wait = good;
+  wait.replace(wait.find("\"outageWait\": 3"), 16, "\"outageWait\": 1.5");
+  EXPECT_FALSE(ParseServeConfig(wait).ok()) << wait;
 }
 
 TEST_F(LazyTest, FillFromNothingStreamsOnceThenPromotes) {

@@ -13,11 +13,18 @@
 // it keeps serving from the same file after that.
 //
 // Every byte returned by pread comes from a chunk verified against the
-// index; zero extents read as zeros. A read whose chunk cannot be loaded or
-// fails verification is EIO (the VM pauses with rerror=stop), and the log
-// names the chunk. The registry is connected to on the first chunk it must
-// give, so a server for a complete entry, or one started while the
-// registry is down, still starts.
+// index; zero extents read as zeros. A read whose chunk fails verification,
+// or that the registry refuses (404, 401/403), is EIO at once (the VM pauses
+// with rerror=stop), and the log names the chunk. A registry outage
+// (unreachable, timeouts, 429, 5xx) is waited out instead, for up to
+// kOutageWait: the read waits, and so the guest's I/O, and it completes
+// when the registry is back; the log says when the outage began (with the
+// chunk) and when it ended. The background fill waits the same way. The
+// waits are nbdkit_nanosleep's, which nbdkit ends at shutdown, so a server
+// told to stop stops at once (after a request in flight, which the registry
+// flags' stallTimeout bounds). The registry is connected to on the first
+// chunk it must give, so a server for a complete entry, or one started
+// while the registry is down, still starts.
 //
 // Logs go to stderr through nbdkit_error/nbdkit_debug, each one line with
 // outside data escaped (OneLine).
@@ -45,6 +52,11 @@ namespace {
 // After a failed fill pass (the registry is down), the wait before the
 // next: reads in between still try the registry themselves.
 constexpr auto kFillRetryPause = std::chrono::seconds(10);
+// How long a read waits out a registry outage before it fails (EIO; with
+// rerror=stop the VM pauses): longer than a registry takes to restart or
+// fail over (seconds to a few minutes), shorter than anyone waits for a VM
+// whose disk does not answer. serve.json's outageWait (tests) shortens it.
+constexpr auto kOutageWait = std::chrono::minutes(10);
 // A cache key is 32 hex digits, '-', and 16 more (or "only"); anything
 // longer is not one.
 constexpr size_t kMaxKeyBytes = 64;
@@ -153,8 +165,26 @@ int GetReady() {
   return 0;
 }
 
+// The store's wait between tries in an outage: false once nbdkit shuts
+// down (or, in a client's request, when the client went away).
+bool Pause(std::chrono::milliseconds d) {
+  const auto ms = static_cast<unsigned>(d.count());
+  return nbdkit_nanosleep(ms / 1000, (ms % 1000) * 1000000) == 0 && !g->stop;
+}
+
+std::chrono::milliseconds OutageWait() {
+  const uint64_t limit = std::chrono::duration_cast<std::chrono::seconds>(kOutageWait).count();
+  const uint64_t test = g->config.outage_wait;
+  return std::chrono::seconds(test != 0 && test < limit ? test : limit);
+}
+
 int AfterFork() {
-  lazy::StoreOptions options{.parallel = g->parallel, .use_donors = true, .log = LogDebug};
+  lazy::StoreOptions options{.parallel = g->parallel,
+                             .use_donors = true,
+                             .log = LogDebug,
+                             .warn = LogError,
+                             .outage_wait = OutageWait(),
+                             .pause = Pause};
   auto store = lazy::ChunkStore::Open(g->root, g->key, ReadBlob, options);
   if (!store.ok()) {
     LogError(store.status().message());
@@ -175,6 +205,7 @@ void Unload() {
   }
   g->stopped.notify_all();
   if (g->fill.joinable()) g->fill.join();
+  g->store.reset();  // its read-ahead threads may still be in Pause, which reads g
   delete g;
   g = nullptr;
 }
