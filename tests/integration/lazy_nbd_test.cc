@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "harness.h"
@@ -80,12 +81,15 @@ class LazyNbdTest : public ::testing::Test {
   }
 
   // The background fill's rate in the entry's serve.json: 1 byte/s keeps
-  // it from fetching anything while a test counts requests.
-  void SetFillRate(const std::string& key, uint64_t rate) {
+  // it from fetching anything while a test counts requests. `outage_wait`
+  // (seconds; 0: the server's own limit) is serve.json's test-only
+  // outageWait.
+  void SetFillRate(const std::string& key, uint64_t rate, uint64_t outage_wait = 0) {
     const std::string dir = lazy::EntryDir(root_, key);
     auto config = lazy::ReadServeConfig(dir);
     ASSERT_TRUE(config.ok());
     config->fill_rate = rate;
+    config->outage_wait = outage_wait;
     ASSERT_TRUE(lazy::WriteServeConfig(dir, *config).ok());
   }
 
@@ -260,16 +264,58 @@ TEST_F(LazyNbdTest, IndexNotMatchingItsAnchorIsRefusedBeforeServing) {
   EXPECT_NE(NbdLog().find("digest mismatch"), std::string::npos) << NbdLog();
 }
 
-TEST_F(LazyNbdTest, RegistryDownFailsReadsCleanlyAndTheyResumeWhenItIsBack) {
+// Chunk `chunk` of the export on `sock` copied into the file `out` by
+// qemu-img, started in the background: a client whose read may wait.
+std::future<ProcessResult> ReadChunkAsync(const std::string& sock, int chunk, const std::string& out) {
+  const std::string window = "json:{\"driver\":\"raw\",\"offset\":" + std::to_string(uint64_t{kChunk} * chunk) +
+                             ",\"size\":" + std::to_string(kChunk) + ",\"file\":{\"driver\":\"nbd\",\"path\":\"" +
+                             sock + "\"}}";
+  return std::async(std::launch::async,
+                    [=] { return RunCmd({"qemu-img", "convert", "-f", "raw", "-O", "raw", window, out}); });
+}
+
+TEST_F(LazyNbdTest, RegistryOutageMidReadIsWaitedOutAndTheReadCompletesWhenItIsBack) {
+  const std::string disk = dir_.path() + "/a.img", out = dir_.path() + "/chunk50";
+  MakeDisk(disk, -1);
+  PushAndMakeEntry(disk, "lazy/a", "ka");
+  SetFillRate("ka", 1, /*outage_wait=*/120);  // far past this outage; bounds a failing test
+  ASSERT_TRUE(StartNbd("ka")) << NbdLog();
+  ASSERT_TRUE(ReadOk(ReadRange(0, kChunk)));
+  server_.Kill();
+  const auto start = std::chrono::steady_clock::now();
+  auto read = ReadChunkAsync(sock_, 50, out);
+  // The registry client's own retries (retryTimes 1) are long over: the
+  // read waits for the registry rather than failing.
+  ASSERT_EQ(read.wait_for(std::chrono::seconds(3)), std::future_status::timeout) << Describe(read.get()) << NbdLog();
+  ASSERT_TRUE(server_.Restart()) << server_.Log();
+  const ProcessResult r = read.get();
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r) << NbdLog();
+  EXPECT_EQ(*ReadFile(out, 1 << 30), ReadFile(disk, 1 << 30)->substr(50 * kChunk, kChunk));
+  std::cout << "read during a 3 s registry outage completed after " << waited << " s\n";
+  EXPECT_NE(NbdLog().find("the registry is unavailable (loading chunk 50 of 100 (disk offset " +
+                          std::to_string(50 * kChunk) + ")"), std::string::npos) << NbdLog();
+  EXPECT_NE(NbdLog().find("the registry is back after"), std::string::npos) << NbdLog();
+  auto cmp = RunCmd({"qemu-img", "compare", "-f", "raw", "-F", "raw", disk, Url()});
+  EXPECT_EQ(cmp.exit_code, 0) << Describe(cmp) << NbdLog();
+  StopNbd();
+  MarkedChunksAreTheDisks("ka", disk);
+}
+
+TEST_F(LazyNbdTest, OutageLongerThanTheLimitFailsTheReadCleanlyAndReadsWorkWhenItIsBack) {
   const std::string disk = dir_.path() + "/a.img";
   MakeDisk(disk, -1);
   PushAndMakeEntry(disk, "lazy/a", "ka");
-  SetFillRate("ka", 1);
+  SetFillRate("ka", 1, /*outage_wait=*/2);
   ASSERT_TRUE(StartNbd("ka")) << NbdLog();
   ASSERT_TRUE(ReadOk(ReadRange(0, kChunk)));
   server_.Kill();
   auto down = ReadRange(50 * kChunk, kChunk);
   EXPECT_FALSE(ReadOk(down)) << Describe(down);
+  // The wait counts from the first failure; a try in flight at the limit ends first.
+  EXPECT_NE(NbdLog().find("chunk 50 of 100 (disk offset " + std::to_string(50 * kChunk) +
+                          "), the registry unavailable for "), std::string::npos) << NbdLog();
+  EXPECT_NE(NbdLog().find(" s (reads wait 2.0 s at most)"), std::string::npos) << NbdLog();
   ASSERT_TRUE(server_.Restart()) << server_.Log();
   auto back = ReadRange(50 * kChunk, kChunk);
   EXPECT_TRUE(ReadOk(back)) << Describe(back) << NbdLog();
@@ -277,6 +323,33 @@ TEST_F(LazyNbdTest, RegistryDownFailsReadsCleanlyAndTheyResumeWhenItIsBack) {
   EXPECT_EQ(cmp.exit_code, 0) << Describe(cmp) << NbdLog();
   StopNbd();
   MarkedChunksAreTheDisks("ka", disk);
+}
+
+TEST_F(LazyNbdTest, StoppingTheServerEndsAnOutageWait) {
+  const std::string disk = dir_.path() + "/a.img";
+  MakeDisk(disk, -1);
+  PushAndMakeEntry(disk, "lazy/a", "ka");
+  SetFillRate("ka", 0);  // the fill waits too; the server's own limit (10 min)
+  server_.Kill();
+  ASSERT_TRUE(StartNbd("ka")) << NbdLog();
+  auto read = ReadChunkAsync(sock_, 50, dir_.path() + "/chunk50");
+  ASSERT_EQ(read.wait_for(std::chrono::seconds(3)), std::future_status::timeout) << Describe(read.get()) << NbdLog();
+  ::kill(nbd_, SIGTERM);
+  const auto stop = std::chrono::steady_clock::now();
+  // nbdkit waits for the plugin's reads and threads: each ends its wait.
+  bool exited = false;
+  for (int i = 0; i < 300 && !exited; ++i) {
+    exited = ::waitpid(nbd_, nullptr, WNOHANG) == nbd_;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(exited) << "nbdkit still waiting for the registry 30 s after SIGTERM\n" << NbdLog();
+  if (exited) nbd_ = -1;
+  std::cout << "nbdkit exited " << std::chrono::duration<double>(std::chrono::steady_clock::now() - stop).count()
+            << " s after SIGTERM, in an outage wait\n";
+  EXPECT_NE(read.get().exit_code, 0);
+  EXPECT_NE(NbdLog().find("read of 65536 bytes at " + std::to_string(50 * kChunk) + ": chunk 50 of 100 (disk offset " +
+                          std::to_string(50 * kChunk) + "), the wait for the registry cut short (the server is stopping)"),
+            std::string::npos) << NbdLog();
 }
 
 TEST_F(LazyNbdTest, KilledServerLeavesOnlyVerifiedChunksAndResumes) {
