@@ -184,7 +184,7 @@ StatusOr<std::string> ChunkStore::FromSource(size_t i) {
     std::string context = ChunkName(i);
     if (s.code() == Code::kCorrupt) context += ", expected sha256 " + layer::ShaHex(e.sha256);
     if (stopping) {
-      context += ", the wait for the registry cut short (the server is stopping)";
+      context += ", the wait for the registry cut short (the server is stopping, or the client left)";
     } else if (paused && s.code() == Code::kUnavailable) {
       context += ", the registry unavailable for " + Seconds(waited) + " (reads wait " + Seconds(options_.outage_wait) +
                  " at most)";

@@ -348,7 +348,7 @@ TEST_F(LazyNbdTest, StoppingTheServerEndsAnOutageWait) {
             << " s after SIGTERM, in an outage wait\n";
   EXPECT_NE(read.get().exit_code, 0);
   EXPECT_NE(NbdLog().find("read of 65536 bytes at " + std::to_string(50 * kChunk) + ": chunk 50 of 100 (disk offset " +
-                          std::to_string(50 * kChunk) + "), the wait for the registry cut short (the server is stopping)"),
+                          std::to_string(50 * kChunk) + "), the wait for the registry cut short (the server is stopping"),
             std::string::npos) << NbdLog();
 }
 
