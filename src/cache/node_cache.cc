@@ -1,6 +1,5 @@
 #include "cache/node_cache.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -25,19 +24,6 @@ namespace regdisk::cache {
 namespace {
 
 using nlohmann::json;
-
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") out.push_back(n);
-    }
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 // "/disk/NAME" (or "") -> "NAME" (or ""); any other clean absolute path
 // ("/custom-disk/x", as containerDisk.path allows) is returned as it is.
