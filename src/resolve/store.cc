@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <nlohmann/json.hpp>
+
 #include "cache/node_cache.h"
 #include "registry/auth_file.h"
 #include "registry/repository.h"
@@ -100,6 +102,13 @@ StatusOr<std::string> PullSecretFile(const std::string& root, const std::string&
 
 std::string RegistryImageName(const std::string& name) {
   return name.starts_with(kDockerPrefix) ? name.substr(kDockerPrefix.size()) : name;
+}
+
+std::string ServeConfig(const RegistryFlags& flags, const std::string& auth_file) {
+  nlohmann::json registry = {{"creds", flags.creds},           {"tlsVerify", flags.tls_verify},
+                             {"certDir", flags.cert_dir},      {"retryTimes", flags.retry_times},
+                             {"stallTimeout", flags.stall_timeout}, {"parallel", flags.parallel}};
+  return nlohmann::json({{"registry", registry}, {"authFile", auth_file}, {"fillRate", 0}}).dump();
 }
 
 }  // namespace regdisk::resolve

@@ -72,4 +72,9 @@ StatusOr<std::string> PullSecretFile(const std::string& root, const std::string&
 // "REF" name the same image, "REF".
 std::string RegistryImageName(const std::string& name);
 
+// A lazy cache entry's serve.json settings (cache::PrepareRequest::
+// serve_config): {"registry": the flags, "authFile": `auth_file` (a pull
+// secret's, or ""), "fillRate": 0 (the background fill unbounded)}.
+std::string ServeConfig(const RegistryFlags& flags, const std::string& auth_file);
+
 }  // namespace regdisk::resolve
