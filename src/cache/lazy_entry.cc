@@ -1,12 +1,9 @@
 // NodeCache's lazy entries (node_cache.h): FillLazy checks a v2 image with
 // a few range reads and publishes an entry without its disk; AttachLazy and
 // EnsureServing put a lease on the entry's NBD export.
-#include <fcntl.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -16,7 +13,6 @@
 #include "layer/chunk_reader.h"
 #include "layer/disk_index.h"
 #include "layer/head_reader.h"
-#include "layout/layout.h"
 #include "util/fs.h"
 
 namespace regdisk::cache {
@@ -24,31 +20,14 @@ namespace {
 
 using nlohmann::json;
 
-// Range reads of the blob `layer` of `src`: pread on a layout's blob file.
-// Stores without range reads (a registry, until its client has them)
-// cannot serve lazily: Unsupported, so the image is pulled whole.
-StatusOr<layer::BlobReadAt> RangeReader(oci::Store& src, const oci::Descriptor& layer) {
-  auto* local = dynamic_cast<layout::Layout*>(&src);
-  if (local == nullptr) return Unsupported("the image's store has no range reads");
-  std::string path = local->BlobPath(layer.digest);
-  int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw < 0) return IoError(path, errno);
-  std::shared_ptr<int> fd(new int(raw), [](int* f) {
-    ::close(*f);
-    delete f;
-  });
-  uint64_t size = layer.size;
-  return layer::BlobReadAt([fd, size, path](uint64_t offset, char* buf, size_t len) -> Status {
+// Range reads of the blob `layer` of `src` (Store::ReadAt), bounded by the
+// descriptor's size. A store without them answers Unsupported: the image is
+// then pulled whole.
+layer::BlobReadAt RangeReader(oci::Store& src, const oci::Descriptor& layer) {
+  return [&src, digest = layer.digest, size = layer.size](uint64_t offset, char* buf, size_t len) -> Status {
     if (offset > size || len > size - offset) return InvalidArgument("range read past the blob's end");
-    size_t got = 0;
-    while (got < len) {
-      ssize_t n = ::pread(*fd, buf + got, len - got, static_cast<off_t>(offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return n == 0 ? Corrupt(path + ": shorter than its descriptor") : IoError(path, errno);
-      got += static_cast<size_t>(n);
-    }
-    return OkStatus();
-  });
+    return src.ReadAt(digest, offset, buf, len);
+  };
 }
 
 // The disk's first min(disk size, want) bytes, every chunk verified; zero
@@ -69,12 +48,6 @@ StatusOr<std::string> DiskStart(const layer::BlobReadAt& read, const layer::Disk
   return out;
 }
 
-json DescriptorJson(const oci::Descriptor& d) {
-  json j = {{"mediaType", d.media_type}, {"digest", d.digest.str()}, {"size", d.size}};
-  if (!d.annotations.empty()) j["annotations"] = d.annotations;
-  return j;
-}
-
 // Where the plugin finds the image: docker://HOST/REPO@DIGEST, or
 // oci:/LAYOUT@DIGEST.
 std::string ImageLocation(const oci::Store& src, const oci::Digest& digest) {
@@ -86,7 +59,7 @@ std::string ImageLocation(const oci::Store& src, const oci::Digest& digest) {
 
 StatusOr<DiskEntry> NodeCache::FillLazy(oci::Store& src, const oci::Reference& ref, const oci::Digest& digest,
                                         const std::string& rel, const std::string& key,
-                                        const std::string& serve_config,
+                                        lazy::ServeConfig serve,
                                         const std::optional<oci::RawManifest>& picked) {
   if (rel.starts_with("/")) return Unsupported("the disk is not under /disk");
   ASSIGN_OR_RETURN(ImageParts img, ReadImageParts(src, digest, picked, options_.platform));
@@ -101,7 +74,7 @@ StatusOr<DiskEntry> NodeCache::FillLazy(oci::Store& src, const oci::Reference& r
     return Unsupported("not a v2 image (no chunk index)");
   }
   ASSIGN_OR_RETURN(layer::Codec codec, layer::CodecForMediaType(top.media_type));
-  ASSIGN_OR_RETURN(layer::BlobReadAt read, RangeReader(src, top));
+  layer::BlobReadAt read = RangeReader(src, top);
 
   // The index, checked against the anchor in the pinned manifest.
   std::string member(anchor->length, '\0');
@@ -149,14 +122,9 @@ StatusOr<DiskEntry> NodeCache::FillLazy(oci::Store& src, const oci::Reference& r
     }
   }
 
-  json serve = json::object();
-  if (!serve_config.empty()) {
-    serve = json::parse(serve_config, nullptr, false);
-    if (!serve.is_object()) return InvalidArgument("serve_config is not a JSON object");
-  }
-  serve["layer"] = DescriptorJson(top);
-  serve["diffId"] = img.config.diff_ids.back().str();
-  serve["image"] = ImageLocation(src, digest);
+  serve.layer = top;
+  serve.diff_id = img.config.diff_ids.back();
+  serve.image = ImageLocation(src, digest);
 
   std::string work = root() + "/tmp/" + key + ".work";
   RETURN_IF_ERROR(RemoveAll(work));
@@ -165,11 +133,11 @@ StatusOr<DiskEntry> NodeCache::FillLazy(oci::Store& src, const oci::Reference& r
     std::string dir;
     ~Cleanup() { (void)RemoveAll(dir); }
   } cleanup{work};
-  RETURN_IF_ERROR(WriteFileAtomic(work + "/index", index_bytes, 0444));
-  RETURN_IF_ERROR(WriteFileAtomic(work + "/serve.json", serve.dump(2) + "\n", 0600));
+  RETURN_IF_ERROR(WriteFileAtomic(work + "/" + lazy::kIndexFile, index_bytes, 0444));
+  RETURN_IF_ERROR(lazy::WriteServeConfig(work, serve));
   json meta = {{"manifest", digest.str()}, {"path", path_in_image}, {"format", disk::FormatName(info.format)},
                {"virtualSize", info.virtual_size}, {"source", ref.str()}, {"lazy", true}};
-  RETURN_IF_ERROR(WriteFileAtomic(work + "/meta.json", meta.dump(2) + "\n"));
+  RETURN_IF_ERROR(WriteFileAtomic(work + "/" + lazy::kMetaFile, meta.dump(2) + "\n"));
   RETURN_IF_ERROR(Publish(work, key, img.raw, img.raw_config, m.config.media_type));
   return ReadEntry(key);
 }

@@ -93,7 +93,7 @@ class LazyEntryTest : public ::testing::Test {
   StatusOr<Lease> PrepareLazy(const std::string& vm, const std::string& tag) {
     PrepareRequest req{vm, "example.com/disks/a:" + tag, "", {}};
     req.lazy = true;
-    req.serve_config = R"({"fillRate": 0, "authFile": ""})";
+    req.serve.registry = R"({"parallel": 2})";
     return cache_->Prepare(req, Opener());
   }
   std::string EntryDir(const Lease& l) const { return dir_.path() + "/root/disks/" + l.disk_key; }

@@ -1,6 +1,5 @@
 #include "cache/node_cache.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -18,6 +17,7 @@
 #include "disk/overlay.h"
 
 #include "disk/qemu_img.h"
+#include "lazy/fill.h"
 #include "oci/media_types.h"
 #include "util/fs.h"
 #include "util/sha256.h"
@@ -26,19 +26,6 @@ namespace regdisk::cache {
 namespace {
 
 using nlohmann::json;
-
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") out.push_back(n);
-    }
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 }  // namespace
 
@@ -349,21 +336,36 @@ StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::
                                           const std::optional<oci::RawManifest>& picked,
                                           std::string& full_pull_reason) {
   std::string key = KeyFor(digest, rel);
-  if (auto e = ReadEntry(key); e.ok()) {
+  // A plugin given by path must be there to serve lazily.
+  ServerCommand server = options_.server(root(), key);
+  bool lazy_ok = req.lazy && (!server.plugin.starts_with("/") || PathExists(server.plugin));
+  if (req.lazy && !lazy_ok) full_pull_reason = "the NBD plugin " + server.plugin + " is not installed";
+  auto have = ReadEntry(key);
+  if (have.ok()) {
     ::utimensat(AT_FDCWD, (root() + "/disks/" + key + "/meta.json").c_str(), nullptr, 0);
-    return e;
+    if (!have->lazy || lazy_ok) return have;
   }
   if (!src) {
     ASSIGN_OR_RETURN(src, open(ref));
   }
-  if (req.lazy) {
-    auto lazy = FillLazy(*src, ref, digest, rel, key, req.serve_config, picked);
-    if (lazy.ok() || lazy.status().code() != Code::kUnsupported) {
-      if (!lazy.ok()) return lazy.status().Annotate(ref.str());
-      return lazy;
+  // A v2 image becomes a lazy entry; a full prepare then fills it (chunks
+  // this node has in other entries are copied, not downloaded) and it
+  // becomes an ordinary entry.
+  auto lazy = have.ok() ? have : FillLazy(*src, ref, digest, rel, key, req.serve, picked);
+  if (lazy.ok() && !lazy_ok) {
+    lazy::FillOptions fill;
+    fill.key_locked = true;
+    if (Status s = lazy::FillEntry(root(), key, *src, fill); !s.ok()) {
+      (void)RemoveEntry(key);
+      return s.Annotate(ref.str());
     }
-    full_pull_reason = lazy.status().message();
+    return ReadEntry(key);
   }
+  if (lazy.ok() || lazy.status().code() != Code::kUnsupported) {
+    if (!lazy.ok()) return lazy.status().Annotate(ref.str());
+    return lazy;
+  }
+  if (lazy_ok) full_pull_reason = lazy.status().message();
   auto e = Fill(*src, digest, rel, key, ref.str(), picked);
   if (!e.ok()) return e.status().Annotate(ref.str());
   return e;
@@ -480,6 +482,15 @@ void NodeCache::RemoveLeftovers() {
   }
 }
 
+Status NodeCache::RemoveEntry(const std::string& key) {
+  std::string trash = root() + "/tmp/" + key + ".trash";
+  RETURN_IF_ERROR(RemoveAll(trash));
+  if (::rename((root() + "/disks/" + key).c_str(), trash.c_str()) != 0) {
+    return IoError("removing cache entry " + key, errno);
+  }
+  return RemoveAll(trash);
+}
+
 bool NodeCache::Leased(const std::string& key, bool nbd_only) {
   for (const auto& vm : ListDir(root() + "/vms")) {
     auto l = GetLease(vm);
@@ -520,12 +531,7 @@ StatusOr<NodeCache::GcResult> NodeCache::Gc(uint64_t max_bytes) {
       live_manifests.insert(e.manifest.str());
       continue;
     }
-    std::string trash = root() + "/tmp/" + e.key + ".trash";
-    RETURN_IF_ERROR(RemoveAll(trash));
-    if (::rename((root() + "/disks/" + e.key).c_str(), trash.c_str()) != 0) {
-      return IoError("removing cache entry " + e.key, errno);
-    }
-    RETURN_IF_ERROR(RemoveAll(trash));
+    RETURN_IF_ERROR(RemoveEntry(e.key));
     total -= e.bytes_on_disk;
     r.removed++;
     r.bytes_freed += e.bytes_on_disk;

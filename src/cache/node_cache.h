@@ -33,6 +33,7 @@
 #include "disk/format.h"
 #include "layer/disk_extractor.h"
 #include "layout/layout.h"
+#include "lazy/entry.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
 #include "oci/store.h"
@@ -84,9 +85,9 @@ struct PrepareRequest {
   // top, a source without range reads) is pulled whole
   // (Lease::full_pull_reason says why).
   bool lazy = false;
-  // A JSON object merged into a lazy entry's serve.json: "registry",
-  // "authFile", "fillRate" (see resolve's serve.json functions).
-  std::string serve_config;
+  // A lazy entry's serve.json: the caller gives registry, auth_file and
+  // fill_rate; the cache fills in the layer, diff_id and image.
+  lazy::ServeConfig serve;
 };
 
 struct Lease {
@@ -149,8 +150,10 @@ class NodeCache {
   // A lazy entry for the v2 image `digest` (lazy_entry.cc); Unsupported
   // when the image cannot be served lazily.
   StatusOr<DiskEntry> FillLazy(oci::Store& src, const oci::Reference& ref, const oci::Digest& digest,
-                               const std::string& rel, const std::string& key, const std::string& serve_config,
+                               const std::string& rel, const std::string& key, lazy::ServeConfig serve,
                                const std::optional<oci::RawManifest>& picked);
+  // Deletes the entry `key` (its lock held): moved to ROOT/tmp, removed.
+  Status RemoveEntry(const std::string& key);
   // Publishes ROOT/tmp/KEY.work as ROOT/disks/KEY with the image's manifest
   // and config kept in images_.
   Status Publish(const std::string& work, const std::string& key, const oci::RawManifest& raw,

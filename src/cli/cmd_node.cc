@@ -38,7 +38,7 @@ Status RunPrepare(const NodeArgs& a) {
   std::string image = resolve::RegistryImageName(a.image);
   cache::PrepareRequest req{a.vm, image, a.path, {}};
   req.lazy = a.lazy;
-  if (a.lazy) req.serve_config = resolve::ServeConfig(a.reg, "");
+  req.serve = resolve::ServeSettings(a.reg, "");
   if (!a.policy.empty()) {
     auto p = cache::ParsePullPolicy(a.policy);
     if (!p.ok()) return p.status();

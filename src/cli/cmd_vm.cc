@@ -89,9 +89,9 @@ StatusOr<std::unique_ptr<runtime::Runner>> OpenRunner(const VmArgs& a) {
     return resolve::OpenRegistry(reg, ref, auth_file);
   };
   o.lazy = a.lazy;
-  o.serve_config = [root, reg](const std::string& secret) -> StatusOr<std::string> {
+  o.serve = [root, reg](const std::string& secret) -> StatusOr<lazy::ServeConfig> {
     ASSIGN_OR_RETURN(std::string auth_file, resolve::PullSecretFile(root, secret));
-    return resolve::ServeConfig(reg, auth_file);
+    return resolve::ServeSettings(reg, auth_file);
   };
   return runtime::Runner::Open(std::move(o));
 }

@@ -51,10 +51,10 @@ StatusOr<std::vector<vm::AttachedDisk>> Runner::Attach(const std::string& name, 
         };
         if (never) req.policy = cache::PullPolicy::kIfNotPresent;
         req.lazy = options_.lazy;
-        if (req.lazy && options_.serve_config) {
-          auto serve = options_.serve_config(secret);
+        if (options_.serve) {
+          auto serve = options_.serve(secret);
           if (!serve.ok()) return serve.status().Annotate("VM " + name + ", disk " + d.name);
-          req.serve_config = *serve;
+          req.serve = *serve;
         }
         auto lease = cache_->Prepare(req, opener);
         if (!lease.ok()) return lease.status().Annotate("VM " + name + ", disk " + d.name);

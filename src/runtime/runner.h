@@ -52,8 +52,8 @@ using ImageOpener =
     std::function<StatusOr<std::unique_ptr<oci::Store>>(const oci::Reference& ref, const std::string& secret)>;
 
 // A lazy entry's serve.json settings for a volume whose imagePullSecret
-// is `secret` (cache::PrepareRequest::serve_config).
-using ServeConfig = std::function<StatusOr<std::string>(const std::string& secret)>;
+// is `secret` (cache::PrepareRequest::serve).
+using ServeSettings = std::function<StatusOr<lazy::ServeConfig>(const std::string& secret)>;
 
 struct RunnerOptions {
   cache::CacheOptions cache;
@@ -63,7 +63,7 @@ struct RunnerOptions {
   // Serve v2 images' disks lazily over NBD (the VM starts once the index
   // is verified); false: pull every disk whole first.
   bool lazy = true;
-  ServeConfig serve_config;
+  ServeSettings serve;
 };
 
 struct VmState {
