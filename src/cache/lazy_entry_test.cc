@@ -156,6 +156,12 @@ TEST_F(LazyEntryTest, PrepareLazyPublishesTheEntryAndServesItOverNbd) {
   EXPECT_TRUE((*entries)[0].served);
   EXPECT_EQ((*entries)[0].leased_by, std::vector<std::string>{"vm-a"});
 
+  // The lease as stored names the socket.
+  auto stored = cache_->GetLease("vm-a");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->nbd_socket, lease->nbd_socket);
+  EXPECT_EQ((*stored)->base_file, "");
+
   // A second VM shares the entry and its server.
   auto second = PrepareLazy("vm-b", "v2");
   ASSERT_TRUE(second.ok()) << second.status().message();
