@@ -27,6 +27,22 @@ std::string KeyFor(const oci::Digest& manifest, const std::string& rel);
 // The format the image declares for the disk at `path_in_image`.
 std::optional<disk::Format> DeclaredFormat(const oci::Manifest& m, const std::string& path_in_image);
 
+// ROOT/tmp/KEY.work, which only the holder of KEY's lock touches: made
+// empty (whatever a killed predecessor left there is discarded), and
+// removed with whatever is still in it when destroyed.
+class WorkDir {
+ public:
+  static StatusOr<std::unique_ptr<WorkDir>> Make(const std::string& root, const std::string& key);
+  ~WorkDir();
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit WorkDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
 // The manifest, config and layers of an image manifest `digest`.
 struct ImageParts {
   oci::RawManifest raw;

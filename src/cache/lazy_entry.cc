@@ -126,13 +126,8 @@ StatusOr<DiskEntry> NodeCache::FillLazy(oci::Store& src, const oci::Reference& r
   serve.diff_id = img.config.diff_ids.back();
   serve.image = ImageLocation(src, digest);
 
-  std::string work = root() + "/tmp/" + key + ".work";
-  RETURN_IF_ERROR(RemoveAll(work));
-  RETURN_IF_ERROR(MakeDirs(work));
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { (void)RemoveAll(dir); }
-  } cleanup{work};
+  ASSIGN_OR_RETURN(auto work_dir, WorkDir::Make(root(), key));
+  const std::string& work = work_dir->path();
   RETURN_IF_ERROR(WriteFileAtomic(work + "/" + lazy::kIndexFile, index_bytes, 0444));
   RETURN_IF_ERROR(lazy::WriteServeConfig(work, serve));
   json meta = {{"manifest", digest.str()}, {"path", path_in_image}, {"format", disk::FormatName(info.format)},

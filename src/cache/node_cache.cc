@@ -237,6 +237,15 @@ StatusOr<ImageParts> ReadImageParts(oci::Store& src, const oci::Digest& digest,
   return p;
 }
 
+StatusOr<std::unique_ptr<WorkDir>> WorkDir::Make(const std::string& root, const std::string& key) {
+  std::unique_ptr<WorkDir> w(new WorkDir(root + "/tmp/" + key + ".work"));
+  RETURN_IF_ERROR(RemoveAll(w->path_));
+  RETURN_IF_ERROR(MakeDirs(w->path_));
+  return w;
+}
+
+WorkDir::~WorkDir() { (void)RemoveAll(path_); }
+
 Status AddLayers(oci::Store& src, const ImageParts& img, size_t count, layer::DiskExtractor& extractor,
                  const std::function<void(uint64_t)>& on_bytes) {
   for (size_t i = 0; i < count; ++i) {
@@ -277,15 +286,8 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
   const oci::RawManifest& raw = img.raw;
   const oci::Manifest& m = img.manifest;
 
-  // Work happens in ROOT/tmp/KEY.work, which only the holder of KEY's lock
-  // touches; whatever a killed predecessor left there is discarded.
-  std::string work = root() + "/tmp/" + key + ".work";
-  RETURN_IF_ERROR(RemoveAll(work));
-  RETURN_IF_ERROR(MakeDirs(work));
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { (void)RemoveAll(dir); }
-  } cleanup{work};
+  ASSIGN_OR_RETURN(auto work_dir, WorkDir::Make(root(), key));
+  const std::string& work = work_dir->path();
 
   layer::DiskExtractor::Taken taken;
   {

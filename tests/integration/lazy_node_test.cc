@@ -76,6 +76,15 @@ class LazyNodeTest : public ::testing::Test {
     EXPECT_EQ(r.err, "") << "a lazy prepare of a v2 image fell back to a full pull";
     return r.exit_code == 0 ? json::parse(r.out) : json::object();
   }
+  // A `size`-byte disk pushed as REPO:v1 and prepared lazily for `vm`; the
+  // disk's path in `disk`.
+  json PushAndPrepareLazy(size_t size, uint64_t seed, const std::string& repo, const std::string& vm,
+                          std::string* disk, std::string* image) {
+    *disk = dir_.path() + "/" + vm + ".img";
+    MakeDisk(*disk, size, seed);
+    *image = Push(*disk, repo);
+    return PrepareLazy(vm, *image);
+  }
   json CacheLs() {
     ProcessResult r = Regdisk({"cache", "ls", "--json", "--root", root_});
     EXPECT_EQ(r.exit_code, 0) << Describe(r);
@@ -111,10 +120,8 @@ class LazyNodeTest : public ::testing::Test {
 };
 
 TEST_F(LazyNodeTest, PrepareLazyServesTheDiskReleaseStopsTheServerGcRemovesTheEntry) {
-  std::string disk = dir_.path() + "/disk.img";
-  MakeDisk(disk, 16 << 20, 1);
-  std::string image = Push(disk, "lazy/a");
-  json lease = PrepareLazy("vm-a", image);
+  std::string disk, image;
+  json lease = PushAndPrepareLazy(16 << 20, 1, "lazy/a", "vm-a", &disk, &image);
   ASSERT_FALSE(lease.empty());
   std::string socket = lease["nbdSocket"];
   ASSERT_NE(socket, "");
@@ -152,10 +159,8 @@ TEST_F(LazyNodeTest, PrepareLazyServesTheDiskReleaseStopsTheServerGcRemovesTheEn
 }
 
 TEST_F(LazyNodeTest, KillingTheServerMidReadCorruptsNothingAndPrepareRestartsIt) {
-  std::string disk = dir_.path() + "/disk.img";
-  MakeDisk(disk, 64 << 20, 2);
-  std::string image = Push(disk, "lazy/b");
-  json lease = PrepareLazy("vm-b", image);
+  std::string disk, image;
+  json lease = PushAndPrepareLazy(64 << 20, 2, "lazy/b", "vm-b", &disk, &image);
   ASSERT_FALSE(lease.empty());
   std::string socket = lease["nbdSocket"], overlay = lease["overlay"];
   std::string entry = socket.substr(0, socket.rfind('/'));
