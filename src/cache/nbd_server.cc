@@ -31,6 +31,10 @@ constexpr size_t kMaxLogTailBytes = 4096;
 // A pid file holds one decimal pid.
 constexpr uint64_t kMaxPidFileBytes = 64;
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
+// A server that exits or hangs at start gets one more try (a signal meant
+// for another process, a plugin that lost a race at startup) before the
+// error reaches the VM.
+constexpr int kServerStartAttempts = 2;
 
 std::string PidFile(const std::string& dir) { return dir + "/nbd.pid"; }
 std::string LogFile(const std::string& dir) { return dir + "/nbd.log"; }
@@ -134,6 +138,29 @@ StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& args, const std::s
   return server;
 }
 
+// One start of the server: spawned, its pid recorded, waited for until its
+// socket accepts (kServerStartSeconds). Unavailable when it exited or hung.
+Status StartServer(const std::string& entry_dir, const std::vector<std::string>& argv) {
+  const std::string socket = ServerSocket(entry_dir);
+  ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(argv, LogFile(entry_dir)));
+  if (Status s = WriteFileAtomic(PidFile(entry_dir), std::to_string(pid) + "\n", 0644); !s.ok()) {
+    ::kill(pid, SIGKILL);
+    return s;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kServerStartSeconds);
+  while (!Accepts(socket)) {
+    bool alive = Alive(pid);  // before exec its command line is still ours
+    if (!alive || std::chrono::steady_clock::now() > deadline) {
+      (void)StopServer(entry_dir);
+      return Unavailable("the NBD server of " + entry_dir +
+                         (alive ? " did not accept within " + std::to_string(kServerStartSeconds) + " s" : " exited") +
+                         ": " + LogTail(entry_dir));
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 ServerCommand PluginCommand(const std::string& root, const std::string& key) {
@@ -183,24 +210,12 @@ Status EnsureServer(const std::string& entry_dir, const ServerCommand& cmd) {
 
   std::vector<std::string> argv = {cmd.nbdkit, "-f", "--log=stderr", "--unix", socket, cmd.plugin};
   argv.insert(argv.end(), cmd.args.begin(), cmd.args.end());
-  ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(argv, LogFile(entry_dir)));
-  if (Status s = WriteFileAtomic(PidFile(entry_dir), std::to_string(pid) + "\n", 0644); !s.ok()) {
-    ::kill(pid, SIGKILL);
-    return s;
+  Status started;
+  for (int attempt = 0; attempt < kServerStartAttempts; ++attempt) {
+    started = StartServer(entry_dir, argv);
+    if (started.ok() || started.code() != Code::kUnavailable) break;
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kServerStartSeconds);
-  for (;;) {
-    if (Accepts(socket)) break;
-    bool alive = Alive(pid);  // before exec its command line is still ours
-    if (!alive || std::chrono::steady_clock::now() > deadline) {
-      (void)StopServer(entry_dir);
-      return Unavailable("the NBD server of " + entry_dir + (alive ? " did not accept within " +
-                                                                         std::to_string(kServerStartSeconds) + " s"
-                                                                   : " exited") +
-                         ": " + LogTail(entry_dir));
-    }
-    std::this_thread::sleep_for(kPollInterval);
-  }
+  RETURN_IF_ERROR(started);
   if (::chmod(socket.c_str(), 0666) != 0) {
     int e = errno;
     (void)StopServer(entry_dir);

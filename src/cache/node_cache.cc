@@ -338,10 +338,17 @@ StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::
                                           const std::optional<oci::RawManifest>& picked,
                                           std::string& full_pull_reason) {
   std::string key = KeyFor(digest, rel);
-  // A plugin given by path must be there to serve lazily.
+  // Serving lazily needs the plugin (when given by path) and a socket path
+  // that fits.
   ServerCommand server = options_.server(root(), key);
-  bool lazy_ok = req.lazy && (!server.plugin.starts_with("/") || PathExists(server.plugin));
-  if (req.lazy && !lazy_ok) full_pull_reason = "the NBD plugin " + server.plugin + " is not installed";
+  bool lazy_ok = req.lazy;
+  if (lazy_ok && server.plugin.starts_with("/") && !PathExists(server.plugin)) {
+    lazy_ok = false;
+    full_pull_reason = "the NBD plugin " + server.plugin + " is not installed";
+  } else if (lazy_ok && ServerSocket(root() + "/disks/" + key).size() > kMaxSocketPath) {
+    lazy_ok = false;
+    full_pull_reason = "the NBD socket's path would be over " + std::to_string(kMaxSocketPath) + " bytes";
+  }
   auto have = ReadEntry(key);
   if (have.ok()) {
     ::utimensat(AT_FDCWD, (root() + "/disks/" + key + "/meta.json").c_str(), nullptr, 0);
