@@ -37,7 +37,13 @@ Status RunPrepare(const NodeArgs& a) {
   // REF. Both name the same image, and the lease records the plain form.
   std::string image = resolve::RegistryImageName(a.image);
   cache::PrepareRequest req{a.vm, image, a.path, {}};
-  req.lazy = a.lazy;
+  // --creds cannot be handed to the serving process (it would have to be
+  // written down): pulled whole.
+  req.lazy = a.lazy && a.reg.creds.empty();
+  if (a.lazy && !req.lazy) {
+    std::fprintf(stderr, "regdisk: pulled whole, not lazily: --creds is not kept for a serving process; "
+                         "log in (regdisk login) to serve lazily\n");
+  }
   req.serve = resolve::ServeSettings(a.reg, "");
   if (!a.policy.empty()) {
     auto p = cache::ParsePullPolicy(a.policy);

@@ -88,7 +88,7 @@ StatusOr<std::unique_ptr<runtime::Runner>> OpenRunner(const VmArgs& a) {
     ASSIGN_OR_RETURN(std::string auth_file, resolve::PullSecretFile(root, secret));
     return resolve::OpenRegistry(reg, ref, auth_file);
   };
-  o.lazy = a.lazy;
+  o.lazy = a.lazy && a.reg.creds.empty();  // --creds is never written down for a serving process
   o.serve = [root, reg](const std::string& secret) -> StatusOr<lazy::ServeConfig> {
     ASSIGN_OR_RETURN(std::string auth_file, resolve::PullSecretFile(root, secret));
     return resolve::ServeSettings(reg, auth_file);

@@ -161,7 +161,9 @@ std::string RegistryImageName(const std::string& name) {
 
 lazy::ServeConfig ServeSettings(const RegistryFlags& flags, const std::string& auth_file) {
   lazy::ServeConfig c;
-  c.registry = RegistryFlagsJson(flags);
+  RegistryFlags kept = flags;
+  kept.creds.clear();  // no secret is written to the node's files
+  c.registry = RegistryFlagsJson(kept);
   c.auth_file = auth_file;
   return c;
 }

@@ -90,8 +90,10 @@ StatusOr<std::string> PullSecretFile(const std::string& root, const std::string&
 std::string RegistryImageName(const std::string& name);
 
 // What a lazy cache entry's serve.json takes from the command line
-// (cache::PrepareRequest::serve): the registry flags, `auth_file` (a pull
-// secret's, or ""), fill rate 0 (the background fill unbounded).
+// (cache::PrepareRequest::serve): the registry flags but --creds (no file
+// regdisk writes holds a secret; the serving process uses auth files),
+// `auth_file` (a pull secret's, or ""), fill rate 0 (the background fill
+// unbounded).
 lazy::ServeConfig ServeSettings(const RegistryFlags& flags, const std::string& auth_file);
 
 }  // namespace regdisk::resolve
