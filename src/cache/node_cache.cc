@@ -364,6 +364,7 @@ StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::
   if (lazy.ok() && !lazy_ok) {
     lazy::FillOptions fill;
     fill.key_locked = true;
+    fill.on_bytes = options_.on_bytes;
     if (Status s = lazy::FillEntry(root(), key, *src, fill); !s.ok()) {
       (void)RemoveEntry(key);
       return s.Annotate(ref.str());

@@ -75,6 +75,7 @@ Status ChunkStore::Read(uint64_t offset, size_t len, char* buf) {
   if (offset > index_.disk_size || len > index_.disk_size - offset) {
     return InvalidArgument("read past the end of the disk");
   }
+  if (len == 0) return OkStatus();
   // The chunks the read spans: all but the first are started in the
   // background at once, so that a long read fetches in parallel.
   std::vector<size_t> spans;
@@ -146,7 +147,10 @@ Status ChunkStore::Load(size_t i) {
   stats_.source_chunks++;
   stats_.source_bytes += e.blob_length;
   if (!bytes.ok()) {
-    Status s = bytes.status().Annotate(ChunkName(i) + ", expected sha256 " + layer::ShaHex(e.sha256));
+    // A chunk that is not what the index says (kCorrupt: it does not
+    // decode, or its digest differs) names the digest it should have.
+    const bool bad = bytes.status().code() == Code::kCorrupt;
+    Status s = bytes.status().Annotate(ChunkName(i) + (bad ? ", expected sha256 " + layer::ShaHex(e.sha256) : ""));
     Log(s.message());
     return s;
   }

@@ -15,16 +15,19 @@
 // in the map. Zero extents read as zeros and are never stored (disk.partial
 // is sparse). A chunk failing verification is never used: the read fails
 // with a kCorrupt error naming the chunk (its number, disk offset, the
-// expected and the actual digest).
+// expected digest, and the actual one or why the member did not decode).
+// Nothing here retries a chunk that failed: the next read of it tries
+// again, so reads resume once the registry is back.
 //
 // Concurrency: any number of threads may Read at once. Each chunk is loaded
 // by one thread at a time (single flight); others wanting it wait for that
 // load. A read that follows on from the chunk before it (a sequential
 // reader) queues the next kReadAhead chunks for background threads (at most
 // `parallel` of them), as do the chunks of a read spanning several; a
-// random read loads its own chunks only. Other
-// processes (a FillEntry beside the server) may write the same entry: they
-// write the same verified bytes, and a lost map bit only costs a refetch.
+// random read loads its own chunks only. Memory: each load holds one chunk
+// and its member (at most 2 x kMaxChunkSize plus a little). Other processes
+// (a FillEntry beside the server) may write the same entry: they write the
+// same verified bytes, and a lost map bit only costs a refetch.
 //
 // Once the entry was promoted (ENTRY/disk exists), the store reads `disk`,
 // which Promote checked whole, and loads nothing.
@@ -50,9 +53,8 @@
 namespace regdisk::lazy {
 
 // Chunks queued ahead of a sequential reader: a guest reading a file reads
-// on; 4 chunks (4 MiB at the default size) is one readahead
-// window of a Linux guest's block layer many times over, and bounds what a
-// random reader wastes.
+// on; 4 chunks (4 MiB at the default size) is a Linux guest's readahead
+// window many times over, and bounds what a reader that stops wastes.
 inline constexpr size_t kReadAhead = 4;
 // Read-ahead requests waiting at most; more are dropped (they are hints).
 inline constexpr size_t kMaxQueued = 64;

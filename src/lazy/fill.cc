@@ -41,6 +41,23 @@ Status SyncDir(const std::string& dir) {
   return r == 0 ? OkStatus() : IoError("fsync " + dir, errno);
 }
 
+// A blob reader that reports the bytes it hands out.
+class ProgressReader : public oci::BlobReader {
+ public:
+  ProgressReader(std::unique_ptr<oci::BlobReader> inner, const std::function<void(uint64_t)>& on_bytes)
+      : inner_(std::move(inner)), on_bytes_(on_bytes) {}
+  StatusOr<size_t> Read(void* buf, size_t len) override {
+    ASSIGN_OR_RETURN(size_t n, inner_->Read(buf, len));
+    if (on_bytes_ && n > 0) on_bytes_(n);
+    return n;
+  }
+  uint64_t size() const override { return inner_->size(); }
+
+ private:
+  std::unique_ptr<oci::BlobReader> inner_;
+  const std::function<void(uint64_t)>& on_bytes_;
+};
+
 }  // namespace
 
 Status PromoteVerified(const std::string& dir, int fd) {
@@ -87,8 +104,10 @@ Status Promote(const std::string& root, const std::string& key, bool key_locked)
 Status FillEntry(const std::string& root, const std::string& key, oci::Store& source, const FillOptions& options) {
   ASSIGN_OR_RETURN(ServeConfig config, ReadServeConfig(EntryDir(root, key)));
   const oci::Digest blob = config.layer.digest;
-  layer::BlobReadAt read = [&source, blob](uint64_t offset, char* buf, size_t len) {
-    return source.ReadAt(blob, offset, buf, len);
+  layer::BlobReadAt read = [&source, &options, blob](uint64_t offset, char* buf, size_t len) {
+    Status s = source.ReadAt(blob, offset, buf, len);
+    if (s.ok() && options.on_bytes) options.on_bytes(len);
+    return s;
   };
   StoreOptions so{.parallel = options.parallel, .use_donors = true, .log = options.log};
   ASSIGN_OR_RETURN(auto store, ChunkStore::Open(root, key, read, so));
@@ -97,20 +116,21 @@ Status FillEntry(const std::string& root, const std::string& key, oci::Store& so
     // Nothing to reuse: one pass over the whole blob is the cheapest fetch,
     // and it proves the layer whole as a full pull would.
     ASSIGN_OR_RETURN(std::optional<layer::IndexAnchor> anchor, layer::ParseAnchor(store->config().layer));
-    ASSIGN_OR_RETURN(auto reader, oci::OpenBlob(source, store->config().layer));
+    ASSIGN_OR_RETURN(auto blob_reader, oci::OpenBlob(source, store->config().layer));
+    ProgressReader reader(std::move(blob_reader), options.on_bytes);
     const layer::DiskIndex& index = store->index();
     layer::VerifyHooks hooks{
         .on_chunk = [&](const layer::IndexEntry& e, std::string_view bytes) {
           return store->PutVerified(static_cast<size_t>(&e - index.entries.data()), bytes);
         },
         .diff_id = store->config().diff_id};
-    Status v = layer::VerifyLayer(*reader, *anchor, index, hooks);
+    Status v = layer::VerifyLayer(reader, *anchor, index, hooks);
     if (!v.ok()) {
       // A blob that is not the one the manifest names is reported as that
       // (the bounded reader checks its digest at the end), not as whatever
       // its bytes broke first.
       for (char buf[64 << 10];;) {
-        auto n = reader->Read(buf, sizeof buf);
+        auto n = reader.Read(buf, sizeof buf);
         if (!n.ok()) return n.status();
         if (*n == 0) break;
       }

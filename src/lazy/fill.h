@@ -21,6 +21,9 @@ struct FillOptions {
   int parallel = 4;         // chunks loaded at once (registry connections)
   bool key_locked = false;  // the caller holds ROOT/locks/disk-KEY.lock
   std::function<void(const std::string&)> log;
+  // Blob bytes fetched from `source`, as they arrive (download progress);
+  // called from several threads at once.
+  std::function<void(uint64_t)> on_bytes;
 };
 
 // Opens the entry's chunk store (lazy/chunk_store.h) and loads every

@@ -8,7 +8,6 @@
 
 #include <atomic>
 
-#include "build/builder.h"
 #include "lazy/chunk_map.h"
 #include "lazy/chunk_store.h"
 #include "lazy/fill.h"
@@ -72,37 +71,27 @@ class LazyTest : public ::testing::Test {
     return path;
   }
 
-  // Builds `disk` as a v2 gzip image into a layout; returns its manifest.
-  oci::Digest Build(const std::string& disk, const std::string& layout) {
-    auto store = layout::Layout::Open(layout, true);
-    build::BuildOptions o;
-    o.platform = {"amd64", "linux", ""};
-    o.disks = {{disk, "disk.img", {}}};
-    o.layer.compression = layer::Compression::kGzip;
-    o.chunk_size = kChunk;
-    auto r = build::BuildImage(**store, o, std::nullopt, "v2");
-    EXPECT_TRUE(r.ok()) << r.status().message();
-    return r->manifest.digest;
-  }
-
   // A lazy entry KEY for `disk` built into its own layout.
-  std::unique_ptr<CountingStore> Entry(const std::string& disk, const std::string& key) {
+  std::unique_ptr<CountingStore> Entry(const std::string& disk, const std::string& key,
+                                       layer::Compression compression = layer::Compression::kGzip) {
     const std::string layout = dir_.path() + "/layout-" + key;
-    oci::Digest m = Build(disk, layout);
+    auto m = testing::BuildV2Image(**layout::Layout::Open(layout, true), disk, kChunk, compression);
+    EXPECT_TRUE(m.ok()) << m.status().message();
     auto store = CountingStore::Open(layout);
-    Status s = testing::WriteLazyEntry(*store, m, "oci:" + layout + "@" + m.str(), root(), key);
+    Status s = testing::WriteLazyEntry(*store, *m, "oci:" + layout + "@" + m->str(), root(), key);
     EXPECT_TRUE(s.ok()) << s.message();
     store->opened = 0;  // the index's range read and the config are the node cache's
     store->ranges = 0;
     return store;
   }
 
-  std::unique_ptr<ChunkStore> OpenStore(const std::string& key, CountingStore& src) {
+  std::unique_ptr<ChunkStore> OpenStore(const std::string& key, CountingStore& src, bool donors = true) {
     auto config = ReadServeConfig(EntryDir(root(), key));
     EXPECT_TRUE(config.ok());
     oci::Digest blob = config->layer.digest;
     auto store = ChunkStore::Open(
-        root(), key, [&src, blob](uint64_t off, char* buf, size_t len) { return src.ReadAt(blob, off, buf, len); });
+        root(), key, [&src, blob](uint64_t off, char* buf, size_t len) { return src.ReadAt(blob, off, buf, len); },
+        {.use_donors = donors});
     EXPECT_TRUE(store.ok()) << store.status().message();
     return store.ok() ? std::move(*store) : nullptr;
   }
@@ -125,16 +114,24 @@ class LazyTest : public ::testing::Test {
 
 TEST_F(LazyTest, ServesTheDiskFromVerifiedChunksAndZeroExtents) {
   const std::string disk = MakeDisk("a.img", 'a');
-  auto src = Entry(disk, "ka");
-  auto store = OpenStore("ka", *src);
-  ASSERT_TRUE(store);
-  Status s;
-  EXPECT_EQ(Sha256::HexOf(ReadAll(*store, &s)), Sha256::HexOf(*ReadFile(disk)));
-  ASSERT_TRUE(s.ok()) << s.message();
-  EXPECT_EQ(store->stats().source_chunks, 12u);  // each data chunk once, holes never
-  EXPECT_EQ(store->Missing(), 0u);
-  // Read-ahead and single flight: no chunk was fetched twice.
-  EXPECT_EQ(src->ranges, 12);
+  for (auto c : {layer::Compression::kGzip, layer::Compression::kZstd, layer::Compression::kNone}) {
+    SCOPED_TRACE(layer::CompressionName(c));
+    const std::string key = std::string("k") + layer::CompressionName(c);
+    auto src = Entry(disk, key, c);
+    auto store = OpenStore(key, *src, /*donors=*/false);  // the other codecs' entries hold the same chunks
+    ASSERT_TRUE(store);
+    Status s;
+    EXPECT_EQ(Sha256::HexOf(ReadAll(*store, &s)), Sha256::HexOf(*ReadFile(disk)));
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(store->stats().source_chunks, 12u);  // each data chunk once, holes never
+    EXPECT_EQ(store->Missing(), 0u);
+    // Read-ahead and single flight: no chunk was fetched twice.
+    EXPECT_EQ(src->ranges, 12);
+    // The zero extents stayed holes in disk.partial.
+    struct stat st;
+    ASSERT_EQ(::stat((EntryDir(root(), key) + "/disk.partial").c_str(), &st), 0);
+    EXPECT_LE(static_cast<uint64_t>(st.st_blocks) * 512, 13u * kChunk);
+  }
 }
 
 TEST_F(LazyTest, ReopenReverifiesMarkedChunksAndRefetchesBadOnes) {
@@ -229,11 +226,45 @@ TEST_F(LazyTest, ChunkMapRefusesAnythingButItsOwnFormat) {
   EXPECT_EQ((*DecodeChunkMap(*ReadFile(path), d, 16))[1], 0x02);
 }
 
+TEST(ServeConfig, RoundTripsAndRefusesMalformedFiles) {
+  ServeConfig c;
+  c.layer = {.media_type = "application/vnd.oci.image.layer.v1.tar+gzip", .digest = oci::Digest::Of("l"), .size = 9,
+             .annotations = {{"io.regdisk.disk.chunk-size", "65536"}}};
+  c.diff_id = oci::Digest::Of("d");
+  c.image = "docker://127.0.0.1:5000/a@" + oci::Digest::Of("m").str();
+  c.registry = R"({"parallel":2})";
+  c.auth_file = "/root/secrets/x.json";
+  c.fill_rate = 1000;
+  auto back = ParseServeConfig(EncodeServeConfig(c));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(EncodeServeConfig(*back), EncodeServeConfig(c));
+  EXPECT_EQ(back->layer.annotations.at("io.regdisk.disk.chunk-size"), "65536");
+  EXPECT_EQ(back->fill_rate, 1000u);
+  std::string good = EncodeServeConfig(c);
+  auto without = [&](const std::string& key) {
+    auto j = good;
+    j.replace(j.find("\"" + key + "\""), key.size() + 2, "\"x" + key + "\"");
+    return j;
+  };
+  for (const std::string& bad :
+       {std::string("[]"), std::string("{"), without("layer"), without("diffId"), without("image"),
+        std::string(R"({"layer": {"mediaType": "x", "digest": "sha256:00", "size": 1}, "diffId": "x", "image": ""})"),
+        good.substr(0, good.size() - 3), std::string(kMaxEntryJsonBytes + 1, ' '),
+        std::string(200, '[') + std::string(200, ']')}) {
+    EXPECT_FALSE(ParseServeConfig(bad).ok()) << bad.substr(0, 80);
+  }
+  std::string rate = good;
+  rate.replace(rate.find("1000"), 4, "-1");
+  EXPECT_FALSE(ParseServeConfig(rate).ok());
+}
+
 TEST_F(LazyTest, FillFromNothingStreamsOnceThenPromotes) {
   const std::string disk = MakeDisk("a.img", 'a');
   auto src = Entry(disk, "ka");
-  Status s = FillEntry(root(), "ka", *src);
+  uint64_t fetched = 0;
+  Status s = FillEntry(root(), "ka", *src, {.on_bytes = [&](uint64_t n) { fetched += n; }});
   ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(fetched, ReadServeConfig(EntryDir(root(), "ka"))->layer.size);
   EXPECT_EQ(src->opened, 1);
   EXPECT_EQ(src->ranges, 0);
   const std::string dir = EntryDir(root(), "ka");
@@ -257,10 +288,14 @@ TEST_F(LazyTest, DeltaFillFetchesOnlyTheChangedChunk) {
   ASSERT_TRUE(FillEntry(root(), "ka", *a).ok());
   const std::string disk_b = MakeDisk("b.img", 'b');
   auto b = Entry(disk_b, "kb");
-  Status s = FillEntry(root(), "kb", *b);
+  std::atomic<uint64_t> fetched{0};
+  Status s = FillEntry(root(), "kb", *b, {.on_bytes = [&](uint64_t n) { fetched += n; }});
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(b->opened, 0);  // no whole-blob stream
   EXPECT_EQ(b->ranges, 1);  // chunk 3 only
+  auto config = ReadServeConfig(EntryDir(root(), "kb"));
+  auto index = ReadEntryIndex(EntryDir(root(), "kb"), *config);
+  EXPECT_EQ(fetched, index->entries[3].blob_length);
   EXPECT_EQ(Sha256::HexOf(*ReadFile(EntryDir(root(), "kb") + "/disk")), Sha256::HexOf(*ReadFile(disk_b)));
 }
 

@@ -9,7 +9,8 @@
 // threads and connections must not cross a fork) it opens the chunk store
 // (lazy/chunk_store.h) and starts the background fill: every missing chunk
 // at serve.json's fillRate, retried every kFillRetryPause after a failure,
-// then lazy Promote; it keeps serving from the same file after that.
+// then lazy Promote (once: its checks of a complete disk do not change);
+// it keeps serving from the same file after that.
 //
 // Every byte returned by pread comes from a chunk verified against the
 // index; zero extents read as zeros. A read whose chunk cannot be loaded or
@@ -89,18 +90,24 @@ void Fill() {
   for (;;) {
     Status s = g->store->FillMissing(g->parallel, g->config.fill_rate, &g->stop);
     if (g->stop) return;
-    if (s.ok()) s = g->store->Promote(/*locked=*/false);
-    if (s.ok()) {
-      const lazy::StoreStats& st = g->store->stats();
-      LogDebug("fill done: " + std::to_string(st.source_chunks) + " chunks (" + std::to_string(st.source_bytes) +
-               " bytes) from the registry, " + std::to_string(st.donor_chunks) + " from donors, " +
-               std::to_string(st.local_chunks) + " re-verified in place");
+    if (!s.ok()) {
+      LogError("background fill: " + s.message() + "; trying again in " +
+               std::to_string(kFillRetryPause.count()) + " s");
+      std::unique_lock<std::mutex> lock(g->stop_mu);
+      if (g->stopped.wait_for(lock, kFillRetryPause, [] { return g->stop.load(); })) return;
+      continue;
+    }
+    // Every chunk is verified: a check of the whole disk that fails will
+    // fail the same way again; the entry then stays lazy and keeps serving.
+    if (Status p = g->store->Promote(/*locked=*/false); !p.ok()) {
+      LogError("the complete disk was not promoted: " + p.message());
       return;
     }
-    LogError("background fill: " + s.message() + "; trying again in " +
-             std::to_string(kFillRetryPause.count()) + " s");
-    std::unique_lock<std::mutex> lock(g->stop_mu);
-    if (g->stopped.wait_for(lock, kFillRetryPause, [] { return g->stop.load(); })) return;
+    const lazy::StoreStats& st = g->store->stats();
+    LogDebug("fill done: " + std::to_string(st.source_chunks) + " chunks (" + std::to_string(st.source_bytes) +
+             " bytes) from the registry, " + std::to_string(st.donor_chunks) + " from donors, " +
+             std::to_string(st.local_chunks) + " re-verified in place");
+    return;
   }
 }
 

@@ -23,6 +23,9 @@
 // a broken connection is retried with a new Range request for the rest of
 // that segment, up to retry_times times in a row without progress; then the
 // download fails with that error.
+//
+// ReadBlobRange (Repository::ReadAt, the lazy server's chunk reads) is one
+// such segment on its own: the same request, checks and retries.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>

@@ -50,6 +50,18 @@ TEST(Resolve, RegistryFlagsRoundTripThroughJsonAndBadValuesAreRefused) {
   }
 }
 
+TEST(Resolve, ServeSourceIsALayoutOrARegistry) {
+  TempDir dir;
+  ASSERT_TRUE(layout::Layout::Open(dir.path() + "/l", true).ok());
+  auto layout = OpenServeSource("oci:" + dir.path() + "/l@" + oci::Digest::Of("m").str(), "{}", "");
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  EXPECT_EQ((*layout)->id().domain, "oci:" + dir.path() + "/l");
+  EXPECT_EQ(OpenServeSource("oci:" + dir.path() + "/missing", "{}", "").status().code(), Code::kNotFound);
+  EXPECT_EQ(OpenServeSource("vmdisks/fedora:38", "{}", "").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(OpenServeSource("docker://127.0.0.1:1/a", "{\"parallel\": 99}", "").status().code(),
+            Code::kInvalidArgument);
+}
+
 TEST(Resolve, PullSecretIsOneSafeNameUnderRoot) {
   TempDir dir;
   EXPECT_EQ(*PullSecretFile(dir.path(), ""), "");

@@ -474,6 +474,28 @@ TEST_F(RegistryClientTest, ParallelRangedPullEqualsOneStream) {
   EXPECT_TRUE(got[1] == data);
 }
 
+// ReadAt: one Range request per call, exactly the bytes asked for; a range
+// past the blob's end is an error, not a short read.
+TEST_F(RegistryClientTest, ReadAtIsOneRangeRequestForExactlyTheBytes) {
+  RegistryServer* server = Start(Flavour::kOpen);
+  ASSERT_EQ(server->error(), "");
+  auto repo = OpenRepo(*server, "vm/readat", OptionsFor(*server));
+  ASSERT_TRUE(repo.ok());
+  std::string data = RandomBytes((3 << 20) + 77, 12);
+  auto desc = oci::WriteBlob(**repo, data, oci::media::kOciLayerTar);
+  ASSERT_TRUE(desc.ok()) << desc.status().message();
+  std::string path = "/v2/vm/readat/blobs/" + desc->digest.str();
+  int before = server->CountRequests("GET", path, 206);
+  std::string buf(100000, '\0');
+  ASSERT_TRUE((*repo)->ReadAt(desc->digest, (2 << 20) + 5, buf.data(), buf.size()).ok());
+  EXPECT_TRUE(buf == data.substr((2 << 20) + 5, buf.size()));
+  ASSERT_TRUE((*repo)->ReadAt(desc->digest, data.size() - 7, buf.data(), 7).ok());
+  EXPECT_EQ(buf.substr(0, 7), data.substr(data.size() - 7));
+  EXPECT_EQ(server->CountRequests("GET", path, 206), before + 2);
+  EXPECT_FALSE((*repo)->ReadAt(desc->digest, data.size() - 7, buf.data(), 8).ok());
+  EXPECT_FALSE((*repo)->ReadAt(oci::Digest::Of("absent"), 0, buf.data(), 8).ok());
+}
+
 // The registry dies between two chunks of an upload and comes back: the
 // writer asks the upload URL where it stands and goes on from there.
 TEST_F(RegistryClientTest, UploadResumesAfterTheRegistryDied) {

@@ -2,12 +2,24 @@
 
 #include <nlohmann/json.hpp>
 
+#include "build/builder.h"
 #include "layer/decompressor.h"
 #include "layer/disk_index.h"
 #include "oci/media_types.h"
 #include "util/fs.h"
 
 namespace regdisk::testing {
+
+StatusOr<oci::Digest> BuildV2Image(oci::Store& store, const std::string& disk, uint32_t chunk_size,
+                                   layer::Compression compression) {
+  build::BuildOptions o;
+  o.platform = {"amd64", "linux", ""};
+  o.disks = {{disk, "disk.img", {}}};
+  o.layer.compression = compression;
+  o.chunk_size = chunk_size;
+  ASSIGN_OR_RETURN(build::BuildResult built, build::BuildImage(store, o, std::nullopt, "v2"));
+  return built.manifest.digest;
+}
 
 Status WriteLazyEntry(oci::Store& store, const oci::Digest& manifest, const std::string& image,
                       const std::string& root, const std::string& key, const std::string& registry_json) {

@@ -5,11 +5,17 @@
 
 #include <string>
 
+#include "layer/layer_writer.h"
 #include "lazy/entry.h"
 #include "oci/store.h"
 #include "util/status.h"
 
 namespace regdisk::testing {
+
+// Builds `disk` (the image's only disk, "disk.img") as a v2 image with
+// `chunk_size` chunks, into `store` tagged "v2"; its manifest digest.
+StatusOr<oci::Digest> BuildV2Image(oci::Store& store, const std::string& disk, uint32_t chunk_size,
+                                   layer::Compression compression = layer::Compression::kGzip);
 
 // The entry of image manifest `manifest` in `store` (its disk layer is the
 // last layer): meta.json with "lazy": true, serve.json naming `image`
