@@ -77,9 +77,12 @@ StatusOr<DiskEntry> NodeCache::FillLazy(oci::Store& src, const oci::Reference& r
   layer::BlobReadAt read = RangeReader(src, top);
 
   // The index, checked against the anchor in the pinned manifest.
+  const std::string where = "layer " + top.digest.str() + ": its chunk index";
   std::string member(anchor->length, '\0');
-  RETURN_IF_ERROR(read(anchor->offset, member.data(), member.size()).Annotate("reading the chunk index"));
-  ASSIGN_OR_RETURN(layer::DiskIndex index, layer::OpenIndex(*anchor, codec, member));
+  RETURN_IF_ERROR(read(anchor->offset, member.data(), member.size()).Annotate(where));
+  auto opened = layer::OpenIndex(*anchor, codec, member);
+  if (!opened.ok()) return opened.status().Annotate(where);
+  layer::DiskIndex index = std::move(*opened);
   ASSIGN_OR_RETURN(std::string index_bytes, layer::DecodeMember(codec, member, anchor->uncompressed_length));
   if (index.disk_size > options_.limits.max_disk_size) {
     return InvalidArgument("disk of " + std::to_string(index.disk_size) + " bytes is over the limit of " +
