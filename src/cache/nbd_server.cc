@@ -112,6 +112,9 @@ StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& args, const std::s
       ::dup2(null_fd, 0);
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
+      // Nothing of ours leaks into a process that outlives us: no lock, no
+      // registry connection.
+      ::close_range(3, ~0U, 0);
       ::execvp(argv[0], argv.data());
       const char msg[] = "regdisk: cannot execute the NBD server\n";
       (void)!::write(2, msg, sizeof msg - 1);

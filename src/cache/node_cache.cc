@@ -366,7 +366,7 @@ StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::
     fill.key_locked = true;
     fill.on_bytes = options_.on_bytes;
     if (Status s = lazy::FillEntry(root(), key, *src, fill); !s.ok()) {
-      (void)RemoveEntry(key);
+      if (!have.ok()) (void)RemoveEntry(key);  // an entry others use stays
       return s.Annotate(ref.str());
     }
     return ReadEntry(key);
