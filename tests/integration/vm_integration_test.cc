@@ -631,7 +631,8 @@ TEST_F(VmTest, BootsLazilyFromA1GiBV2Image) {
   EXPECT_THAT(xml, HasSubstr("socket='" + socket + "'"));
   // The guest's write is in its overlay; stop drops it, gc the entry.
   EXPECT_THAT(Sector64(Root() + "/vms/lazy1g.root/overlay.qcow2"), HasSubstr(kWritten));
-  ASSERT_EQ(Vm({"stop", "lazy1g", "--forget"}).exit_code, 0);
+  ProcessResult stop = Vm({"stop", "lazy1g", "--forget"});
+  ASSERT_EQ(stop.exit_code, 0) << Describe(stop);
   ProcessResult gc = Regdisk({"cache", "gc", "--root", Root()});
   EXPECT_EQ(gc.exit_code, 0) << Describe(gc);
   EXPECT_FALSE(PathExists(socket)) << "gc left the server of an entry nobody leases";
