@@ -617,7 +617,12 @@ TEST_F(VmTest, BootsLazilyFromA1GiBV2Image) {
   std::printf("[ measure  ] lazy 1 GiB v2: run returned after %.1f s, boot marker after %.1f s\n", started,
               Since(t0));
   EXPECT_THAT(console, HasSubstr("REGDISK-BOOTED"));
-  std::string done = WaitForConsole("lazy1g", "REGDISK-DONE", 1);
+  // Until the guest has powered off (stop right after its last line could
+  // race libvirt tearing the domain down).
+  ProcessResult follow = Vm({"console", "lazy1g", "--timeout", std::to_string(kBootTimeout)});
+  EXPECT_EQ(follow.exit_code, 0) << Describe(follow);
+  const std::string& done = follow.out;
+  EXPECT_THAT(done, HasSubstr("REGDISK-DONE"));
   EXPECT_THAT(done, HasSubstr("REGDISK-WROTE: /dev/vda"));
   EXPECT_THAT(done, Not(HasSubstr("REGDISK-ERROR")));
   auto domain = ReadFile(Root() + "/run/lazy1g/domain.xml");
