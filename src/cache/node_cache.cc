@@ -13,9 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/cache_internal.h"
 #include "disk/overlay.h"
 
 #include "disk/qemu_img.h"
+#include "lazy/fill.h"
 #include "oci/media_types.h"
 #include "util/fs.h"
 #include "util/sha256.h"
@@ -24,6 +26,8 @@ namespace regdisk::cache {
 namespace {
 
 using nlohmann::json;
+
+}  // namespace
 
 // "/disk/NAME" (or "") -> "NAME" (or ""); any other clean absolute path
 // ("/custom-disk/x", as containerDisk.path allows) is returned as it is.
@@ -73,10 +77,12 @@ std::optional<disk::Format> DeclaredFormat(const oci::Manifest& m, const std::st
   return from(m.annotations);
 }
 
+namespace {
+
 json LeaseToJson(const Lease& l) {
   return {{"vm", l.vm}, {"image", l.image}, {"path", l.path_in_image}, {"manifest", l.manifest.str()},
           {"diskKey", l.disk_key}, {"baseFile", l.base_file}, {"baseFormat", disk::FormatName(l.base_format)},
-          {"overlay", l.overlay}, {"boot", l.boot}};
+          {"overlay", l.overlay}, {"boot", l.boot}, {"nbdSocket", l.nbd_socket}};
 }
 
 StatusOr<Lease> LeaseFromJson(const std::string& text, const std::string& where) {
@@ -92,6 +98,7 @@ StatusOr<Lease> LeaseFromJson(const std::string& text, const std::string& where)
     ASSIGN_OR_RETURN(l.base_format, disk::ParseFormat(j.at("baseFormat").get<std::string>()));
     l.overlay = j.at("overlay").get<std::string>();
     l.boot = j.value("boot", "");  // missing: an unknown boot, not this one
+    l.nbd_socket = j.value("nbdSocket", "");
     return l;
   } catch (const json::exception& e) {
     return Corrupt(where + ": " + e.what());
@@ -174,12 +181,20 @@ StatusOr<DiskEntry> NodeCache::ReadEntry(const std::string& key) {
     ASSIGN_OR_RETURN(e.format, disk::ParseFormat(j.at("format").get<std::string>()));
     e.virtual_size = j.at("virtualSize").get<uint64_t>();
     e.source = j.at("source").get<std::string>();
+    // A lazy entry stays lazy until its disk exists (Promote renames it in
+    // before it rewrites meta.json).
+    e.lazy = j.value("lazy", false) && !PathExists(e.file);
   } catch (const json::exception& ex) {
     return Corrupt(dir + "/meta.json: " + ex.what());
   }
   struct stat st;
-  if (::stat(e.file.c_str(), &st) != 0) return IoError("disk of cache entry " + key, errno);
-  e.bytes_on_disk = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (!e.lazy && ::stat(e.file.c_str(), &st) != 0) return IoError("disk of cache entry " + key, errno);
+  for (const auto& name : ListDir(dir)) {
+    if (::lstat((dir + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      e.bytes_on_disk += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  e.served = ServerRunning(dir);
   if (::stat((dir + "/meta.json").c_str(), &st) == 0) e.last_used = st.st_mtime;
   return e;
 }
@@ -201,19 +216,6 @@ StatusOr<oci::Digest> NodeCache::ResolveDigest(const oci::Reference& ref, PullPo
   return picked->descriptor.digest;
 }
 
-namespace {
-
-// The manifest, config and layers of an image manifest `digest`.
-struct ImageParts {
-  oci::RawManifest raw;
-  oci::Manifest manifest;
-  std::string raw_config;
-  oci::ImageConfig config;
-};
-
-// The manifest `digest` (`picked` when that is it: the platform walk has
-// fetched it already), its config, and the check that the image is for
-// `platform` whether an index chose it or it was named alone.
 StatusOr<ImageParts> ReadImageParts(oci::Store& src, const oci::Digest& digest,
                                     const std::optional<oci::RawManifest>& picked, const oci::Platform& platform) {
   ImageParts p;
@@ -236,14 +238,31 @@ StatusOr<ImageParts> ReadImageParts(oci::Store& src, const oci::Digest& digest,
   return p;
 }
 
+StatusOr<std::unique_ptr<WorkDir>> WorkDir::Make(const std::string& root, const std::string& key) {
+  std::unique_ptr<WorkDir> w(new WorkDir(root + "/tmp/" + key + ".work"));
+  RETURN_IF_ERROR(RemoveAll(w->path_));
+  RETURN_IF_ERROR(MakeDirs(w->path_));
+  return w;
+}
+
+WorkDir::~WorkDir() { (void)RemoveAll(path_); }
+
+Status AddLayers(oci::Store& src, const ImageParts& img, size_t count, layer::DiskExtractor& extractor,
+                 const std::function<void(uint64_t)>& on_bytes) {
+  for (size_t i = 0; i < count; ++i) {
+    ASSIGN_OR_RETURN(auto reader, oci::OpenBlob(src, img.manifest.layers[i]));
+    RETURN_IF_ERROR(extractor.AddLayer(*reader, img.manifest.layers[i], img.config.diff_ids[i], on_bytes));
+  }
+  return OkStatus();
+}
+
+namespace {
+
 // Feeds every layer, bottom first, to `extractor` and takes the disk `rel`.
 StatusOr<layer::DiskExtractor::Taken> ExtractDisk(oci::Store& src, const ImageParts& img,
                                                   layer::DiskExtractor& extractor, const std::string& rel,
                                                   const std::function<void(uint64_t)>& on_bytes) {
-  for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
-    ASSIGN_OR_RETURN(auto reader, oci::OpenBlob(src, img.manifest.layers[i]));
-    RETURN_IF_ERROR(extractor.AddLayer(*reader, img.manifest.layers[i], img.config.diff_ids[i], on_bytes));
-  }
+  RETURN_IF_ERROR(AddLayers(src, img, img.manifest.layers.size(), extractor, on_bytes));
   return extractor.Take(rel);
 }
 
@@ -268,15 +287,8 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
   const oci::RawManifest& raw = img.raw;
   const oci::Manifest& m = img.manifest;
 
-  // Work happens in ROOT/tmp/KEY.work, which only the holder of KEY's lock
-  // touches; whatever a killed predecessor left there is discarded.
-  std::string work = root() + "/tmp/" + key + ".work";
-  RETURN_IF_ERROR(RemoveAll(work));
-  RETURN_IF_ERROR(MakeDirs(work));
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { (void)RemoveAll(dir); }
-  } cleanup{work};
+  ASSIGN_OR_RETURN(auto work_dir, WorkDir::Make(root(), key));
+  const std::string& work = work_dir->path();
 
   layer::DiskExtractor::Taken taken;
   {
@@ -301,8 +313,14 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
   json meta = {{"manifest", digest.str()}, {"path", path_in_image}, {"format", disk::FormatName(info->format)},
                {"virtualSize", info->virtual_size}, {"source", source}};
   RETURN_IF_ERROR(WriteFileAtomic(work + "/meta.json", meta.dump(2) + "\n"));
+  RETURN_IF_ERROR(Publish(work, key, raw, img.raw_config, m.config.media_type));
+  return ReadEntry(key);
+}
+
+Status NodeCache::Publish(const std::string& work, const std::string& key, const oci::RawManifest& raw,
+                          const std::string& raw_config, const std::string& config_media_type) {
   // Manifest and config are kept for inspection and IfNotPresent.
-  RETURN_IF_ERROR(oci::WriteBlob(*images_, img.raw_config, m.config.media_type).status());
+  RETURN_IF_ERROR(oci::WriteBlob(*images_, raw_config, config_media_type).status());
   RETURN_IF_ERROR(images_->PutManifest(raw, ""));
 
   std::string dest = root() + "/disks/" + key;
@@ -312,20 +330,53 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
     ::fsync(fd);
     ::close(fd);
   }
-  return ReadEntry(key);
+  return OkStatus();
 }
 
 StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::Digest& digest,
-                                          const std::string& rel, std::unique_ptr<oci::Store>& src,
-                                          const StoreOpener& open, const std::optional<oci::RawManifest>& picked) {
+                                          const PrepareRequest& req, const std::string& rel,
+                                          std::unique_ptr<oci::Store>& src, const StoreOpener& open,
+                                          const std::optional<oci::RawManifest>& picked,
+                                          std::string& full_pull_reason) {
   std::string key = KeyFor(digest, rel);
-  if (auto e = ReadEntry(key); e.ok()) {
+  // Serving lazily needs the plugin (when given by path) and a socket path
+  // that fits.
+  ServerCommand server = options_.server(root(), key);
+  bool lazy_ok = req.lazy;
+  if (lazy_ok && server.plugin.starts_with("/") && !PathExists(server.plugin)) {
+    lazy_ok = false;
+    full_pull_reason = "the NBD plugin " + server.plugin + " is not installed";
+  } else if (lazy_ok && ServerSocket(root() + "/disks/" + key).size() > kMaxSocketPath) {
+    lazy_ok = false;
+    full_pull_reason = "the NBD socket's path would be over " + std::to_string(kMaxSocketPath) + " bytes";
+  }
+  auto have = ReadEntry(key);
+  if (have.ok()) {
     ::utimensat(AT_FDCWD, (root() + "/disks/" + key + "/meta.json").c_str(), nullptr, 0);
-    return e;
+    if (!have->lazy || lazy_ok) return have;
   }
   if (!src) {
     ASSIGN_OR_RETURN(src, open(ref));
   }
+  // A v2 image becomes a lazy entry; a full prepare then fills it (chunks
+  // this node has in other entries are copied, not downloaded) and it
+  // becomes an ordinary entry.
+  auto lazy = have.ok() ? have : FillLazy(*src, ref, digest, rel, key, req.serve, picked);
+  if (lazy.ok() && !lazy_ok) {
+    lazy::FillOptions fill;
+    fill.key_locked = true;
+    fill.on_bytes = options_.on_bytes;
+    if (Status s = lazy::FillEntry(root(), key, *src, fill); !s.ok()) {
+      if (!have.ok()) (void)RemoveEntry(key);  // an entry others use stays
+      return s.Annotate(ref.str());
+    }
+    return ReadEntry(key);
+  }
+  if (lazy.ok() || lazy.status().code() != Code::kUnsupported) {
+    if (!lazy.ok()) return lazy.status().Annotate(ref.str());
+    return lazy;
+  }
+  if (lazy_ok) full_pull_reason = lazy.status().message();
   auto e = Fill(*src, digest, rel, key, ref.str(), picked);
   if (!e.ok()) return e.status().Annotate(ref.str());
   return e;
@@ -342,6 +393,7 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   // never synced): the lease gets a new one.
   ASSIGN_OR_RETURN(std::string boot, BootId());
   if (existing && existing->image == req.image && existing->boot == boot && PathExists(existing->overlay)) {
+    RETURN_IF_ERROR(EnsureServing(*existing));
     return *existing;
   }
   if (existing && existing->image != req.image) {
@@ -357,7 +409,8 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
     ASSIGN_OR_RETURN(digest, ResolveDigest(ref, req.policy.value_or(DefaultPullPolicy(ref)), src, open, picked));
   }
   ASSIGN_OR_RETURN(FileLock key_lock, FileLock::Acquire(root() + "/locks/disk-" + KeyFor(digest, rel) + ".lock"));
-  ASSIGN_OR_RETURN(DiskEntry entry, EnsureDisk(ref, digest, rel, src, open, picked));
+  std::string full_pull_reason;
+  ASSIGN_OR_RETURN(DiskEntry entry, EnsureDisk(ref, digest, req, rel, src, open, picked, full_pull_reason));
 
   Lease lease;
   lease.vm = req.vm;
@@ -368,6 +421,7 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   lease.base_file = entry.file;
   lease.base_format = entry.format;
   lease.boot = boot;
+  lease.full_pull_reason = full_pull_reason;
   std::string vm_dir = root() + "/vms/" + req.vm;
   lease.overlay = LeaseOverlayPath(root(), req.vm);
   RETURN_IF_ERROR(MakeDirs(vm_dir));
@@ -375,7 +429,7 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   // fsync, before the rename, means lease.json always parses after a crash.
   // The directory is not synced: a crash may lose the rename, which leaves
   // no lease (gc removes the orphan overlay) or the one before.
-  Status made = disk::CreateOverlay(entry.file, entry.format, lease.overlay);
+  Status made = entry.lazy ? AttachLazy(entry, lease) : disk::CreateOverlay(entry.file, entry.format, lease.overlay);
   if (made.ok()) {
     made = WriteFileAtomic(vm_dir + "/lease.json", LeaseToJson(lease).dump(2) + "\n", 0644, Durability::kWhole);
   }
@@ -406,9 +460,12 @@ Status NodeCache::Release(const std::string& vm) {
   ASSIGN_OR_RETURN(FileLock vm_lock, FileLock::Acquire(root() + "/locks/vm-" + vm + ".lock"));
   std::string dir = root() + "/vms/" + vm;
   if (!PathExists(dir)) return NotFound("VM " + vm + " holds no lease");
+  auto lease = GetLease(vm);
   // The lease goes first: a crash after it leaves only an orphan overlay.
   ::unlink((dir + "/lease.json").c_str());
-  return RemoveAll(dir);
+  RETURN_IF_ERROR(RemoveAll(dir));
+  if (!lease.ok() || !*lease || (*lease)->nbd_socket.empty()) return OkStatus();
+  return StopUnleasedServer((*lease)->disk_key, /*complete_only=*/true);
 }
 
 StatusOr<std::vector<DiskEntry>> NodeCache::List() {
@@ -446,9 +503,36 @@ void NodeCache::RemoveLeftovers() {
   }
 }
 
+Status NodeCache::RemoveEntry(const std::string& key) {
+  std::string trash = root() + "/tmp/" + key + ".trash";
+  RETURN_IF_ERROR(RemoveAll(trash));
+  if (::rename((root() + "/disks/" + key).c_str(), trash.c_str()) != 0) {
+    return IoError("removing cache entry " + key, errno);
+  }
+  return RemoveAll(trash);
+}
+
+bool NodeCache::Leased(const std::string& key, bool nbd_only) {
+  for (const auto& vm : ListDir(root() + "/vms")) {
+    auto l = GetLease(vm);
+    if (l.ok() && *l && (*l)->disk_key == key && (!nbd_only || !(*l)->nbd_socket.empty())) return true;
+  }
+  return false;
+}
+
+Status NodeCache::StopUnleasedServer(const std::string& key, bool complete_only) {
+  std::string dir = root() + "/disks/" + key;
+  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root() + "/locks/disk-" + key + ".lock"));
+  if (Leased(key, /*nbd_only=*/true) || (complete_only && !PathExists(dir + "/disk"))) return OkStatus();
+  return StopServer(dir);
+}
+
 StatusOr<NodeCache::GcResult> NodeCache::Gc(uint64_t max_bytes) {
   RemoveLeftovers();
   ASSIGN_OR_RETURN(std::vector<DiskEntry> entries, List());
+  for (const auto& e : entries) {
+    if (e.served && e.leased_by.empty()) RETURN_IF_ERROR(StopUnleasedServer(e.key, /*complete_only=*/false));
+  }
   std::sort(entries.begin(), entries.end(),
             [](const DiskEntry& a, const DiskEntry& b) { return a.last_used < b.last_used; });
   GcResult r;
@@ -462,20 +546,13 @@ StatusOr<NodeCache::GcResult> NodeCache::Gc(uint64_t max_bytes) {
       continue;
     }
     ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root() + "/locks/disk-" + e.key + ".lock"));
-    // A prepare may have leased it between List() and the lock.
-    ASSIGN_OR_RETURN(std::vector<DiskEntry> now, List());
-    bool leased = std::any_of(now.begin(), now.end(),
-                              [&](const DiskEntry& n) { return n.key == e.key && !n.leased_by.empty(); });
-    if (leased) {
+    // A prepare may have leased it (and started its server) between
+    // List() and the lock.
+    if (Leased(e.key, /*nbd_only=*/false) || ServerRunning(root() + "/disks/" + e.key)) {
       live_manifests.insert(e.manifest.str());
       continue;
     }
-    std::string trash = root() + "/tmp/" + e.key + ".trash";
-    RETURN_IF_ERROR(RemoveAll(trash));
-    if (::rename((root() + "/disks/" + e.key).c_str(), trash.c_str()) != 0) {
-      return IoError("removing cache entry " + e.key, errno);
-    }
-    RETURN_IF_ERROR(RemoveAll(trash));
+    RETURN_IF_ERROR(RemoveEntry(e.key));
     total -= e.bytes_on_disk;
     r.removed++;
     r.bytes_freed += e.bytes_on_disk;

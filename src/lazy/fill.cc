@@ -125,7 +125,17 @@ Status FillEntry(const std::string& root, const std::string& key, oci::Store& so
         },
         .diff_id = store->config().diff_id};
     Status v = layer::VerifyLayer(reader, *anchor, index, hooks);
-    if (!v.ok()) return v.Annotate("layer " + blob.str());
+    if (!v.ok()) {
+      // A blob that is not the one the manifest names is reported as that
+      // (the bounded reader checks its digest at the end), not as whatever
+      // its bytes broke first.
+      for (char buf[64 << 10];;) {
+        auto n = reader.Read(buf, sizeof buf);
+        if (!n.ok()) return n.status();
+        if (*n == 0) break;
+      }
+      return v.Annotate("layer " + blob.str());
+    }
   }
   return store->Promote(options.key_locked);
 }

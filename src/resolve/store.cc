@@ -159,4 +159,13 @@ std::string RegistryImageName(const std::string& name) {
   return name.starts_with(kDockerPrefix) ? name.substr(kDockerPrefix.size()) : name;
 }
 
+lazy::ServeConfig ServeSettings(const RegistryFlags& flags, const std::string& auth_file) {
+  lazy::ServeConfig c;
+  RegistryFlags kept = flags;
+  kept.creds.clear();  // no secret is written to the node's files
+  c.registry = RegistryFlagsJson(kept);
+  c.auth_file = auth_file;
+  return c;
+}
+
 }  // namespace regdisk::resolve

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "layout/layout.h"
+#include "lazy/entry.h"
 #include "oci/location.h"
 #include "oci/store.h"
 #include "registry/registry.h"
@@ -87,5 +88,12 @@ StatusOr<std::string> PullSecretFile(const std::string& root, const std::string&
 // A registry image as VM specs and leases write it: "docker://REF" and
 // "REF" name the same image, "REF".
 std::string RegistryImageName(const std::string& name);
+
+// What a lazy cache entry's serve.json takes from the command line
+// (cache::PrepareRequest::serve): the registry flags but --creds (no file
+// regdisk writes holds a secret; the serving process uses auth files),
+// `auth_file` (a pull secret's, or ""), fill rate 0 (the background fill
+// unbounded).
+lazy::ServeConfig ServeSettings(const RegistryFlags& flags, const std::string& auth_file);
 
 }  // namespace regdisk::resolve

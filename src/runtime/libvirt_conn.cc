@@ -56,6 +56,9 @@ Status LibvirtConn::Destroy(const std::string& name) {
   virDomainPtr d = virDomainLookupByName(C(conn_), name.c_str());
   if (d == nullptr) return OkStatus();
   int rc = virDomainIsActive(d) == 1 ? virDomainDestroy(d) : 0;
+  // A guest that powered off between the check and the destroy (its
+  // transient domain gone, or inactive) is stopped.
+  if (rc < 0 && virDomainIsActive(d) != 1) rc = 0;
   virDomainFree(d);
   if (rc < 0) return Status(Code::kIo, "libvirt could not stop " + name + ": " + LastError());
   return OkStatus();

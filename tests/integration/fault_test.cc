@@ -350,7 +350,9 @@ const Fault kFaults[] = {
     {"PrepareResetMidBlob", Op::kPrepare, {"GET /blobs/LAYER reset after=2000000"}, true},
     {"PrepareStallMidBlob", Op::kPrepare, {"GET /blobs/LAYER stall after=1000000 seconds=40"}, true, "",
      kShortStall, 0, 10},
-    {"PrepareFlippedBlobByte", Op::kPrepare, {"GET /blobs/LAYER flip"}, false, "does not match its digest"},
+    // A v2 layer: the first read of the layer is the index's range, checked
+    // against the manifest's anchor before anything else.
+    {"PrepareFlippedBlobByte", Op::kPrepare, {"GET /blobs/LAYER flip"}, false, "its chunk index"},
     {"PrepareBlob503Always", Op::kPrepare, {"GET /blobs/ times=0 status=503"}, false, "UNAVAILABLE",
      kFewRetries},
     // Push: uploads.
