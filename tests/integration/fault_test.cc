@@ -370,6 +370,7 @@ const Fault kFaults[] = {
     {"PushStreamResetMidBody", Op::kPush, {"PATCH /blobs/uploads/ reset-request after=3000000"}, true},
     {"PushStreamAnswerLost", Op::kPush, {"PATCH /blobs/uploads/ reset"}, true},
     {"PushStream503", Op::kPush, {"PATCH /blobs/uploads/ status=503"}, true},
+    {"PushStreamNoAnswer", Op::kPush, {"PATCH /blobs/uploads/ delay seconds=40"}, true, "", kShortStall, 0, 10},
     // A proxy that refuses a chunked body at once: a PATCH per chunk (two
     // for the layer) after the one refused.
     {"PushStreamRefused", Op::kPush, {kRefuseStream}, true, "", {}, 0, 30, -1, 3},
