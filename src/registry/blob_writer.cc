@@ -4,14 +4,31 @@
 //   PUT <upload>?digest=sha256:...          -> 201 (the blob exists)
 // Data is collected into a chunk of Options::chunk_size; a full chunk goes
 // into a small ring (kQueued chunks) that a sender thread drains: it hashes
-// the chunk and sends it with PATCH while the caller (the compressor) fills
-// the next one, and keeps it until the registry accepted it. Write blocks
-// only when the ring is full, i.e. when the registry is slower than the
-// producer; a sender's failure comes back from the next Write or Commit.
-// If a PATCH fails (broken connection, 5xx), the writer asks the upload URL
-// how much the registry has (GET -> 204, Range: 0-N) and sends the rest of
-// the chunk from there. A blob that fits in one chunk goes as POST then one
-// PUT with the body (Distribution 2.8 has no single-request POST ?digest=).
+// each chunk and sends it while the caller (the compressor) fills the next
+// one, and keeps it until it is handed over. Write blocks only when the ring
+// is full, i.e. when the registry is slower than the producer; a sender's
+// failure comes back from the next Write or Commit. A blob that fits in one
+// chunk goes as POST then one PUT with the body (Distribution 2.8 has no
+// single-request POST ?digest=); Commit hands a larger blob's last bytes to
+// the sender, then PUTs ?digest= without a body.
+//
+// One streamed PATCH (Registry::streams_uploads(), the default): the sender
+// sends the whole blob as one PATCH with chunked transfer encoding, its body
+// read from the ring as the producer fills it (what skopeo does too). A
+// PATCH per 8 MiB chunk costs Distribution an fsync of the upload file per
+// request, which dominated big pushes. When that PATCH fails while the ring
+// still holds byte 0 (nothing was freed yet: the registry or a proxy in
+// front of it refused chunked encoding at once, 400/411/413/416/501, or the
+// connection broke early), the sender cancels that upload and starts a new
+// one with a PATCH per chunk (below); a refusal also makes every later blob
+// to that host go as chunked PATCHes. A failure after the ring freed a
+// chunk loses the upload (see below): kUnavailable, and the caller sends
+// the blob again. Stalls are caught by http's stall timeout (time spent
+// waiting for the producer does not count).
+//
+// A PATCH per chunk (Content-Range: A-B): if one fails (broken connection,
+// 5xx), the writer asks the upload URL how much the registry has (GET ->
+// 204, Range: 0-N) and sends the rest of the chunk from there.
 //
 // Distribution drops an upload whose size no longer matches the offset its
 // URL carries (the _state parameter): after a PATCH that arrived in part, or
@@ -21,14 +38,9 @@
 // blob sent in one PUT); otherwise it fails with kUnavailable ("the upload
 // was lost"), and the caller sends the blob again (oci::CopyBlob does). A
 // final PUT that fails for the network or a 429/5xx is retried the same
-// way, after checking (HEAD) whether it worked after all.
-//
-// Why not one streamed request (a PATCH with chunked transfer encoding,
-// which Distribution 2.8 accepts; it has no single-request POST ?digest=):
-// a stream broken mid-way loses the upload (see above), and the ring no
-// longer holds the bytes before it, so the whole blob would go again; with
-// the sender overlapping compression, a PATCH per chunk costs one round
-// trip per 8 MiB and keeps resume-after-failure.
+// way, after checking (HEAD) whether it worked after all. So a PATCH per
+// chunk resumes only after a request that failed before any of its bytes
+// arrived, and a streamed PATCH loses no more than chunked ones would.
 //
 // Commit first checks the digest against `expected`, then asks (HEAD)
 // whether the repository has the blob already: if so the upload is
@@ -36,6 +48,7 @@
 // upload (DELETE on the upload URL) when destroyed.
 #include <cctype>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -107,11 +120,13 @@ class BlobWriter : public oci::BlobWriter {
     RETURN_IF_ERROR(error_);
     if (committed_) return Internal("blob writer committed twice");
     committed_ = true;  // from here on the destructor leaves the upload alone
-    if (Status drained = Drain(); !drained.ok()) {
+    Status drained = sender_.joinable() && !buf_.empty() ? Enqueue() : OkStatus();  // the last bytes
+    if (drained.ok()) drained = Drain();
+    if (!drained.ok()) {
       Cancel();
       return drained;
     }
-    hash_.Update(buf_.data(), buf_.size());
+    hash_.Update(buf_.data(), buf_.size());  // a blob sent in one PUT (else empty)
     oci::Digest got = oci::Digest::FromHex(hash_.FinishHex());
     oci::Descriptor desc{.media_type = media_type, .digest = got, .size = size_};
     Status s = Finish(got, expected);
@@ -146,45 +161,108 @@ class BlobWriter : public oci::BlobWriter {
     return OkStatus();
   }
 
-  // The sender thread: hashes and PATCHes the ring's chunks in order. The
-  // front chunk stays in the ring until the registry accepted it.
+  // The sender thread: streams the ring's chunks in one PATCH, or PATCHes
+  // them one by one.
   void Sender() {
-    for (;;) {
-      std::string* chunk;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        ring_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_ || queue_.empty()) return;
-        chunk = &queue_.front();  // a deque keeps it in place while the producer appends
-      }
-      hash_.Update(chunk->data(), chunk->size());
-      Status s = SendChunk(*chunk);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        spare_ = std::move(queue_.front());
-        queue_.pop_front();
-        if (!s.ok()) {
-          send_error_ = s;
-          queue_.clear();
-        }
-      }
-      ring_.notify_all();
-      if (!s.ok()) return;
+    bool chunked = !registry_.streams_uploads();
+    Status s = chunked ? OkStatus() : StreamUpload(&chunked);
+    while (s.ok() && chunked) {
+      std::string* chunk = Front();
+      if (chunk == nullptr) break;
+      s = SendChunk(*chunk);
+      if (s.ok()) Pop();
     }
+    if (s.ok()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    send_error_ = s;
+    queue_.clear();
+    ring_.notify_all();
   }
 
-  // Waits until the ring is sent, then ends the sender: from here on the
-  // caller's thread owns the upload state again.
-  Status Drain() {
+  // The ring's oldest chunk, hashed the first time it is seen; nullptr once
+  // the ring is empty after Drain, or on StopSender.
+  std::string* Front() {
+    std::string* chunk;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      ring_.wait(lock, [&] { return queue_.empty(); });
+      ring_.wait(lock, [&] { return stopping_ || finishing_ || !queue_.empty(); });
+      if (stopping_ || queue_.empty()) return nullptr;
+      chunk = &queue_.front();  // a deque keeps it in place while the producer appends
     }
-    StopSender();
+    if (!front_hashed_) hash_.Update(chunk->data(), chunk->size());
+    front_hashed_ = true;
+    return chunk;
+  }
+
+  // The front chunk was handed over: its buffer goes back to the producer.
+  void Pop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      spare_ = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    front_hashed_ = false;
+    freed_ = true;
+    ring_.notify_all();
+  }
+
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopping_;
+  }
+
+  // The whole blob as one PATCH whose body is read from the ring. On a
+  // failure while the ring still holds byte 0, sets *chunked (the upload
+  // is cancelled; the ring is as before).
+  Status StreamUpload(bool* chunked) {
+    RETURN_IF_ERROR(StartUpload());
+    uint64_t taken = 0;
+    size_t pos = 0;  // in the front chunk
+    Call patch = MakeCall("PATCH", location_, "uploading a blob in one request");
+    patch.headers = {"Content-Type: application/octet-stream"};
+    patch.retry = false;
+    patch.body_source = [&](char* buf, size_t len) -> std::optional<size_t> {
+      std::string* chunk = Front();
+      if (chunk == nullptr) return Stopping() ? std::nullopt : std::optional<size_t>(0);
+      size_t n = std::min(len, chunk->size() - pos);
+      std::memcpy(buf, chunk->data() + pos, n);
+      pos += n;
+      taken += n;
+      if (pos == chunk->size()) {
+        Pop();
+        pos = 0;
+      }
+      return n;
+    };
+    auto r = registry_.Do(patch);
+    if (r.ok() && r->status == 202) return Accepted(*r, taken);
+    Status error = r.ok() ? registry_.ResponseError(patch, *r) : r.status();
+    if (Stopping()) return error;
+    bool refused = r.ok() && Refusal(r->status) && !Lost(*r);
+    if (refused) registry_.RefuseStreamedUploads();
+    if (!refused && !Retryable(r) && !(r.ok() && Lost(*r))) return error;
+    if (freed_) return UploadLost(error);
+    Cancel();  // SendChunk starts a new upload
+    *chunked = true;
+    return OkStatus();
+  }
+
+  // Waits until the ring is sent (the sender sees finishing_ once it is
+  // empty), then ends the sender: from here on the caller's thread owns the
+  // upload state again.
+  Status Drain() {
+    if (!sender_.joinable()) return OkStatus();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      finishing_ = true;
+    }
+    ring_.notify_all();
+    sender_.join();
     return send_error_;
   }
 
-  // Ends the sender after the chunk it is sending, if any.
+  // Ends the sender after the chunk it is sending, if any (a streamed
+  // PATCH is aborted).
   void StopSender() {
     if (!sender_.joinable()) return;
     {
@@ -207,8 +285,6 @@ class BlobWriter : public oci::BlobWriter {
     bool single = location_.empty();  // the whole blob is in buf_: one PUT
     if (single) {
       RETURN_IF_ERROR(StartUpload());
-    } else if (!buf_.empty()) {
-      RETURN_IF_ERROR(SendChunk(buf_));
     }
     for (int attempt = 0;; ++attempt) {
       std::string url = location_ + (location_.find('?') == std::string::npos ? "?" : "&") +
@@ -247,6 +323,12 @@ class BlobWriter : public oci::BlobWriter {
   // A failure worth another try: no answer, 429 or 5xx.
   static bool Retryable(const StatusOr<http::Response>& r) {
     return r.ok() ? (r->status == 429 || r->status >= 500) : r.status().code() == Code::kUnavailable;
+  }
+
+  // An answer to a streamed PATCH that says the registry (or a proxy) will
+  // not take a body of unknown length, or not so much in one request.
+  static bool Refusal(long status) {
+    return status == 400 || status == 411 || status == 413 || status == 416 || status == 501;
   }
 
   // The registry no longer accepts the upload (see the top of the file).
@@ -372,7 +454,10 @@ class BlobWriter : public oci::BlobWriter {
   std::deque<std::string> queue_;  // full chunks, oldest (being sent) first
   std::string spare_;              // a sent chunk's buffer, for reuse
   Status send_error_;
+  bool finishing_ = false;  // Commit queued the last bytes
   bool stopping_ = false;
+  // The sender's: the front chunk is in hash_; a chunk left the ring.
+  bool front_hashed_ = false, freed_ = false;
   std::thread sender_;
 };
 

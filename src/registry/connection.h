@@ -4,10 +4,12 @@
 // in registry/registry.h.
 //
 // Thread-safety: a Registry is immutable after Connect except for its locked
-// connection pool and token cache, so any number of threads may use it (and
+// connection pool and token cache and its atomic streams_uploads flag, so any number of threads may use it (and
 // Repositories opened on it) at once.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +28,9 @@ struct Call {
   std::string url;  // "/v2/..." on this registry, or an absolute URL (a Location)
   std::vector<std::string> headers;
   std::string_view body;
+  // Instead of `body`: streamed (http::Request::body_source). Such a call
+  // is sent once: no retry, and no second try with a fresh token on 401.
+  std::function<std::optional<size_t>(char* buf, size_t len)> body_source;
   std::vector<std::string> scopes;  // token scopes, "repository:NAME:pull"
   bool follow_redirects = false;
   size_t max_body = 64 << 10;
@@ -66,6 +71,12 @@ class Registry {
   // Sleeps before retry number `attempt` (0-based), honouring Retry-After.
   void Backoff(int attempt, const http::Response* response) const;
 
+  // Whether blob uploads may go as one streamed PATCH: Options::stream_uploads,
+  // until a streamed PATCH to this host was refused (a proxy in front of it
+  // that wants a Content-Length); then chunked PATCHes for every later blob.
+  bool streams_uploads() const { return options_.stream_uploads && !stream_refused_; }
+  void RefuseStreamedUploads() { stream_refused_ = true; }
+
   // Checks that the credentials given are accepted (for Login).
   Status VerifyCredentials();
 
@@ -80,6 +91,7 @@ class Registry {
   Options options_;
   http::Client client_;
   Authenticator auth_;
+  std::atomic<bool> stream_refused_{false};
 };
 
 }  // namespace regdisk::registry

@@ -121,8 +121,8 @@ class Exchange {
       curl_easy_getinfo(conn_->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
       curl_easy_getinfo(conn_->easy, CURLINFO_SIZE_UPLOAD_T, &up);
       auto now = Clock::now();
-      if (down + up != last_bytes) {
-        last_bytes = down + up;
+      if (down + up + sourced_ != last_bytes) {  // the body source's time is not the peer's
+        last_bytes = down + up + sourced_;
         last_progress = now;
       } else if (now - last_progress >= stall_timeout_) {
         std::snprintf(errbuf_, sizeof errbuf_, "no data moved for %lld s (stalled)",
@@ -152,6 +152,7 @@ class Exchange {
       case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT: case CURLE_SEND_ERROR:
       case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
       case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+      case CURLE_SEND_FAIL_REWIND:  // a dead reused connection, and a body_source that cannot go back
         return Unavailable(cause);
       case CURLE_SSL_CONNECT_ERROR:
         return Unsupported(cause);
@@ -222,14 +223,21 @@ class Exchange {
       typed = typed || Lower(h).starts_with("content-type:");
     }
     if (!typed) headers_ = curl_slist_append(headers_, "Content-Type:");  // not form-urlencoded
+    if (r.body_source) headers_ = curl_slist_append(headers_, "Transfer-Encoding: chunked");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
     if (r.method == "HEAD") {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (r.method == "PUT" || r.method == "PATCH" || r.method == "POST") {
       curl_easy_setopt(e, CURLOPT_POST, 1L);
-      // Never a null pointer: libcurl would read the body from stdin.
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.empty() ? "" : r.body.data());
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+      if (r.body_source) {  // no size: chunked (the header above)
+        source_ = r.body_source;
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, &Exchange::OnRead);
+        curl_easy_setopt(e, CURLOPT_READDATA, this);
+      } else {
+        // Never a null pointer: libcurl would read the body from stdin.
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.empty() ? "" : r.body.data());
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+      }
       if (r.method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
     } else if (r.method != "GET") {
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
@@ -274,6 +282,14 @@ class Exchange {
     return size * n;
   }
 
+  static size_t OnRead(char* buf, size_t size, size_t n, void* self) {
+    auto* x = static_cast<Exchange*>(self);
+    std::optional<size_t> got = x->source_(buf, size * n);
+    if (!got) return CURL_READFUNC_ABORT;
+    x->sourced_ += static_cast<curl_off_t>(*got);
+    return *got;
+  }
+
   static size_t OnBody(char* data, size_t size, size_t n, void* self) {
     auto* x = static_cast<Exchange*>(self);
     size_t len = size * n;
@@ -310,6 +326,8 @@ class Exchange {
   bool headers_done_ = false, done_ = false, paused_ = false, too_large_ = false;
   CURLcode result_ = CURLE_OK;
   long os_errno_ = 0;
+  std::function<std::optional<size_t>(char*, size_t)> source_;  // Request::body_source
+  curl_off_t sourced_ = 0;                                        // bytes it gave
   std::string buf_;  // streamed body bytes not yet read
   size_t pos_ = 0;
 };

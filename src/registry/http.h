@@ -27,7 +27,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -55,6 +57,13 @@ struct Request {
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   std::string_view body;             // for PUT, PATCH, POST; must outlive the call
+  // Instead of `body`: a body of unknown length, sent with chunked transfer
+  // encoding as this produces it (called on the caller's thread, inside
+  // Do): up to `len` bytes into `buf`, 0 at the end, nullopt to abort
+  // (kInternal). It may block; the stall timer restarts whenever it
+  // returns bytes. It cannot be replayed: when a reused connection turns
+  // out dead after some of it was taken, the request fails (kUnavailable).
+  std::function<std::optional<size_t>(char* buf, size_t len)> body_source;
   bool follow_redirects = false;     // only to http(s); to http only from http or without tls_verify
   size_t max_body = 64 << 10;        // for Do(); error bodies are cut here instead
 };

@@ -125,11 +125,13 @@ StatusOr<T> Registry::Send(const Call& call, SendFn send, Head head) {
   // Credentials and tokens go only to this registry, never to a Location
   // elsewhere (blob storage).
   bool authorize = url.starts_with(base_url_ + "/");
-  bool refresh = false, refreshed = false;
+  // A streamed body is gone once sent: the call goes once.
+  bool once = static_cast<bool>(call.body_source);
+  bool refresh = false, refreshed = once;
   for (int attempt = 0;;) {
-    bool may_retry = call.retry && attempt < options_.retry_times;
+    bool may_retry = call.retry && !once && attempt < options_.retry_times;
     http::Request req{.method = call.method, .url = url, .headers = call.headers, .body = call.body,
-                      .follow_redirects = call.follow_redirects, .max_body = call.max_body};
+                      .body_source = call.body_source, .follow_redirects = call.follow_redirects, .max_body = call.max_body};
     if (authorize) {
       auto header = auth_.HeaderFor(call.scopes, refresh);
       refresh = false;

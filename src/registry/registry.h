@@ -43,6 +43,10 @@ struct Options {
   // Uploads are sent in chunks of this size, the most a BlobWriter buffers;
   // a blob no larger than this goes in a single PUT.
   size_t chunk_size = 8 << 20;
+  // A larger blob goes as one streamed PATCH (chunked transfer encoding)
+  // rather than a PATCH per chunk (blob_writer.cc says why, and when it
+  // falls back). false: a PATCH per chunk.
+  bool stream_uploads = true;
   // Connections a blob download uses at once, as HTTP Range requests (a
   // cloud blob store caps each one); 1: one stream. At most kMaxParallel.
   int parallel = 4;

@@ -161,6 +161,7 @@ struct Fault {
   int min_seconds = 0;             // at least this long (Retry-After)
   int max_seconds = 30;            // and at most this (stalls are cut short)
   int layer_gets = -1;             // when set, the GETs of the layer the command made
+  int patches = -1;                // when set, the PATCHes the command made, one of them streamed
 };
 
 void PrintTo(const Fault& f, std::ostream* os) { *os << f.name; }
@@ -174,8 +175,8 @@ class FaultTest : public ::testing::TestWithParam<Fault> {
     ASSERT_EQ(registry_.error(), "");
     ASSERT_EQ(proxy_.error(), "");
     // Data that does not compress, in a 16 MiB sparse disk: for a push
-    // 10 MiB (the layer goes as two PATCHes of 8 MiB chunks and a PUT, the
-    // config as one PUT), else 4 MiB.
+    // 10 MiB (the layer goes as one streamed PATCH, or two PATCHes of 8 MiB
+    // chunks, and a PUT; the config as one PUT), else 4 MiB.
     size_t size = GetParam().op == Op::kPush ? 10 << 20 : 4 << 20;
     std::string noise;
     for (uint64_t x = 88172645463325252ull; noise.size() < size;) {
@@ -275,6 +276,10 @@ TEST_P(FaultTest, FinishesOrFailsCleanly) {
   if (f.layer_gets >= 0) {
     EXPECT_EQ(proxy_.Count("GET /v2/vm/disk/blobs/" + layer_), f.layer_gets);
   }
+  if (f.patches >= 0) {
+    EXPECT_EQ(proxy_.Count(" PATCH /v2/"), f.patches);
+    EXPECT_EQ(proxy_.Count(" chunked -> "), 1);
+  }
   if (f.succeeds) {
     ASSERT_EQ(r.exit_code, 0) << Describe(r);
     if (f.op == Op::kPrepare) {
@@ -319,6 +324,8 @@ TEST_P(FaultTest, FinishesOrFailsCleanly) {
 
 const std::vector<std::string> kFewRetries = {"--retry-times", "1"};
 const std::vector<std::string> kShortStall = {"--stall-timeout", "2"};
+// A proxy that wants a Content-Length: every streamed PATCH gets 411.
+const std::string kRefuseStream = "PATCH /blobs/uploads/ times=0 refuse-chunked";
 
 const Fault kFaults[] = {
     // Pull: blob bodies.
@@ -358,11 +365,29 @@ const Fault kFaults[] = {
     // Push: uploads.
     {"PushStartUpload503Twice", Op::kPush, {"POST /blobs/uploads/ times=2 status=503"}, true},
     {"PushStartUploadNoAnswer", Op::kPush, {"POST /blobs/uploads/ delay seconds=40"}, true, "", kShortStall, 0, 10},
-    {"PushChunkResetBeforeRegistry", Op::kPush, {"PATCH /blobs/uploads/ reset-request after=0"}, true},
-    {"PushChunkResetMidBody", Op::kPush, {"PATCH /blobs/uploads/ reset-request after=3000000"}, true},
-    {"PushSecondChunkResetMidBody", Op::kPush, {"PATCH /blobs/uploads/ nth=2 reset-request after=1000000"}, true},
-    {"PushChunkAnswerLost", Op::kPush, {"PATCH /blobs/uploads/ reset"}, true},
-    {"PushChunk429RetryAfter", Op::kPush, {"PATCH /blobs/uploads/ status=429 retry-after=1"}, true, "", {}, 1},
+    // Push: the layer streamed in one PATCH. The proxy reads the whole body
+    // before it acts, so the writer has freed its first chunk: the upload
+    // is lost and the blob is sent again.
+    {"PushStreamResetBeforeRegistry", Op::kPush, {"PATCH /blobs/uploads/ reset-request after=0"}, true},
+    {"PushStreamResetMidBody", Op::kPush, {"PATCH /blobs/uploads/ reset-request after=3000000"}, true},
+    {"PushStreamAnswerLost", Op::kPush, {"PATCH /blobs/uploads/ reset"}, true},
+    {"PushStream503", Op::kPush, {"PATCH /blobs/uploads/ status=503"}, true},
+    {"PushStreamNoAnswer", Op::kPush, {"PATCH /blobs/uploads/ delay seconds=40"}, true, "", kShortStall, 0, 10},
+    // A proxy that refuses a chunked body at once: a PATCH per chunk (two
+    // for the layer) after the one refused.
+    {"PushStreamRefused", Op::kPush, {kRefuseStream}, true, "", {}, 0, 30, -1, 3},
+    {"PushStreamRefused400", Op::kPush, {"PATCH /blobs/uploads/ times=0 refuse-chunked code=400"}, true, "", {},
+     0, 30, -1, 3},
+    // Push: a PATCH per chunk (the proxy refuses the stream, the first PATCH).
+    {"PushChunkResetBeforeRegistry", Op::kPush, {kRefuseStream, "PATCH /blobs/uploads/ nth=2 reset-request after=0"},
+     true},
+    {"PushChunkResetMidBody", Op::kPush, {kRefuseStream, "PATCH /blobs/uploads/ nth=2 reset-request after=3000000"},
+     true},
+    {"PushSecondChunkResetMidBody", Op::kPush,
+     {kRefuseStream, "PATCH /blobs/uploads/ nth=3 reset-request after=1000000"}, true},
+    {"PushChunkAnswerLost", Op::kPush, {kRefuseStream, "PATCH /blobs/uploads/ nth=2 reset"}, true},
+    {"PushChunk429RetryAfter", Op::kPush, {kRefuseStream, "PATCH /blobs/uploads/ nth=2 status=429 retry-after=1"},
+     true, "", {}, 1},
     {"PushFinalPut500", Op::kPush, {"PUT /blobs/uploads/ status=500"}, true},
     {"PushFinalPutResetMidBody", Op::kPush, {"PUT /blobs/uploads/ times=2 reset-request after=100"}, true},
     {"PushFinalPutAnswerLost", Op::kPush, {"PUT /blobs/uploads/ times=2 reset"}, true},

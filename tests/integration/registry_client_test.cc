@@ -123,7 +123,7 @@ TEST_P(RoundTripTest, BlobsAndManifests) {
   auto repo = OpenRepo(*server, "vm/disk", o);
   ASSERT_TRUE(repo.ok()) << repo.status().message();
 
-  std::string big = RandomBytes(10 << 20, 1);  // three PATCHes
+  std::string big = RandomBytes(10 << 20, 1);  // three chunks, streamed in one PATCH
   ASSERT_TRUE(*(*repo)->HasBlob(oci::Digest::Of(big)) == false);
   auto writer = (*repo)->CreateBlob();
   ASSERT_TRUE(writer.ok());
@@ -134,7 +134,7 @@ TEST_P(RoundTripTest, BlobsAndManifests) {
   ASSERT_TRUE(desc.ok()) << desc.status().message();
   EXPECT_TRUE((*writer)->created());
   EXPECT_EQ(desc->size, big.size());
-  EXPECT_EQ(server->CountRequests("PATCH", "/v2/vm/disk/blobs/uploads/"), 3);
+  EXPECT_EQ(server->CountRequests("PATCH", "/v2/vm/disk/blobs/uploads/"), 1);
 
   auto read = oci::ReadBlob(**repo, desc->digest, 64 << 20);
   ASSERT_TRUE(read.ok()) << read.status().message();
@@ -144,7 +144,7 @@ TEST_P(RoundTripTest, BlobsAndManifests) {
   auto image = PutTestImage(**repo, "v1", 1000, 2);  // small blobs: one PUT each, no PATCH
   ASSERT_TRUE(image.ok()) << image.status().message();
   EXPECT_EQ(server->CountRequests("PUT", "/blobs/uploads/"), puts + 2);
-  EXPECT_EQ(server->CountRequests("PATCH", "/v2/vm/disk/blobs/uploads/"), 3);
+  EXPECT_EQ(server->CountRequests("PATCH", "/v2/vm/disk/blobs/uploads/"), 1);
 
   auto again = (*repo)->CreateBlob();  // bytes the repository has: not created, not sent
   std::string small = RandomBytes(1000, 2);
@@ -496,6 +496,54 @@ TEST_F(RegistryClientTest, ReadAtIsOneRangeRequestForExactlyTheBytes) {
   EXPECT_FALSE((*repo)->ReadAt(oci::Digest::Of("absent"), 0, buf.data(), 8).ok());
 }
 
+// The same blob as a PATCH per chunk (Options::stream_uploads off).
+TEST_F(RegistryClientTest, ChunkedUpload) {
+  RegistryServer* server = Start(Flavour::kOpen);
+  ASSERT_EQ(server->error(), "");
+  Options o = OptionsFor(*server);
+  o.chunk_size = 4 << 20;
+  o.stream_uploads = false;
+  auto repo = OpenRepo(*server, "vm/chunked", o);
+  ASSERT_TRUE(repo.ok());
+  std::string data = RandomBytes(10 << 20, 3);
+  auto desc = oci::WriteBlob(**repo, data, oci::media::kOciLayerTar);
+  ASSERT_TRUE(desc.ok()) << desc.status().message();
+  EXPECT_EQ(server->CountRequests("PATCH", "/v2/vm/chunked/blobs/uploads/"), 3);
+  auto back = oci::ReadBlob(**repo, desc->digest, 16 << 20);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_TRUE(*back == data);
+}
+
+// The registry dies while a blob streams in one PATCH, after the ring freed
+// its first chunks: the writer fails with kUnavailable (the caller must
+// send it again), the registry has no such blob, and sending it again works.
+TEST_F(RegistryClientTest, StreamBrokenMidwayIsUnavailable) {
+  RegistryServer* server = Start(Flavour::kOpen);
+  ASSERT_EQ(server->error(), "");
+  Options o = OptionsFor(*server);
+  o.chunk_size = 1 << 20;
+  o.retry_delay = std::chrono::milliseconds(10);
+  auto repo = OpenRepo(*server, "vm/stream", o);
+  ASSERT_TRUE(repo.ok());
+  std::string data = RandomBytes((6 << 20) + 5, 12);
+  auto writer = (*repo)->CreateBlob();
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Write(data.data(), 3 << 20).ok());  // the first chunks left the ring
+  server->Kill();
+  Status s = (*writer)->Write(data.data() + (3 << 20), data.size() - (3 << 20));
+  if (s.ok()) s = (*writer)->Commit(oci::media::kOciLayerTar, oci::Digest::Of(data)).status();
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.message();
+  EXPECT_NE(Message(s).find("sent again"), std::string::npos) << s.message();
+  writer->reset();
+  server->Restart();
+  EXPECT_FALSE(*(*repo)->HasBlob(oci::Digest::Of(data)));
+  auto desc = oci::WriteBlob(**repo, data, oci::media::kOciLayerTar);
+  ASSERT_TRUE(desc.ok()) << desc.status().message();
+  auto back = oci::ReadBlob(**repo, desc->digest, 16 << 20);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_TRUE(*back == data);
+}
+
 // The registry dies between two chunks of an upload and comes back: the
 // writer asks the upload URL where it stands and goes on from there.
 TEST_F(RegistryClientTest, UploadResumesAfterTheRegistryDied) {
@@ -503,6 +551,7 @@ TEST_F(RegistryClientTest, UploadResumesAfterTheRegistryDied) {
   ASSERT_EQ(server->error(), "");
   Options o = OptionsFor(*server);
   o.chunk_size = 1 << 20;
+  o.stream_uploads = false;  // a PATCH per chunk
   o.retry_times = 6;
   o.retry_delay = std::chrono::milliseconds(100);
   auto repo = OpenRepo(*server, "vm/upload", o);

@@ -44,10 +44,16 @@ decides. Actions:
                           ignores Range: the whole body, 200)
     shift-range [by=K]    forward with the Range header's offsets moved K
                           bytes on (default 1): a 206 for another range
+    refuse-chunked [code=C]
+                          only for a request with a chunked body (other
+                          requests do not count): answer C (default 411
+                          Length Required) as soon as its headers are in,
+                          then read and drop the body and close, as a proxy
+                          that wants a Content-Length does
 
 --port-file FILE receives the port once listening ("ready PORT" also goes to
 stdout). --log FILE gets a line per request: "N METHOD PATH -> pass 200" or
-"-> FAULT <rule>". --record-auth FILE appends each distinct Authorization
+"-> FAULT <rule>", with "chunked" after PATH for a chunked request body. --record-auth FILE appends each distinct Authorization
 header value seen (the test checks none of them shows in regdisk's output).
 
 Loopback only; stdlib only; run with /usr/bin/python3.
@@ -67,7 +73,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import port_file
 
 ACTIONS = {"status", "reset", "reset-request", "truncate", "stall", "delay", "flip", "flip-request",
-           "strip-range", "shift-range"}
+           "strip-range", "shift-range", "refuse-chunked"}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
               "te", "trailer", "transfer-encoding", "upgrade"}
 METHODS = {"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "*"}
@@ -102,8 +108,10 @@ class Rule:
             raise ValueError(f"rule {self.text!r}: status needs a code (status=503)")
         self.seen = 0
 
-    def fires(self, method, path):
+    def fires(self, method, path, chunked):
         """Counts a matching request; true when this one gets the fault."""
+        if self.action == "refuse-chunked" and not chunked:
+            return False
         if self.method not in ("*", method):
             return False
         if self.path.startswith("~") and not re.search(self.path[1:], path):
@@ -150,12 +158,12 @@ class Rules:
                         rules.append(Rule(line))
         self.from_file = rules
 
-    def match(self, method, path):
+    def match(self, method, path, chunked):
         with self.lock:
             self._reload()
             hit = None
             for rule in self.fixed + self.from_file:
-                if rule.fires(method, path) and hit is None:
+                if rule.fires(method, path, chunked) and hit is None:
                     hit = rule
             return hit
 
@@ -275,9 +283,22 @@ def main():
             counter[0] += 1
             n = counter[0]
             record_auth(self.headers.get("Authorization"))
+            chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+            rule = rules.match(self.command, self.path, chunked)
+            where = f"{n} {self.command} {self.path}" + (" chunked" if chunked else "")
+            if rule is not None and rule.action == "refuse-chunked":
+                log(f"{where} -> FAULT {rule.text}")
+                code = rule.args.get("code", 411)
+                self.close_connection = True
+                self.send_head(code, http.client.responses.get(code, "Error"),
+                               [("Content-Type", "text/plain"), ("Connection", "close")], 0)
+                self.wfile.flush()
+                try:
+                    self.read_body()  # a reset with unread bytes could lose the answer
+                except (OSError, ValueError):
+                    pass
+                return
             body = self.read_body()
-            rule = rules.match(self.command, self.path)
-            where = f"{n} {self.command} {self.path}"
             if rule is None:
                 try:
                     status, reason, headers, data, length = self.upstream(body)
