@@ -187,6 +187,7 @@ struct Stream {
         ASSIGN_OR_RETURN(size_t n, Pull());
         if (n == 0) {  // the end: what the decompressor holds, then AtEnd
           ASSIGN_OR_RETURN(size_t got, dec->Decompress(&in_pos, &in_len, out.data(), out.size()));
+          tar_sha.Update(out.data(), got);
           if (got > 0) return got;
           if (!dec->AtEnd()) return Corrupt("v2 layer: the compressed stream is truncated");
           return size_t{0};
