@@ -1,7 +1,8 @@
 """Turns bench/run's raw timings into bench/RESULTS.md (printed on stdout).
 
-usage: report.py TIMES P3_REGDISK_BYTES P3_COPY_BYTES P3_IMAGE_BYTES CORPUS_MIB
-TIMES holds lines "SCENARIO/DISK/TOOL WALL_SECONDS PEAK_RSS_KIB".
+usage: report.py TIMES P3_REGDISK_BYTES P3_COPY_BYTES P3_IMAGE_BYTES CORPUS_MIB [LAZY_TIMES]
+TIMES holds lines "SCENARIO/DISK/TOOL WALL_SECONDS PEAK_RSS_KIB"; LAZY_TIMES bench/lazy's
+lines (P4, P4b, P5), rendered by lazy_report.py.
 """
 import collections
 import os
@@ -41,13 +42,16 @@ for scen in ["P1", "P1z", "P2", "P2f", "P2p"]:
             print(f"| {scen} | {disk} | {med(ours):.2f} | {peer.split('/')[-1]} | {med(peer):.2f} | {r:.2f} "
                   f"| {rss_mib(ours)} | {targets[scen]} |")
 for step in ["push", "pull"]:
-    name = f"P4/{step}/regdisk"
+    name = f"P4m/{step}/regdisk"
     if name in rows:
-        print(f"| P4 | 4 GiB random, {step} | {med(name):.2f} | — | — | — | {rss_mib(name)} | ≤ 64 MiB RSS |")
-if "P3/prepare/regdisk" not in rows:
-    sys.exit(0)
-pr = med("P3/prepare/regdisk") * 1000
-pc = med("P3/prepare/plain-copy") * 1000
-print(f"\nP3, 100 VMs from one {img / 2**20:.1f} MiB qcow2 image: regdisk uses {p3r / 2**20:.1f} MiB on disk "
-      f"(target ≤ image + 100 MiB = {img / 2**20 + 100:.1f} MiB), a plain copy per VM {p3c / 2**20:.1f} MiB; "
-      f"per-VM prepare after the first: median {pr:.1f} ms (target ≤ 20 ms), plain copy {pc:.1f} ms.")
+        print(f"| P4m | 4 GiB random, {step} | {med(name):.2f} | — | — | — | {rss_mib(name)} | ≤ 64 MiB RSS |")
+if "P3/prepare/regdisk" in rows:
+    pr = med("P3/prepare/regdisk") * 1000
+    pc = med("P3/prepare/plain-copy") * 1000
+    print(f"\nP3, 100 VMs from one {img / 2**20:.1f} MiB qcow2 image: regdisk uses {p3r / 2**20:.1f} MiB on disk "
+          f"(target ≤ image + 100 MiB = {img / 2**20 + 100:.1f} MiB), a plain copy per VM {p3c / 2**20:.1f} MiB; "
+          f"per-VM prepare after the first: median {pr:.1f} ms (target ≤ 20 ms), plain copy {pc:.1f} ms.")
+if len(sys.argv) > 6:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import lazy_report
+    lazy_report.render(sys.argv[6])
