@@ -1,6 +1,6 @@
 """Renders bench/lazy's lines (P4, P4b, P5) as Markdown tables, for report.py.
 
-Lines: "DISK MIB BYTES", "P4 MIB RATE MODE MARKER_S CONSOLE_S DOWN_AT_MARKER DOWN_AT_EXIT RC",
+Lines: "LAZY 0|1", "DISK MIB BYTES", "P4 MIB RATE MODE MARKER_S CONSOLE_S DOWN_AT_MARKER DOWN_AT_EXIT RC",
 "P5CHUNKS MIB N", "P5 MODE SECONDS DOWN_BYTES". Medians over the runs; a boot that printed no
 marker (MARKER_S -1) or failed (RC not 0) is shown as failed, never as a time.
 """
@@ -8,16 +8,20 @@ import collections
 import statistics
 
 MIB = 1 << 20
-P4_MODES = [("v1", "v1alpha, full pull"), ("v2", "v2, lazy (run's default)"), ("boot", "boot alone (disk on the node)")]
+P4_MODES = {1: [("v1", "v1alpha, full pull"), ("v2", "v2, lazy (run's default)"), ("boot", "boot alone (disk on the node)")],
+            0: [("v1", "v1alpha, full pull"), ("v2", "v2, full pull (no lazy serving in this build)"),
+                ("boot", "boot alone (disk on the node)")]}
 
 
 def render(path):
-    disk, p4, p5, p5chunks = {}, collections.defaultdict(list), collections.defaultdict(list), None
+    disk, p4, p5, p5chunks, lazy = {}, collections.defaultdict(list), collections.defaultdict(list), None, 1
     for line in open(path):
         f = line.split()
         if not f:
             continue
-        if f[0] == "DISK":
+        if f[0] == "LAZY":
+            lazy = int(f[1])
+        elif f[0] == "DISK":
             disk[int(f[1])] = int(f[2])
         elif f[0] == "P4" and len(f) == 9:
             p4[(int(f[1]), int(f[2]), f[3])].append((float(f[4]), float(f[5]), int(f[6]), int(f[7]), int(f[8])))
@@ -26,7 +30,7 @@ def render(path):
         elif f[0] == "P5":
             p5[f[1]].append((float(f[2]), int(f[3])))
     if p4:
-        print_p4(disk, p4)
+        print_p4(disk, p4, P4_MODES[lazy], lazy)
     if p5:
         print_p5(disk, p5, p5chunks)
 
@@ -35,33 +39,40 @@ def ok(runs):
     return [r for r in runs if r[0] >= 0 and r[4] == 0]
 
 
-def print_p4(disk, p4):
+def print_p4(disk, p4, modes, lazy):
     print("\n## P4, P4b: `regdisk run` to the guest's boot marker (bench/lazy)\n")
     print("Seconds from `regdisk run SPEC --console` on an empty node to the guest's `REGDISK-BOOTED`, "
           "the registry behind bench/rate_proxy.py capping the node's total rate; MiB the proxy sent "
           "before the marker (P4b), and that as a share of the disk file. \"boot alone\": a second VM "
           "of the v1alpha image on the node that already holds its disk (the boot's own time).\n")
-    print("| disk | link MiB/s | image | run → marker s | run → first console s | MiB before marker | % of disk | runs |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| disk | link MiB/s | image | run → marker s | run → first console s | console → marker s "
+          "| MiB before marker | % of disk | runs |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for mib in sorted({k[0] for k in p4}):
         for rate in sorted({k[1] for k in p4 if k[0] == mib}, reverse=True):
-            for mode, label in P4_MODES:
+            for mode, label in modes:
                 runs = p4.get((mib, rate, mode))
                 if not runs:
                     continue
                 good = ok(runs)
                 if not good:
-                    print(f"| {mib} MiB | {rate} | {label} | failed | — | — | — | {len(runs)} |")
+                    print(f"| {mib} MiB | {rate} | {label} | failed | — | — | — | — | {len(runs)} |")
                     continue
                 t = statistics.median(r[0] for r in good)
                 c = statistics.median(r[1] for r in good)
                 b = statistics.median(r[2] for r in good)
                 share = f"{100 * b / disk[mib]:.1f}" if mib in disk else "?"
-                print(f"| {mib} MiB | {rate} | {label} | {t:.2f} | {c:.2f} | {b / MIB:.1f} | {share} | {len(good)} |")
-    boot = {mib: statistics.median(r[0] for r in ok(v)) for (mib, _, mode), v in p4.items() if mode == "boot" and ok(v)}
+                d = statistics.median(r[0] - r[1] for r in good)
+                print(f"| {mib} MiB | {rate} | {label} | {t:.2f} | {c:.2f} | {d:.2f} | {b / MIB:.1f} | {share} "
+                      f"| {len(good)} |")
+    pooled = collections.defaultdict(list)  # the boot alone, every rate: the link plays no part in it
+    for (mib, _, mode), v in p4.items():
+        if mode == "boot":
+            pooled[mib] += [r[0] for r in ok(v)]
+    boot = {mib: statistics.median(v) for mib, v in pooled.items() if v}
     lines = []
     for (mib, rate, mode), v in sorted(p4.items()):
-        if mode == "v2" and ok(v) and mib in boot:
+        if lazy and mode == "v2" and ok(v) and mib in boot:
             lazy = statistics.median(r[0] for r in ok(v))
             lines.append(f"{mib} MiB at {rate} MiB/s: {lazy - boot[mib]:+.2f} s")
     if lines:
