@@ -1,6 +1,5 @@
 #include "cache/node_cache.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -14,9 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/cache_internal.h"
 #include "disk/overlay.h"
 
 #include "disk/qemu_img.h"
+#include "lazy/fill.h"
 #include "oci/media_types.h"
 #include "util/fs.h"
 #include "util/sha256.h"
@@ -26,18 +27,7 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") out.push_back(n);
-    }
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+}  // namespace
 
 // "/disk/NAME" (or "") -> "NAME" (or ""); any other clean absolute path
 // ("/custom-disk/x", as containerDisk.path allows) is returned as it is.
@@ -87,10 +77,12 @@ std::optional<disk::Format> DeclaredFormat(const oci::Manifest& m, const std::st
   return from(m.annotations);
 }
 
+namespace {
+
 json LeaseToJson(const Lease& l) {
   return {{"vm", l.vm}, {"image", l.image}, {"path", l.path_in_image}, {"manifest", l.manifest.str()},
           {"diskKey", l.disk_key}, {"baseFile", l.base_file}, {"baseFormat", disk::FormatName(l.base_format)},
-          {"overlay", l.overlay}};
+          {"overlay", l.overlay}, {"nbdSocket", l.nbd_socket}};
 }
 
 StatusOr<Lease> LeaseFromJson(const std::string& text, const std::string& where) {
@@ -105,6 +97,7 @@ StatusOr<Lease> LeaseFromJson(const std::string& text, const std::string& where)
     l.base_file = j.at("baseFile").get<std::string>();
     ASSIGN_OR_RETURN(l.base_format, disk::ParseFormat(j.at("baseFormat").get<std::string>()));
     l.overlay = j.at("overlay").get<std::string>();
+    l.nbd_socket = j.value("nbdSocket", "");
     return l;
   } catch (const json::exception& e) {
     return Corrupt(where + ": " + e.what());
@@ -187,12 +180,20 @@ StatusOr<DiskEntry> NodeCache::ReadEntry(const std::string& key) {
     ASSIGN_OR_RETURN(e.format, disk::ParseFormat(j.at("format").get<std::string>()));
     e.virtual_size = j.at("virtualSize").get<uint64_t>();
     e.source = j.at("source").get<std::string>();
+    // A lazy entry stays lazy until its disk exists (Promote renames it in
+    // before it rewrites meta.json).
+    e.lazy = j.value("lazy", false) && !PathExists(e.file);
   } catch (const json::exception& ex) {
     return Corrupt(dir + "/meta.json: " + ex.what());
   }
   struct stat st;
-  if (::stat(e.file.c_str(), &st) != 0) return IoError("disk of cache entry " + key, errno);
-  e.bytes_on_disk = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (!e.lazy && ::stat(e.file.c_str(), &st) != 0) return IoError("disk of cache entry " + key, errno);
+  for (const auto& name : ListDir(dir)) {
+    if (::lstat((dir + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      e.bytes_on_disk += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  e.served = ServerRunning(dir);
   if (::stat((dir + "/meta.json").c_str(), &st) == 0) e.last_used = st.st_mtime;
   return e;
 }
@@ -214,19 +215,6 @@ StatusOr<oci::Digest> NodeCache::ResolveDigest(const oci::Reference& ref, PullPo
   return picked->descriptor.digest;
 }
 
-namespace {
-
-// The manifest, config and layers of an image manifest `digest`.
-struct ImageParts {
-  oci::RawManifest raw;
-  oci::Manifest manifest;
-  std::string raw_config;
-  oci::ImageConfig config;
-};
-
-// The manifest `digest` (`picked` when that is it: the platform walk has
-// fetched it already), its config, and the check that the image is for
-// `platform` whether an index chose it or it was named alone.
 StatusOr<ImageParts> ReadImageParts(oci::Store& src, const oci::Digest& digest,
                                     const std::optional<oci::RawManifest>& picked, const oci::Platform& platform) {
   ImageParts p;
@@ -249,14 +237,22 @@ StatusOr<ImageParts> ReadImageParts(oci::Store& src, const oci::Digest& digest,
   return p;
 }
 
+Status AddLayers(oci::Store& src, const ImageParts& img, size_t count, layer::DiskExtractor& extractor,
+                 const std::function<void(uint64_t)>& on_bytes) {
+  for (size_t i = 0; i < count; ++i) {
+    ASSIGN_OR_RETURN(auto reader, oci::OpenBlob(src, img.manifest.layers[i]));
+    RETURN_IF_ERROR(extractor.AddLayer(*reader, img.manifest.layers[i], img.config.diff_ids[i], on_bytes));
+  }
+  return OkStatus();
+}
+
+namespace {
+
 // Feeds every layer, bottom first, to `extractor` and takes the disk `rel`.
 StatusOr<layer::DiskExtractor::Taken> ExtractDisk(oci::Store& src, const ImageParts& img,
                                                   layer::DiskExtractor& extractor, const std::string& rel,
                                                   const std::function<void(uint64_t)>& on_bytes) {
-  for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
-    ASSIGN_OR_RETURN(auto reader, oci::OpenBlob(src, img.manifest.layers[i]));
-    RETURN_IF_ERROR(extractor.AddLayer(*reader, img.manifest.layers[i], img.config.diff_ids[i], on_bytes));
-  }
+  RETURN_IF_ERROR(AddLayers(src, img, img.manifest.layers.size(), extractor, on_bytes));
   return extractor.Take(rel);
 }
 
@@ -314,8 +310,14 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
   json meta = {{"manifest", digest.str()}, {"path", path_in_image}, {"format", disk::FormatName(info->format)},
                {"virtualSize", info->virtual_size}, {"source", source}};
   RETURN_IF_ERROR(WriteFileAtomic(work + "/meta.json", meta.dump(2) + "\n"));
+  RETURN_IF_ERROR(Publish(work, key, raw, img.raw_config, m.config.media_type));
+  return ReadEntry(key);
+}
+
+Status NodeCache::Publish(const std::string& work, const std::string& key, const oci::RawManifest& raw,
+                          const std::string& raw_config, const std::string& config_media_type) {
   // Manifest and config are kept for inspection and IfNotPresent.
-  RETURN_IF_ERROR(oci::WriteBlob(*images_, img.raw_config, m.config.media_type).status());
+  RETURN_IF_ERROR(oci::WriteBlob(*images_, raw_config, config_media_type).status());
   RETURN_IF_ERROR(images_->PutManifest(raw, ""));
 
   std::string dest = root() + "/disks/" + key;
@@ -325,20 +327,45 @@ StatusOr<DiskEntry> NodeCache::Fill(oci::Store& src, const oci::Digest& digest, 
     ::fsync(fd);
     ::close(fd);
   }
-  return ReadEntry(key);
+  return OkStatus();
 }
 
 StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::Digest& digest,
-                                          const std::string& rel, std::unique_ptr<oci::Store>& src,
-                                          const StoreOpener& open, const std::optional<oci::RawManifest>& picked) {
+                                          const PrepareRequest& req, const std::string& rel,
+                                          std::unique_ptr<oci::Store>& src, const StoreOpener& open,
+                                          const std::optional<oci::RawManifest>& picked,
+                                          std::string& full_pull_reason) {
   std::string key = KeyFor(digest, rel);
-  if (auto e = ReadEntry(key); e.ok()) {
+  // A plugin given by path must be there to serve lazily.
+  ServerCommand server = options_.server(root(), key);
+  bool lazy_ok = req.lazy && (!server.plugin.starts_with("/") || PathExists(server.plugin));
+  if (req.lazy && !lazy_ok) full_pull_reason = "the NBD plugin " + server.plugin + " is not installed";
+  auto have = ReadEntry(key);
+  if (have.ok()) {
     ::utimensat(AT_FDCWD, (root() + "/disks/" + key + "/meta.json").c_str(), nullptr, 0);
-    return e;
+    if (!have->lazy || lazy_ok) return have;
   }
   if (!src) {
     ASSIGN_OR_RETURN(src, open(ref));
   }
+  // A v2 image becomes a lazy entry; a full prepare then fills it (chunks
+  // this node has in other entries are copied, not downloaded) and it
+  // becomes an ordinary entry.
+  auto lazy = have.ok() ? have : FillLazy(*src, ref, digest, rel, key, req.serve, picked);
+  if (lazy.ok() && !lazy_ok) {
+    lazy::FillOptions fill;
+    fill.key_locked = true;
+    if (Status s = lazy::FillEntry(root(), key, *src, fill); !s.ok()) {
+      (void)RemoveEntry(key);
+      return s.Annotate(ref.str());
+    }
+    return ReadEntry(key);
+  }
+  if (lazy.ok() || lazy.status().code() != Code::kUnsupported) {
+    if (!lazy.ok()) return lazy.status().Annotate(ref.str());
+    return lazy;
+  }
+  if (lazy_ok) full_pull_reason = lazy.status().message();
   auto e = Fill(*src, digest, rel, key, ref.str(), picked);
   if (!e.ok()) return e.status().Annotate(ref.str());
   return e;
@@ -351,7 +378,10 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   ASSIGN_OR_RETURN(FileLock vm_lock, FileLock::Acquire(root() + "/locks/vm-" + req.vm + ".lock"));
 
   ASSIGN_OR_RETURN(std::optional<Lease> existing, GetLease(req.vm));
-  if (existing && existing->image == req.image && PathExists(existing->overlay)) return *existing;
+  if (existing && existing->image == req.image && PathExists(existing->overlay)) {
+    RETURN_IF_ERROR(EnsureServing(*existing));
+    return *existing;
+  }
   if (existing && existing->image != req.image) {
     return InvalidArgument("VM " + req.vm + " already holds a lease on " + existing->image + "; release it first");
   }
@@ -365,7 +395,8 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
     ASSIGN_OR_RETURN(digest, ResolveDigest(ref, req.policy.value_or(DefaultPullPolicy(ref)), src, open, picked));
   }
   ASSIGN_OR_RETURN(FileLock key_lock, FileLock::Acquire(root() + "/locks/disk-" + KeyFor(digest, rel) + ".lock"));
-  ASSIGN_OR_RETURN(DiskEntry entry, EnsureDisk(ref, digest, rel, src, open, picked));
+  std::string full_pull_reason;
+  ASSIGN_OR_RETURN(DiskEntry entry, EnsureDisk(ref, digest, req, rel, src, open, picked, full_pull_reason));
 
   Lease lease;
   lease.vm = req.vm;
@@ -375,10 +406,11 @@ StatusOr<Lease> NodeCache::Prepare(const PrepareRequest& req, const StoreOpener&
   lease.disk_key = entry.key;
   lease.base_file = entry.file;
   lease.base_format = entry.format;
+  lease.full_pull_reason = full_pull_reason;
   std::string vm_dir = root() + "/vms/" + req.vm;
   lease.overlay = LeaseOverlayPath(root(), req.vm);
   RETURN_IF_ERROR(MakeDirs(vm_dir));
-  Status made = disk::CreateOverlay(entry.file, entry.format, lease.overlay);
+  Status made = entry.lazy ? AttachLazy(entry, lease) : disk::CreateOverlay(entry.file, entry.format, lease.overlay);
   if (made.ok()) made = WriteFileAtomic(vm_dir + "/lease.json", LeaseToJson(lease).dump(2) + "\n");
   if (!made.ok()) {
     if (!existing) (void)RemoveAll(vm_dir);  // an existing lease keeps its pinned digest
@@ -407,9 +439,12 @@ Status NodeCache::Release(const std::string& vm) {
   ASSIGN_OR_RETURN(FileLock vm_lock, FileLock::Acquire(root() + "/locks/vm-" + vm + ".lock"));
   std::string dir = root() + "/vms/" + vm;
   if (!PathExists(dir)) return NotFound("VM " + vm + " holds no lease");
+  auto lease = GetLease(vm);
   // The lease goes first: a crash after it leaves only an orphan overlay.
   ::unlink((dir + "/lease.json").c_str());
-  return RemoveAll(dir);
+  RETURN_IF_ERROR(RemoveAll(dir));
+  if (!lease.ok() || !*lease || (*lease)->nbd_socket.empty()) return OkStatus();
+  return StopUnleasedServer((*lease)->disk_key, /*complete_only=*/true);
 }
 
 StatusOr<std::vector<DiskEntry>> NodeCache::List() {
@@ -447,9 +482,36 @@ void NodeCache::RemoveLeftovers() {
   }
 }
 
+Status NodeCache::RemoveEntry(const std::string& key) {
+  std::string trash = root() + "/tmp/" + key + ".trash";
+  RETURN_IF_ERROR(RemoveAll(trash));
+  if (::rename((root() + "/disks/" + key).c_str(), trash.c_str()) != 0) {
+    return IoError("removing cache entry " + key, errno);
+  }
+  return RemoveAll(trash);
+}
+
+bool NodeCache::Leased(const std::string& key, bool nbd_only) {
+  for (const auto& vm : ListDir(root() + "/vms")) {
+    auto l = GetLease(vm);
+    if (l.ok() && *l && (*l)->disk_key == key && (!nbd_only || !(*l)->nbd_socket.empty())) return true;
+  }
+  return false;
+}
+
+Status NodeCache::StopUnleasedServer(const std::string& key, bool complete_only) {
+  std::string dir = root() + "/disks/" + key;
+  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root() + "/locks/disk-" + key + ".lock"));
+  if (Leased(key, /*nbd_only=*/true) || (complete_only && !PathExists(dir + "/disk"))) return OkStatus();
+  return StopServer(dir);
+}
+
 StatusOr<NodeCache::GcResult> NodeCache::Gc(uint64_t max_bytes) {
   RemoveLeftovers();
   ASSIGN_OR_RETURN(std::vector<DiskEntry> entries, List());
+  for (const auto& e : entries) {
+    if (e.served && e.leased_by.empty()) RETURN_IF_ERROR(StopUnleasedServer(e.key, /*complete_only=*/false));
+  }
   std::sort(entries.begin(), entries.end(),
             [](const DiskEntry& a, const DiskEntry& b) { return a.last_used < b.last_used; });
   GcResult r;
@@ -463,20 +525,13 @@ StatusOr<NodeCache::GcResult> NodeCache::Gc(uint64_t max_bytes) {
       continue;
     }
     ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root() + "/locks/disk-" + e.key + ".lock"));
-    // A prepare may have leased it between List() and the lock.
-    ASSIGN_OR_RETURN(std::vector<DiskEntry> now, List());
-    bool leased = std::any_of(now.begin(), now.end(),
-                              [&](const DiskEntry& n) { return n.key == e.key && !n.leased_by.empty(); });
-    if (leased) {
+    // A prepare may have leased it (and started its server) between
+    // List() and the lock.
+    if (Leased(e.key, /*nbd_only=*/false) || ServerRunning(root() + "/disks/" + e.key)) {
       live_manifests.insert(e.manifest.str());
       continue;
     }
-    std::string trash = root() + "/tmp/" + e.key + ".trash";
-    RETURN_IF_ERROR(RemoveAll(trash));
-    if (::rename((root() + "/disks/" + e.key).c_str(), trash.c_str()) != 0) {
-      return IoError("removing cache entry " + e.key, errno);
-    }
-    RETURN_IF_ERROR(RemoveAll(trash));
+    RETURN_IF_ERROR(RemoveEntry(e.key));
     total -= e.bytes_on_disk;
     r.removed++;
     r.bytes_freed += e.bytes_on_disk;

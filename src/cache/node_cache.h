@@ -6,6 +6,9 @@
 //                               tags = references pulled (for IfNotPresent)
 //   ROOT/disks/KEY/disk         the extracted disk, mode 0444
 //   ROOT/disks/KEY/meta.json    format, sizes, source, manifest digest
+//   ROOT/disks/KEY/...          a lazy entry (below): "lazy": true in
+//                               meta.json, serve.json, index, and the NBD
+//                               server's files (nbd_server.h)
 //   ROOT/vms/VM/lease.json      the VM's pinned digest and disk key
 //   ROOT/vms/VM/overlay.qcow2   the VM's writes; backing file = the disk
 //   ROOT/locks/*.lock           flocks: one per disk key, one per VM
@@ -26,9 +29,11 @@
 #include <string>
 #include <vector>
 
+#include "cache/nbd_server.h"
 #include "disk/format.h"
 #include "layer/disk_extractor.h"
 #include "layout/layout.h"
+#include "lazy/entry.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
 #include "oci/store.h"
@@ -41,6 +46,9 @@ struct CacheOptions {
   layer::ExtractLimits limits;
   oci::Platform platform = oci::Platform::Host();
   std::function<void(uint64_t)> on_bytes;  // download progress
+  // The server of a lazy entry ROOT/disks/KEY (tests serve with nbdkit's
+  // own plugins).
+  std::function<ServerCommand(const std::string& root, const std::string& key)> server = PluginCommand;
 };
 
 struct DiskEntry {
@@ -54,6 +62,8 @@ struct DiskEntry {
   std::string source;          // the reference it was pulled as
   int64_t last_used = 0;       // seconds since the epoch
   std::vector<std::string> leased_by;  // VM names (from ls)
+  bool lazy = false;           // no `disk` yet: served over NBD as chunks arrive
+  bool served = false;         // its NBD server is running
 };
 
 enum class PullPolicy { kAlways, kIfNotPresent };
@@ -70,6 +80,14 @@ struct PrepareRequest {
   std::string image;      // reference as written in the VM spec
   std::string path;       // file inside /disk; empty: the only one
   std::optional<PullPolicy> policy;
+  // Serve a v2 image's disk lazily over NBD instead of pulling it whole.
+  // An image that cannot be served lazily (v1alpha, the disk layer not on
+  // top, a source without range reads) is pulled whole
+  // (Lease::full_pull_reason says why).
+  bool lazy = false;
+  // A lazy entry's serve.json: the caller gives registry, auth_file and
+  // fill_rate; the cache fills in the layer, diff_id and image.
+  lazy::ServeConfig serve;
 };
 
 struct Lease {
@@ -77,6 +95,11 @@ struct Lease {
   oci::Digest manifest;   // pinned for the VM's life
   std::string disk_key, base_file, overlay;
   disk::Format base_format = disk::Format::kRaw;
+  // The base is the NBD export on this socket (a lazy entry); base_file is
+  // then empty.
+  std::string nbd_socket;
+  // Not stored: why a lazy request was pulled whole ("" otherwise).
+  std::string full_pull_reason;
 };
 
 class NodeCache {
@@ -87,7 +110,11 @@ class NodeCache {
   // VM that already holds a lease gets the same lease back (its digest
   // stays pinned even if the tag has moved since).
   StatusOr<Lease> Prepare(const PrepareRequest& req, const StoreOpener& open);
-  // Ends the VM's lease and deletes its overlay. NotFound if none.
+  // Starts the NBD server of a lease's lazy base again if it is not
+  // running (no-op for a file base): before a domain on it starts.
+  Status EnsureServing(const Lease& lease);
+  // Ends the VM's lease and deletes its overlay. NotFound if none. The last
+  // lease on a complete entry with a server stops the server.
   Status Release(const std::string& vm);
   StatusOr<std::optional<Lease>> GetLease(const std::string& vm);
 
@@ -96,7 +123,8 @@ class NodeCache {
     int removed = 0;
     uint64_t bytes_freed = 0, bytes_kept = 0;
   };
-  // Removes unleased disks, least recently used first, until the cache's
+  // Stops the NBD servers of entries nobody leases. Removes unleased
+  // disks, least recently used first, until the cache's
   // disks take at most `max_bytes` (0: remove every unleased disk); then
   // unreferenced manifests. First it removes what killed prepares and
   // releases left behind: work dirs and VM dirs without a lease, whose
@@ -113,12 +141,32 @@ class NodeCache {
                                       std::unique_ptr<oci::Store>& src, const StoreOpener& open,
                                       std::optional<oci::RawManifest>& picked);
   StatusOr<DiskEntry> EnsureDisk(const oci::Reference& ref, const oci::Digest& manifest,
-                                 const std::string& path, std::unique_ptr<oci::Store>& src,
-                                 const StoreOpener& open, const std::optional<oci::RawManifest>& picked);
+                                 const PrepareRequest& req, const std::string& rel,
+                                 std::unique_ptr<oci::Store>& src, const StoreOpener& open,
+                                 const std::optional<oci::RawManifest>& picked, std::string& full_pull_reason);
   StatusOr<DiskEntry> Fill(oci::Store& src, const oci::Digest& manifest, const std::string& path,
                            const std::string& key, const std::string& source,
                            const std::optional<oci::RawManifest>& picked);
+  // A lazy entry for the v2 image `digest` (lazy_entry.cc); Unsupported
+  // when the image cannot be served lazily.
+  StatusOr<DiskEntry> FillLazy(oci::Store& src, const oci::Reference& ref, const oci::Digest& digest,
+                               const std::string& rel, const std::string& key, lazy::ServeConfig serve,
+                               const std::optional<oci::RawManifest>& picked);
+  // Deletes the entry `key` (its lock held): moved to ROOT/tmp, removed.
+  Status RemoveEntry(const std::string& key);
+  // Publishes ROOT/tmp/KEY.work as ROOT/disks/KEY with the image's manifest
+  // and config kept in images_.
+  Status Publish(const std::string& work, const std::string& key, const oci::RawManifest& raw,
+                 const std::string& raw_config, const std::string& config_media_type);
+  // Under the key's lock: the lease's NBD overlay and server for a lazy entry.
+  Status AttachLazy(const DiskEntry& entry, Lease& lease);
   StatusOr<DiskEntry> ReadEntry(const std::string& key);
+  // True when a lease names the disk `key` (with nbd_only, a lease on its
+  // NBD export).
+  bool Leased(const std::string& key, bool nbd_only);
+  // Under the key's lock: stops the server of entry `key` when no lease
+  // reads through it (and, with complete_only, when its disk is complete).
+  Status StopUnleasedServer(const std::string& key, bool complete_only);
   void RemoveLeftovers();
 
   CacheOptions options_;

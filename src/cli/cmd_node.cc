@@ -15,7 +15,7 @@ namespace {
 
 struct NodeArgs {
   std::string root, vm, image, path, policy, max_size, platform;
-  bool json = false;
+  bool json = false, lazy = false;
   resolve::RegistryFlags reg;
   std::string max_disk;  // --max-disk-size
 };
@@ -37,6 +37,8 @@ Status RunPrepare(const NodeArgs& a) {
   // REF. Both name the same image, and the lease records the plain form.
   std::string image = resolve::RegistryImageName(a.image);
   cache::PrepareRequest req{a.vm, image, a.path, {}};
+  req.lazy = a.lazy;
+  req.serve = resolve::ServeSettings(a.reg, "");
   if (!a.policy.empty()) {
     auto p = cache::ParsePullPolicy(a.policy);
     if (!p.ok()) return p.status();
@@ -48,10 +50,13 @@ Status RunPrepare(const NodeArgs& a) {
   auto lease = (*cache)->Prepare(req, [&](const oci::Reference& ref) { return resolve::OpenRegistry(a.reg, ref); });
   progress.Done();
   if (!lease.ok()) return lease.status();
+  if (!lease->full_pull_reason.empty()) {
+    std::fprintf(stderr, "regdisk: pulled whole, not lazily: %s\n", OneLine(lease->full_pull_reason).c_str());
+  }
   if (a.json) {
     nlohmann::json j = {{"vm", lease->vm}, {"overlay", lease->overlay}, {"digest", lease->manifest.str()},
                         {"base", lease->base_file}, {"baseFormat", disk::FormatName(lease->base_format)},
-                        {"path", lease->path_in_image}};
+                        {"path", lease->path_in_image}, {"nbdSocket", lease->nbd_socket}};
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("%s\n%s\n", OneLine(lease->overlay).c_str(), lease->manifest.str().c_str());
@@ -72,17 +77,22 @@ Status RunCacheLs(const NodeArgs& a) {
   auto entries = (*cache)->List();
   if (!entries.ok()) return entries.status();
   nlohmann::json list = nlohmann::json::array();
-  if (!a.json) std::printf("%-50s %-19s %-6s %10s %10s  %s\n", "SOURCE", "DIGEST", "FORMAT", "VIRTUAL", "ON DISK", "LEASES");
+  if (!a.json) {
+    std::printf("%-50s %-19s %-6s %-8s %10s %10s  %s\n", "SOURCE", "DIGEST", "FORMAT", "STATE", "VIRTUAL", "ON DISK",
+                "LEASES");
+  }
   for (const auto& e : *entries) {
     std::string leases;
     for (const auto& vm : e.leased_by) leases += (leases.empty() ? "" : ",") + vm;
     if (a.json) {
       list.push_back({{"key", e.key}, {"source", e.source}, {"digest", e.manifest.str()}, {"path", e.path_in_image},
                       {"format", disk::FormatName(e.format)}, {"virtualSize", e.virtual_size},
-                      {"bytesOnDisk", e.bytes_on_disk}, {"lastUsed", e.last_used}, {"leasedBy", e.leased_by}});
+                      {"bytesOnDisk", e.bytes_on_disk}, {"lastUsed", e.last_used}, {"leasedBy", e.leased_by},
+                      {"state", e.lazy ? "lazy" : "complete"}, {"served", e.served}});
     } else {
-      std::printf("%-50s %-19s %-6s %10s %10s  %s\n", OneLine(e.source).c_str(), ("sha256:" + e.manifest.short_hex()).c_str(),
-                  disk::FormatName(e.format), HumanBytes(e.virtual_size).c_str(), HumanBytes(e.bytes_on_disk).c_str(),
+      std::printf("%-50s %-19s %-6s %-8s %10s %10s  %s\n", OneLine(e.source).c_str(),
+                  ("sha256:" + e.manifest.short_hex()).c_str(), disk::FormatName(e.format), e.lazy ? "lazy" : "complete",
+                  HumanBytes(e.virtual_size).c_str(), HumanBytes(e.bytes_on_disk).c_str(),
                   leases.empty() ? "-" : OneLine(leases).c_str());
     }
   }
@@ -114,7 +124,8 @@ std::vector<Verb> NodeVerbs() {
   return {
       verb("prepare", "Give a VM its ephemeral overlay on a registry disk",
            {"regdisk prepare --vm web-0 registry.example.com/disks/fedora:38"},
-           "Prints the overlay path and the pinned manifest digest.\n",
+           "Prints the overlay path and the pinned manifest digest. With --lazy, the overlay's backing\n"
+           "is the entry's NBD socket (ROOT/disks/KEY/nbd.sock), served by nbdkit and regdisk-nbd.so.\n",
            [](CLI::App* cmd, NodeArgs& a) {
              cmd->add_option("--vm", a.vm, "the VM (lease) name")->required();
              cmd->add_option("image", a.image, "registry image: REGISTRY/NAME[:TAG|@DIGEST], docker:// optional")
@@ -123,6 +134,9 @@ std::vector<Verb> NodeVerbs() {
              cmd->add_option("--pull-policy", a.policy, "Always or IfNotPresent (default: Always for :latest)");
              cmd->add_option("--platform", a.platform, "the image's platform, OS/ARCH[/VARIANT] (default: this machine's)");
              cmd->add_flag("--json", a.json, "print JSON");
+             cmd->add_flag("--lazy", a.lazy,
+                           "serve a v2 image's disk over NBD as its chunks arrive, after only its index is "
+                           "fetched and verified (other images are pulled whole)");
              AddRegistryFlags(cmd, a.reg);
              AddMaxDiskSizeFlag(cmd, a.max_disk);
            },

@@ -27,7 +27,7 @@ constexpr uint64_t kMaxSpecFileBytes = 1 << 20;
 struct VmArgs {
   std::vector<std::string> spec_files;
   std::string name, root, uri, launcher_image, serve_image, volumes = "container";
-  bool console = false, kvm = false, forget = false, no_resolve = false;
+  bool console = false, kvm = false, forget = false, no_resolve = false, lazy = true;
   int console_timeout = 0;
   resolve::RegistryFlags reg;
   std::string max_disk;  // --max-disk-size
@@ -87,6 +87,11 @@ StatusOr<std::unique_ptr<runtime::Runner>> OpenRunner(const VmArgs& a) {
                        const std::string& secret) -> StatusOr<std::unique_ptr<oci::Store>> {
     ASSIGN_OR_RETURN(std::string auth_file, resolve::PullSecretFile(root, secret));
     return resolve::OpenRegistry(reg, ref, auth_file);
+  };
+  o.lazy = a.lazy;
+  o.serve = [root, reg](const std::string& secret) -> StatusOr<lazy::ServeConfig> {
+    ASSIGN_OR_RETURN(std::string auth_file, resolve::PullSecretFile(root, secret));
+    return resolve::ServeSettings(reg, auth_file);
   };
   return runtime::Runner::Open(std::move(o));
 }
@@ -273,6 +278,9 @@ std::vector<Verb> VmVerbs() {
              cmd->add_flag("--console", a.console, "follow the serial console until the VM stops");
              cmd->add_option("--console-timeout", a.console_timeout, "stop following after N seconds (0: never)");
              cmd->add_flag("--kvm", a.kvm, "use KVM instead of TCG");
+             cmd->add_flag("--lazy", a.lazy,
+                           "serve v2 images' disks over NBD as their chunks arrive (default); --lazy=false "
+                           "pulls every disk whole before the VM starts");
              AddRegistryFlags(cmd, a.reg);
              AddMaxDiskSizeFlag(cmd, a.max_disk);
            },

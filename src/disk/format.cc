@@ -12,9 +12,6 @@
 namespace regdisk::disk {
 namespace {
 
-// Bytes read to detect and parse a disk: the qcow2 header, its extensions
-// and the backing file name all lie in the first cluster, at most 2 MiB.
-constexpr uint64_t kHeadBytes = 2 << 20;
 // A raw disk is a whole number of sectors.
 constexpr uint64_t kSectorSize = 512;
 
@@ -90,21 +87,10 @@ StatusOr<Format> ParseFormat(std::string_view name) {
                          "\": supported formats are raw, qcow2");
 }
 
-StatusOr<DiskInfo> Inspect(const std::string& path, std::optional<Format> declared) {
-  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer before
-  // fstat can refuse it. O_NOCTTY: a terminal must not become ours.
-  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (raw_fd < 0) return IoError(path, errno);
-  Fd fd(raw_fd);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return IoError(path + ": fstat", errno);
-  if (!S_ISREG(st.st_mode)) {
-    return InvalidArgument(path + ": not a regular file (" + FileKind(st.st_mode) + ")");
-  }
-
+StatusOr<DiskInfo> InspectHead(std::string_view head, uint64_t file_size, std::optional<Format> declared,
+                               const std::string& path) {
   DiskInfo info;
-  info.file_size = static_cast<uint64_t>(st.st_size);
-  ASSIGN_OR_RETURN(std::string head, ReadAt(fd.get(), path, 0, std::min(info.file_size, kHeadBytes)));
+  info.file_size = file_size;
   info.format = HasQcow2Magic(head) ? Format::kQcow2 : Format::kRaw;
 
   if (declared == Format::kQcow2 && info.format == Format::kRaw) {
@@ -126,13 +112,32 @@ StatusOr<DiskInfo> Inspect(const std::string& path, std::optional<Format> declar
   if (!header.ok()) return header.status().Annotate(path);
   RETURN_IF_ERROR(header->CheckSafe().Annotate(path));
   RETURN_IF_ERROR(header->CheckTables(info.file_size).Annotate(path));
+  info.virtual_size = header->size;
+  return info;
+}
+
+StatusOr<DiskInfo> Inspect(const std::string& path, std::optional<Format> declared) {
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer before
+  // fstat can refuse it. O_NOCTTY: a terminal must not become ours.
+  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (raw_fd < 0) return IoError(path, errno);
+  Fd fd(raw_fd);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return IoError(path + ": fstat", errno);
+  if (!S_ISREG(st.st_mode)) {
+    return InvalidArgument(path + ": not a regular file (" + FileKind(st.st_mode) + ")");
+  }
+
+  ASSIGN_OR_RETURN(std::string head, ReadAt(fd.get(), path, 0, std::min<uint64_t>(st.st_size, kInspectHeadBytes)));
+  ASSIGN_OR_RETURN(DiskInfo info, InspectHead(head, static_cast<uint64_t>(st.st_size), declared, path));
+  if (info.format == Format::kRaw) return info;
+  ASSIGN_OR_RETURN(Qcow2Header header, Qcow2Header::Parse(head));
   // Both tables are bounded by CheckTables (8 MiB and 32 MiB, qemu's limits).
   for (auto table : {Qcow2Header::Table::kRefcount, Qcow2Header::Table::kL1}) {
     ASSIGN_OR_RETURN(std::string bytes,
-                     ReadAt(fd.get(), path, header->TableOffset(table), header->TableBytes(table)));
-    RETURN_IF_ERROR(header->CheckTableEntries(table, bytes, info.file_size).Annotate(path));
+                     ReadAt(fd.get(), path, header.TableOffset(table), header.TableBytes(table)));
+    RETURN_IF_ERROR(header.CheckTableEntries(table, bytes, info.file_size).Annotate(path));
   }
-  info.virtual_size = header->size;
   return info;
 }
 

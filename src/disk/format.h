@@ -27,6 +27,20 @@ struct DiskInfo {
   uint64_t file_size = 0;     // bytes of the file
 };
 
+// The bytes of a disk's start that InspectHead needs: the qcow2 header, its
+// extensions and the backing file name all lie in the first cluster, at most
+// 2 MiB.
+inline constexpr uint64_t kInspectHeadBytes = 2 << 20;
+
+// The checks Inspect makes from the first min(file_size, kInspectHeadBytes)
+// bytes `head` of a disk file of `file_size` bytes, without the file: the
+// format (and `declared`), a raw disk's size, a qcow2's header (CheckSafe)
+// and where its tables lie (CheckTables), not the tables' entries. A lazily
+// served disk is checked with this before its other bytes exist here.
+// Errors name `name`.
+StatusOr<DiskInfo> InspectHead(std::string_view head, uint64_t file_size, std::optional<Format> declared,
+                               const std::string& name);
+
 // Opens `path`, detects the format from its first bytes (qcow2 magic or
 // not), and, when `declared` is set, fails if it differs. A qcow2 is parsed
 // with Qcow2Header and refused if unsafe (see qcow2.h), or if its tables or

@@ -97,6 +97,20 @@ Status CreateOverlay(const std::string& base, Format base_format, const std::str
   return WriteEmptyQcow2(overlay, size, base, FormatName(base_format)).Annotate("creating overlay " + overlay);
 }
 
+std::string NbdBacking(const std::string& socket) { return "nbd+unix:///?socket=" + socket; }
+
+Status CreateNbdOverlay(const std::string& socket, Format base_format, uint64_t virtual_size,
+                        const std::string& overlay) {
+  // qemu takes the socket path as a URI query value: refuse what it would
+  // read differently.
+  if (socket.empty() || socket[0] != '/' || socket.size() > 1000 ||
+      socket.find_first_of("&#%?\"' \t\n") != std::string::npos) {
+    return InvalidArgument("overlay backing socket must be an absolute path without URI delimiters: " + socket);
+  }
+  return WriteEmptyQcow2(overlay, virtual_size, NbdBacking(socket), FormatName(base_format))
+      .Annotate("creating overlay " + overlay);
+}
+
 Status CreateEmptyDisk(const std::string& path, uint64_t size) {
   if (size == 0) return InvalidArgument("an empty disk needs a capacity above 0 bytes");
   // qemu-img rounds a size up to whole 512-byte sectors; so do we.

@@ -225,6 +225,11 @@ StatusOr<std::optional<IndexAnchor>> ParseAnchor(const oci::Descriptor& layer) {
 StatusOr<DiskIndex> OpenIndex(const IndexAnchor& anchor, Codec codec, std::string_view member) {
   if (member.size() != anchor.length) return Bad("member is not the anchored length");
   ASSIGN_OR_RETURN(std::string bytes, DecodeMember(codec, member, anchor.uncompressed_length));
+  return OpenIndexBytes(anchor, codec, bytes);
+}
+
+StatusOr<DiskIndex> OpenIndexBytes(const IndexAnchor& anchor, Codec codec, std::string_view bytes) {
+  if (bytes.size() != anchor.uncompressed_length) return Bad("the index is not the anchored length");
   const std::string got = Sha256::HexOf(bytes);
   if (got != anchor.digest.hex()) {
     return Bad("digest mismatch: the layer annotation says " + anchor.digest.str() + ", the index is sha256:" + got);

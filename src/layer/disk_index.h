@@ -105,6 +105,10 @@ StatusOr<std::optional<IndexAnchor>> ParseAnchor(const oci::Descriptor& layer);
 // anchor.digest before parsing, then decodes and validates it and checks
 // that it agrees with the anchor and `codec` (from the layer media type).
 StatusOr<DiskIndex> OpenIndex(const IndexAnchor& anchor, Codec codec, std::string_view member);
+// The same checks on the index bytes already decompressed (an index kept
+// on disk, re-checked by whoever reads it): length and sha256 against the
+// anchor before parsing, then as OpenIndex.
+StatusOr<DiskIndex> OpenIndexBytes(const IndexAnchor& anchor, Codec codec, std::string_view bytes);
 
 // The entry holding disk byte `offset`; nullopt past the end.
 std::optional<size_t> FindEntry(const DiskIndex& index, uint64_t offset);

@@ -25,7 +25,8 @@ constexpr int kMaxEntries = 16;
 // the index's, in blob order; each is checked once all its bytes went by.
 class MemberTee {
  public:
-  MemberTee(const DiskIndex& index, const IndexAnchor& anchor) : index_(index), anchor_(anchor) {
+  MemberTee(const DiskIndex& index, const IndexAnchor& anchor, const VerifyHooks& hooks)
+      : index_(index), anchor_(anchor), hooks_(hooks) {
     for (const IndexEntry& e : index.entries) {
       if (!e.zero()) spans_.push_back({e.blob_offset, e.blob_length, &e});
     }
@@ -70,7 +71,8 @@ class MemberTee {
     if (s.entry != nullptr) {
       auto bytes = DecodeMember(index_.codec, buf_, s.entry->length);
       if (!bytes.ok()) return bytes.status().Annotate("chunk at disk offset " + std::to_string(s.entry->disk_offset));
-      return CheckChunk(*s.entry, *bytes);
+      RETURN_IF_ERROR(CheckChunk(*s.entry, *bytes));
+      return hooks_.on_chunk ? hooks_.on_chunk(*s.entry, *bytes) : OkStatus();
     }
     auto bytes = DecodeMember(index_.codec, buf_, anchor_.uncompressed_length);
     if (!bytes.ok()) return bytes.status().Annotate("the index's member");
@@ -80,6 +82,7 @@ class MemberTee {
 
   const DiskIndex& index_;
   const IndexAnchor& anchor_;
+  const VerifyHooks& hooks_;
   std::vector<Span> spans_;
   size_t next_ = 0;
   uint64_t pos_ = 0;
@@ -158,6 +161,7 @@ struct Stream {
   const char* in_pos = nullptr;
   size_t in_len = 0;
   uint64_t read = 0;
+  Sha256 tar_sha;  // of every decompressed byte (the diff_id)
   bool eof = false;
   Status error;
 
@@ -187,6 +191,7 @@ struct Stream {
         }
       }
       ASSIGN_OR_RETURN(size_t got, dec->Decompress(&in_pos, &in_len, out.data(), out.size()));
+      tar_sha.Update(out.data(), got);
       if (got > 0) return got;
     }
   }
@@ -212,8 +217,9 @@ bool IsDiskName(std::string_view n) {
 
 }  // namespace
 
-Status VerifyLayer(oci::BlobReader& blob, const IndexAnchor& anchor, const DiskIndex& index) {
-  MemberTee tee(index, anchor);
+Status VerifyLayer(oci::BlobReader& blob, const IndexAnchor& anchor, const DiskIndex& index,
+                   const VerifyHooks& hooks) {
+  MemberTee tee(index, anchor, hooks);
   Stream stream{blob, tee, Decompressor::Create(index.codec)};
   std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
   if (a == nullptr) return Internal("libarchive: cannot create a reader");
@@ -278,13 +284,17 @@ Status VerifyLayer(oci::BlobReader& blob, const IndexAnchor& anchor, const DiskI
   }
   if (!saw_index) return Corrupt("v2 layer: no index entry in the tar");
   // The rest of the blob (the end-of-archive blocks) still goes through
-  // the member checks.
+  // the member checks and into the diff_id.
   for (;;) {
-    ASSIGN_OR_RETURN(size_t n, stream.Pull());
+    ASSIGN_OR_RETURN(size_t n, stream.Next());
     if (n == 0) break;
   }
   if (stream.read != blob.size()) return Corrupt("v2 layer: the blob is shorter than its size");
-  return tee.Finish();
+  RETURN_IF_ERROR(tee.Finish());
+  if (hooks.diff_id && stream.tar_sha.FinishHex() != hooks.diff_id->hex()) {
+    return Corrupt("v2 layer: the uncompressed layer does not match its diff_id " + hooks.diff_id->str());
+  }
+  return OkStatus();
 }
 
 }  // namespace regdisk::layer

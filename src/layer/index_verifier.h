@@ -11,9 +11,14 @@
 //     by range, to the index's chunk digests (and are zero in its zero
 //     extents) with the index's disk size, then .regdisk/index as the last
 //     entry, whose bytes have the anchored digest.
-// The layer digest and diff_id are the caller's to check (the pull path
-// already does). `index` must come from OpenIndex (validated).
+// The layer digest is the caller's to check (oci::OpenBlob's reader does,
+// at its end); the diff_id too, unless given in `hooks`. `index` must come
+// from OpenIndex (validated).
 #pragma once
+
+#include <functional>
+#include <optional>
+#include <string_view>
 
 #include "layer/disk_index.h"
 #include "oci/store.h"
@@ -21,6 +26,16 @@
 
 namespace regdisk::layer {
 
-Status VerifyLayer(oci::BlobReader& blob, const IndexAnchor& anchor, const DiskIndex& index);
+struct VerifyHooks {
+  // Called with each data chunk's bytes once they matched the chunk's
+  // sha256, in blob order (so a fill can keep them while the rest of the
+  // layer is checked); an error from it ends the check with that error.
+  std::function<Status(const IndexEntry&, std::string_view)> on_chunk;
+  // When given, the sha256 of the whole decompressed stream must be this.
+  std::optional<oci::Digest> diff_id;
+};
+
+Status VerifyLayer(oci::BlobReader& blob, const IndexAnchor& anchor, const DiskIndex& index,
+                   const VerifyHooks& hooks = {});
 
 }  // namespace regdisk::layer

@@ -184,6 +184,17 @@ StatusOr<std::unique_ptr<oci::BlobReader>> Layout::OpenBlob(const oci::Digest& d
   return std::unique_ptr<oci::BlobReader>(new FileReader(fd, static_cast<uint64_t>(st.st_size)));
 }
 
+Status Layout::ReadAt(const oci::Digest& digest, uint64_t offset, char* buf, size_t len) {
+  int fd = ::open(BlobPath(digest).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFound("blob " + digest.str() + " not found in " + root_);
+    return IoError("opening blob " + digest.str(), errno);
+  }
+  Status s = PreadAll(fd, buf, len, offset, "blob " + digest.str());
+  ::close(fd);
+  return s;
+}
+
 StatusOr<std::unique_ptr<oci::BlobWriter>> Layout::CreateBlob() {
   ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::Create(root_ + kTempDir + "/blob", 0644));
   if (::flock(f.fd(), LOCK_EX) != 0) return IoError("locking " + f.temp_path(), errno);  // see SweepTemps

@@ -30,6 +30,7 @@ class Layout : public oci::Store {
 
   StatusOr<bool> HasBlob(const oci::Digest& digest) override;
   StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlob(const oci::Digest& digest) override;
+  Status ReadAt(const oci::Digest& digest, uint64_t offset, char* buf, size_t len) override;
   StatusOr<std::unique_ptr<oci::BlobWriter>> CreateBlob() override;
   Status DeleteBlob(const oci::Digest& digest) override;
   StatusOr<oci::RawManifest> GetManifest(const std::string& tag_or_digest) override;

@@ -395,6 +395,10 @@ bool IsIndexType(std::string_view t) { return t == media::kOciIndex || t == medi
 StatusOr<Manifest> ParseManifest(std::string_view text) { return Decode(text, "manifest", DecodeManifest); }
 StatusOr<Index> ParseIndex(std::string_view text) { return Decode(text, "index", DecodeIndex); }
 StatusOr<ImageConfig> ParseImageConfig(std::string_view text) { return Decode(text, "config", DecodeConfig); }
+StatusOr<Descriptor> ParseDescriptor(std::string_view text) {
+  return Decode<Descriptor>(text, "descriptor", [](const json& j) { return DecodeDescriptor(j, ""); });
+}
+std::string EncodeDescriptorJson(const Descriptor& d) { return Dump(EncodeDescriptor(d)); }
 StatusOr<std::string> SniffMediaType(std::string_view text) { return Decode(text, "manifest", Sniff); }
 
 std::string EncodeManifest(const Manifest& m) {

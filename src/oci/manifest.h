@@ -105,6 +105,8 @@ bool IsIndexType(std::string_view media_type);
 StatusOr<Manifest> ParseManifest(std::string_view json);
 StatusOr<Index> ParseIndex(std::string_view json);
 StatusOr<ImageConfig> ParseImageConfig(std::string_view json);
+// One descriptor as a JSON object (e.g. saved beside a cache entry).
+StatusOr<Descriptor> ParseDescriptor(std::string_view json);
 // A size annotation's value (io.regdisk.disk.virtual-size): decimal digits
 // only, no sign, no overflow. The error names `key` and quotes the value.
 StatusOr<uint64_t> ParseSizeAnnotation(std::string_view key, std::string_view value);
@@ -122,6 +124,7 @@ StatusOr<std::string> SniffMediaType(std::string_view json);
 std::string EncodeManifest(const Manifest& m);
 std::string EncodeIndex(const Index& i);
 std::string EncodeImageConfig(const ImageConfig& c);
+std::string EncodeDescriptorJson(const Descriptor& d);
 
 // Picks the first manifest for `want` from an index (NotFound, listing the
 // platforms there, when none matches).

@@ -65,6 +65,15 @@ class Store {
   virtual StoreId id() const = 0;
   virtual StatusOr<bool> HasBlob(const Digest& digest) = 0;
   virtual StatusOr<std::unique_ptr<BlobReader>> OpenBlob(const Digest& digest) = 0;
+  // Reads exactly `len` bytes of blob `digest` at `offset` into `buf` (a
+  // registry: one HTTP Range request, retried; a layout: pread). Nothing
+  // here checks the bytes: the caller verifies them against a digest of its
+  // own (a v2 chunk index). Past the blob's end is an error. Stores that
+  // cannot read at random keep this default (Unsupported).
+  virtual Status ReadAt(const Digest& digest, uint64_t offset, char* buf, size_t len) {
+    (void)offset, (void)buf, (void)len;
+    return Unsupported("this store cannot read blob " + digest.str() + " at an offset");
+  }
   virtual StatusOr<std::unique_ptr<BlobWriter>> CreateBlob() = 0;
   // Removes a blob (NotFound if absent). Used to undo a failed build or
   // transfer so that bad input leaves nothing behind.

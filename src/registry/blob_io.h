@@ -47,6 +47,11 @@ StatusOr<std::unique_ptr<oci::BlobReader>> OpenStreamReader(BlobTarget target, c
 // the registry answers the first Range request with the whole blob (200).
 StatusOr<std::unique_ptr<oci::BlobReader>> OpenRangedReader(BlobTarget target, const oci::Digest& digest,
                                                              int parallel);
+// Exactly `len` bytes at `offset` of the blob into `buf`: one Range request
+// whose answer must be a 206 with exactly that Content-Range and length,
+// resumed and retried as a segment of OpenRangedReader is. Unverified: the
+// caller checks the bytes (Repository::ReadAt).
+Status ReadBlobRange(const BlobTarget& target, const oci::Digest& digest, uint64_t offset, char* buf, size_t len);
 // Nothing is sent before the first chunk is full or Commit.
 std::unique_ptr<oci::BlobWriter> NewBlobWriter(BlobTarget target);
 

@@ -76,10 +76,86 @@ struct Attempt {
   bool retry = false;
 };
 
+// Bytes [begin, end) of a blob being read into `data` (end - begin bytes),
+// `got` of them received so far.
+struct Range {
+  uint64_t begin = 0, end = 0;
+  char* data = nullptr;
+  uint64_t got = 0;
+  std::unique_ptr<http::Stream> stream;  // an answer already open for the rest
+};
+
+std::string Where(const BlobTarget& target, const oci::Digest& digest) {
+  return Prefix(target.registry->host(), target.repository) + "blob " + digest.str();
+}
+
+// A request for the bytes of `r` from r.got on, read into r.data. `total`:
+// the blob's size the answer must state, or 0 when not known.
+Attempt FetchOnce(const BlobTarget& target, const oci::Digest& digest, Range& r, uint64_t total) {
+  Registry& registry = *target.registry;
+  Call call = BlobCall(target, digest);
+  uint64_t from = r.begin + r.got;
+  call.headers.push_back(RangeHeader(from, r.end));
+  std::unique_ptr<http::Stream> stream = std::move(r.stream);
+  if (!stream) {
+    auto opened = registry.Open(call);
+    if (!opened.ok()) return {opened.status(), opened.status().code() == Code::kUnavailable};
+    stream = std::move(*opened);
+    const http::Response& head = stream->head();
+    std::string asked = std::to_string(from) + "-" + std::to_string(r.end - 1);
+    if (head.status == 200) {
+      return {Corrupt(Where(target, digest) + ": asked for bytes " + asked + ", got the whole blob"), true};
+    }
+    if (head.status != 206) return {registry.ResponseError(call, head), false};
+    auto range = ParseContentRange(head.Header("content-range"));
+    if (!range || range->first != from || range->last != r.end - 1 || (total != 0 && range->total != total)) {
+      return {Corrupt(Where(target, digest) + ": asked for bytes " + asked + ", got \"" +
+                      OneLine(head.Header("content-range"), 80) + "\""), true};
+    }
+  }
+  uint64_t want = r.end - r.begin;
+  for (;;) {
+    char extra;
+    char* into = r.got < want ? r.data + r.got : &extra;
+    auto n = stream->Read(into, r.got < want ? want - r.got : 1);
+    if (!n.ok()) {
+      return {registry.TransportError(call, n.status()), n.status().code() == Code::kUnavailable};
+    }
+    if (*n == 0 && r.got < want) {
+      return {Corrupt(Where(target, digest) + ": bytes " + std::to_string(from) + "-" + std::to_string(r.end - 1) +
+                      " ended after " + std::to_string(r.begin + r.got - from)), true};
+    }
+    if (*n == 0) return {OkStatus()};
+    if (r.got == want) {
+      return {Corrupt(Where(target, digest) + ": more bytes than asked for from " + std::to_string(from)), true};
+    }
+    r.got += *n;
+  }
+}
+
+// All of `r`, resumed after failures from the bytes it has: failures without
+// progress are bounded by retry_times, all requests by
+// kMaxAttemptsPerSegment; `stop` (when given) ends the retries early.
+Status FetchRange(const BlobTarget& target, const oci::Digest& digest, Range& r, uint64_t total,
+                  const std::atomic<bool>* stop) {
+  Registry& registry = *target.registry;
+  for (int failures = 0, attempts = 1;; ++attempts) {
+    uint64_t had = r.got;
+    Attempt a = FetchOnce(target, digest, r, total);
+    if (a.status.ok()) return OkStatus();
+    if (r.got > had) failures = 0;
+    if (!a.retry || failures >= registry.options().retry_times || attempts >= kMaxAttemptsPerSegment ||
+        (stop != nullptr && *stop)) {
+      return a.status;
+    }
+    registry.Backoff(failures++, nullptr);
+  }
+}
+
 class RangedReader : public oci::BlobReader {
  public:
   RangedReader(BlobTarget target, const oci::Digest& digest, int parallel)
-      : target_(std::move(target)), digest_(digest), call_(BlobCall(target_, digest)), parallel_(parallel) {}
+      : target_(std::move(target)), digest_(digest), parallel_(parallel) {}
 
   ~RangedReader() override {
     {
@@ -118,10 +194,10 @@ class RangedReader : public oci::BlobReader {
                              std::to_string(kMaxSegments * kMaxSegment) + "); use --parallel 1");
     }
     segs_.resize(count);
-    segs_[0] = Segment{.begin = 0, .end = first_end_, .stream = std::move(first_)};
+    segs_[0].range = Range{.begin = 0, .end = first_end_, .stream = std::move(first_)};
     for (size_t i = 1; i < segs_.size(); ++i) {
-      segs_[i].begin = segs_[i - 1].end;
-      segs_[i].end = std::min(size_, segs_[i].begin + seg);
+      segs_[i].range.begin = segs_[i - 1].range.end;
+      segs_[i].range.end = std::min(size_, segs_[i].range.begin + seg);
     }
     window_ = static_cast<size_t>(parallel_) * kWindowPerConnection;
     size_t threads = std::min<size_t>(static_cast<size_t>(parallel_), segs_.size());
@@ -156,16 +232,12 @@ class RangedReader : public oci::BlobReader {
   }
 
   struct Segment {
-    uint64_t begin = 0, end = 0;
-    std::unique_ptr<http::Stream> stream;  // an answer already open (the first segment's)
-    std::string data;   // end - begin bytes once fetching starts
-    uint64_t got = 0;   // of them received
+    Range range;        // its stream: an answer already open (the first segment's)
+    std::string data;   // range.end - range.begin bytes once fetching starts
     bool done = false;
   };
 
-  std::string Where() const {
-    return Prefix(target_.registry->host(), target_.repository) + "blob " + digest_.str();
-  }
+  std::string Where() const { return registry::Where(target_, digest_); }
 
   // A fetcher: takes the next segment within the window until none is left.
   void Work() {
@@ -194,61 +266,11 @@ class RangedReader : public oci::BlobReader {
     }
   }
 
-  // One segment, resumed after failures from the bytes it has.
+  // One segment, into its buffer.
   Status Fetch(Segment& seg) {
-    Registry& registry = *target_.registry;
-    seg.data.resize(seg.end - seg.begin);
-    for (int failures = 0, attempts = 1;; ++attempts) {
-      uint64_t had = seg.got;
-      Attempt a = FetchOnce(seg);
-      if (a.status.ok()) return OkStatus();
-      if (seg.got > had) failures = 0;
-      if (!a.retry || failures >= registry.options().retry_times || attempts >= kMaxAttemptsPerSegment || stop_) {
-        return a.status;
-      }
-      registry.Backoff(failures++, nullptr);
-    }
-  }
-
-  // A request for the bytes of `seg` from seg.got on, read into seg.data.
-  Attempt FetchOnce(Segment& seg) {
-    Registry& registry = *target_.registry;
-    Call call = call_;
-    uint64_t from = seg.begin + seg.got;
-    call.headers.push_back(RangeHeader(from, seg.end));
-    std::unique_ptr<http::Stream> stream = std::move(seg.stream);
-    if (!stream) {
-      auto opened = registry.Open(call);
-      if (!opened.ok()) return {opened.status(), opened.status().code() == Code::kUnavailable};
-      stream = std::move(*opened);
-      const http::Response& head = stream->head();
-      std::string asked = std::to_string(from) + "-" + std::to_string(seg.end - 1);
-      if (head.status == 200) return {Corrupt(Where() + ": asked for bytes " + asked + ", got the whole blob"), true};
-      if (head.status != 206) return {registry.ResponseError(call, head), false};
-      auto range = ParseContentRange(head.Header("content-range"));
-      if (!range || range->first != from || range->last != seg.end - 1 || range->total != size_) {
-        return {Corrupt(Where() + ": asked for bytes " + asked + ", got \"" +
-                        OneLine(head.Header("content-range"), 80) + "\""), true};
-      }
-    }
-    uint64_t want = seg.end - seg.begin;
-    for (;;) {
-      char extra;
-      char* into = seg.got < want ? seg.data.data() + seg.got : &extra;
-      auto n = stream->Read(into, seg.got < want ? want - seg.got : 1);
-      if (!n.ok()) {
-        return {registry.TransportError(call, n.status()), n.status().code() == Code::kUnavailable};
-      }
-      if (*n == 0 && seg.got < want) {
-        return {Corrupt(Where() + ": bytes " + std::to_string(from) + "-" + std::to_string(seg.end - 1) +
-                        " ended after " + std::to_string(seg.begin + seg.got - from)), true};
-      }
-      if (*n == 0) return {OkStatus()};
-      if (seg.got == want) {
-        return {Corrupt(Where() + ": more bytes than asked for from " + std::to_string(from)), true};
-      }
-      seg.got += *n;
-    }
+    seg.data.resize(seg.range.end - seg.range.begin);
+    seg.range.data = seg.data.data();
+    return FetchRange(target_, digest_, seg.range, size_, &stop_);
   }
 
   // After the last segment: the digest decides.
@@ -263,7 +285,6 @@ class RangedReader : public oci::BlobReader {
 
   BlobTarget target_;
   oci::Digest digest_;
-  Call call_;
   int parallel_;
   uint64_t size_ = 0;
   std::unique_ptr<http::Stream> first_;  // until Launch: the first answer, bytes [0, first_end_)
@@ -299,6 +320,13 @@ std::optional<ContentRange> ParseContentRange(std::string_view s) {
   auto total = ParseSize(s.substr(slash + 1));
   if (!first || !last || !total || *first > *last || *last >= *total) return std::nullopt;
   return ContentRange{*first, *last, *total};
+}
+
+Status ReadBlobRange(const BlobTarget& target, const oci::Digest& digest, uint64_t offset, char* buf, size_t len) {
+  if (len == 0) return OkStatus();
+  if (offset > UINT64_MAX - len) return InvalidArgument(Where(target, digest) + ": range past 2^64");
+  Range r{.begin = offset, .end = offset + len, .data = buf};
+  return FetchRange(target, digest, r, 0, nullptr);
 }
 
 StatusOr<std::unique_ptr<oci::BlobReader>> OpenRangedReader(BlobTarget target, const oci::Digest& digest,

@@ -78,6 +78,10 @@ StatusOr<std::unique_ptr<oci::BlobReader>> Repository::OpenBlob(const oci::Diges
   return OpenBlobReader(BlobTarget{registry_, name_, Scopes(false)}, digest);
 }
 
+Status Repository::ReadAt(const oci::Digest& digest, uint64_t offset, char* buf, size_t len) {
+  return ReadBlobRange(BlobTarget{registry_, name_, Scopes(false)}, digest, offset, buf, len);
+}
+
 StatusOr<std::unique_ptr<oci::BlobWriter>> Repository::CreateBlob() {
   return NewBlobWriter(BlobTarget{registry_, name_, Scopes(true)});
 }

@@ -3,6 +3,7 @@
 //   OpenBlob     GET, following redirects to storage; streamed with bounded
 //                memory, resumed with a Range request after a broken
 //                connection, verified (size and digest) at the end
+//   ReadAt       GET with one Range header (see ReadBlobRange in blob_io.h)
 //   CreateBlob   POST /v2/NAME/blobs/uploads/, PATCH chunks, PUT ?digest=
 //                (see blob_writer.cc); small blobs in one PUT
 //   DeleteBlob   DELETE /v2/NAME/blobs/DIGEST
@@ -50,6 +51,7 @@ class Repository : public oci::Store {
   oci::StoreId id() const override;
   StatusOr<bool> HasBlob(const oci::Digest& digest) override;
   StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlob(const oci::Digest& digest) override;
+  Status ReadAt(const oci::Digest& digest, uint64_t offset, char* buf, size_t len) override;
   StatusOr<std::unique_ptr<oci::BlobWriter>> CreateBlob() override;
   Status DeleteBlob(const oci::Digest& digest) override;
   bool TryReuseBlob(const oci::Descriptor& desc, const oci::StoreId& source) override;

@@ -27,6 +27,29 @@ TEST(Resolve, LocalNamesOpenTheStoreAndOciNamesTheirLayout) {
   EXPECT_EQ(OpenLayoutImage(store, "docker://localhost:5000/x", false).status().code(), Code::kUnsupported);
 }
 
+TEST(Resolve, RegistryFlagsRoundTripThroughJsonAndBadValuesAreRefused) {
+  RegistryFlags f;
+  f.creds = "u:p";
+  f.tls_verify = false;
+  f.cert_dir = "/certs";
+  f.retry_times = 7;
+  f.stall_timeout = 9;
+  f.parallel = 2;
+  auto back = ParseRegistryFlagsJson(RegistryFlagsJson(f));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->creds, "u:p");
+  EXPECT_FALSE(back->tls_verify);
+  EXPECT_EQ(back->cert_dir, "/certs");
+  EXPECT_EQ(back->retry_times, 7);
+  EXPECT_EQ(back->stall_timeout, 9);
+  EXPECT_EQ(back->parallel, 2);
+  EXPECT_EQ(ParseRegistryFlagsJson("{}")->parallel, RegistryFlags().parallel);
+  for (const char* bad : {"[]", "{\"parallel\": 0}", "{\"parallel\": 17}", "{\"retryTimes\": -1}",
+                          "{\"tlsVerify\": 1}", "{\"creds\": 5}", "{\"stallTimeout\": 1e9}", "{"}) {
+    EXPECT_EQ(ParseRegistryFlagsJson(bad).status().code(), Code::kInvalidArgument) << bad;
+  }
+}
+
 TEST(Resolve, PullSecretIsOneSafeNameUnderRoot) {
   TempDir dir;
   EXPECT_EQ(*PullSecretFile(dir.path(), ""), "");

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <nlohmann/json.hpp>
+
 #include "cache/node_cache.h"
 #include "registry/auth_file.h"
 #include "registry/repository.h"
@@ -29,6 +31,46 @@ registry::Options RegistryFlags::Options() const {
   o.stall_timeout = std::chrono::seconds(stall_timeout);
   o.parallel = parallel;
   return o;
+}
+
+std::string RegistryFlagsJson(const RegistryFlags& f) {
+  nlohmann::json j = {{"creds", f.creds},          {"tlsVerify", f.tls_verify},      {"certDir", f.cert_dir},
+                      {"retryTimes", f.retry_times}, {"stallTimeout", f.stall_timeout}, {"parallel", f.parallel}};
+  return j.dump();
+}
+
+StatusOr<RegistryFlags> ParseRegistryFlagsJson(std::string_view text) {
+  auto bad = [](const std::string& why) { return InvalidArgument("registry flags: " + why); };
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+  RegistryFlags f;
+  for (auto& [key, out] : {std::pair{"creds", &f.creds}, std::pair{"certDir", &f.cert_dir}}) {
+    if (auto it = j.find(key); it != j.end()) {
+      if (!it->is_string()) return bad(std::string(key) + " must be a string");
+      *out = it->get<std::string>();
+    }
+  }
+  if (auto it = j.find("tlsVerify"); it != j.end()) {
+    if (!it->is_boolean()) return bad("tlsVerify must be true or false");
+    f.tls_verify = it->get<bool>();
+  }
+  struct IntFlag {
+    const char* key;
+    int* out;
+    int min, max;
+  };
+  for (const IntFlag& n : {IntFlag{"retryTimes", &f.retry_times, 0, kMaxFlagValue},
+                           IntFlag{"stallTimeout", &f.stall_timeout, 0, kMaxFlagValue},
+                           IntFlag{"parallel", &f.parallel, 1, registry::kMaxParallel}}) {
+    if (auto it = j.find(n.key); it != j.end()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < n.min || it->get<int64_t>() > n.max) {
+        return bad(std::string(n.key) + " must be a whole number from " + std::to_string(n.min) + " to " +
+                   std::to_string(n.max));
+      }
+      *n.out = static_cast<int>(it->get<int64_t>());
+    }
+  }
+  return f;
 }
 
 std::string LocalStorePath(const std::string& flag) { return flag.empty() ? layout::DefaultStorePath() : flag; }
@@ -88,6 +130,21 @@ StatusOr<std::unique_ptr<oci::Store>> OpenRegistry(const RegistryFlags& flags, c
   return std::unique_ptr<oci::Store>(std::move(repo));
 }
 
+StatusOr<std::unique_ptr<oci::Store>> OpenServeSource(const std::string& image, const std::string& registry_json,
+                                                      const std::string& auth_file) {
+  if (image.starts_with("oci:/")) {
+    std::string path = image.substr(4, image.rfind('@') == std::string::npos ? std::string::npos : image.rfind('@') - 4);
+    ASSIGN_OR_RETURN(auto layout, layout::Layout::Open(path, false));
+    return std::unique_ptr<oci::Store>(std::move(layout));
+  }
+  if (!image.starts_with(kDockerPrefix)) {
+    return InvalidArgument("image " + Quote(image) + ": expected docker://REF or oci:/PATH");
+  }
+  ASSIGN_OR_RETURN(oci::Reference ref, oci::Reference::Parse(image.substr(kDockerPrefix.size())));
+  ASSIGN_OR_RETURN(RegistryFlags flags, ParseRegistryFlagsJson(registry_json));
+  return OpenRegistry(flags, ref, auth_file);
+}
+
 StatusOr<std::string> PullSecretFile(const std::string& root, const std::string& secret) {
   if (secret.empty()) return std::string();
   if (!cache::CheckVmName(secret).ok()) {
@@ -100,6 +157,13 @@ StatusOr<std::string> PullSecretFile(const std::string& root, const std::string&
 
 std::string RegistryImageName(const std::string& name) {
   return name.starts_with(kDockerPrefix) ? name.substr(kDockerPrefix.size()) : name;
+}
+
+lazy::ServeConfig ServeSettings(const RegistryFlags& flags, const std::string& auth_file) {
+  lazy::ServeConfig c;
+  c.registry = RegistryFlagsJson(flags);
+  c.auth_file = auth_file;
+  return c;
 }
 
 }  // namespace regdisk::resolve

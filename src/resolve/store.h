@@ -10,6 +10,7 @@
 #include <string>
 
 #include "layout/layout.h"
+#include "lazy/entry.h"
 #include "oci/location.h"
 #include "oci/store.h"
 #include "registry/registry.h"
@@ -28,6 +29,22 @@ struct RegistryFlags {
   // The registry client's options these flags give.
   registry::Options Options() const;
 };
+
+// The flags as a JSON object, as a lazy entry's serve.json keeps them
+// ({"creds", "tlsVerify", "certDir", "retryTimes", "stallTimeout",
+// "parallel"}), and back. Parsing refuses a wrong type or a number out of
+// range (retryTimes and stallTimeout 0..kMaxFlagValue, parallel
+// 1..registry::kMaxParallel); missing keys keep their defaults.
+inline constexpr int kMaxFlagValue = 3600;  // an hour of stall, or of retries, is past any use
+std::string RegistryFlagsJson(const RegistryFlags& flags);
+StatusOr<RegistryFlags> ParseRegistryFlagsJson(std::string_view json);
+
+// The store a lazy cache entry's blob comes from (its serve.json's
+// "image", "registry" and "authFile"): "docker://REF" is the registry
+// repository (OpenRegistry with those flags and auth file),
+// "oci:/ABS/PATH[@DIGEST]" a layout (tests, air-gapped nodes).
+StatusOr<std::unique_ptr<oci::Store>> OpenServeSource(const std::string& image, const std::string& registry_json,
+                                                      const std::string& auth_file);
 
 // The local store's directory: `flag` (--store), else layout::DefaultStorePath().
 std::string LocalStorePath(const std::string& flag);
@@ -71,5 +88,10 @@ StatusOr<std::string> PullSecretFile(const std::string& root, const std::string&
 // A registry image as VM specs and leases write it: "docker://REF" and
 // "REF" name the same image, "REF".
 std::string RegistryImageName(const std::string& name);
+
+// What a lazy cache entry's serve.json takes from the command line
+// (cache::PrepareRequest::serve): the registry flags, `auth_file` (a pull
+// secret's, or ""), fill rate 0 (the background fill unbounded).
+lazy::ServeConfig ServeSettings(const RegistryFlags& flags, const std::string& auth_file);
 
 }  // namespace regdisk::resolve

@@ -50,12 +50,19 @@ StatusOr<std::vector<vm::AttachedDisk>> Runner::Attach(const std::string& name, 
           return options_.open(ref, secret);
         };
         if (never) req.policy = cache::PullPolicy::kIfNotPresent;
+        req.lazy = options_.lazy;
+        if (options_.serve) {
+          auto serve = options_.serve(secret);
+          if (!serve.ok()) return serve.status().Annotate("VM " + name + ", disk " + d.name);
+          req.serve = *serve;
+        }
         auto lease = cache_->Prepare(req, opener);
         if (!lease.ok()) return lease.status().Annotate("VM " + name + ", disk " + d.name);
         state.leases.push_back(*lease);
         state.pins[d.name] = lease->manifest.str();
         a.file = lease->overlay;
         a.base_file = lease->base_file;
+        a.base_nbd_socket = lease->nbd_socket;
         a.base_format = disk::FormatName(lease->base_format);
         break;
       }

@@ -148,6 +148,11 @@ StatusOr<bool> Runner::StartOne(const std::string& name, const vm::VmSpec& spec)
 
   auto conn = LibvirtConn::Open(options_.libvirt_uri);
   if (!conn.ok()) return undo(conn.status());
+  // Lazily served bases: their servers up (again, if one died) right
+  // before qemu connects.
+  for (const auto& l : state.leases) {
+    if (Status s = cache_->EnsureServing(l); !s.ok()) return undo(s);
+  }
   if (Status s = (*conn)->StartDomain(xml); !s.ok()) return undo(s.Annotate("VM " + name));
   return true;
 }

@@ -51,11 +51,19 @@ namespace regdisk::runtime {
 using ImageOpener =
     std::function<StatusOr<std::unique_ptr<oci::Store>>(const oci::Reference& ref, const std::string& secret)>;
 
+// A lazy entry's serve.json settings for a volume whose imagePullSecret
+// is `secret` (cache::PrepareRequest::serve).
+using ServeSettings = std::function<StatusOr<lazy::ServeConfig>(const std::string& secret)>;
+
 struct RunnerOptions {
   cache::CacheOptions cache;
   std::string libvirt_uri;          // empty: $LIBVIRT_DEFAULT_URI or qemu:///system
   std::string domain_type = "qemu"; // TCG; "kvm" only when asked
   ImageOpener open;
+  // Serve v2 images' disks lazily over NBD (the VM starts once the index
+  // is verified); false: pull every disk whole first.
+  bool lazy = true;
+  ServeSettings serve;
 };
 
 struct VmState {

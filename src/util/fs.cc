@@ -1,10 +1,12 @@
 #include "util/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -96,6 +98,42 @@ Status WriteAll(int fd, const void* data, size_t len) {
     }
     p += n;
     len -= static_cast<size_t>(n);
+  }
+  return OkStatus();
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") out.push_back(n);
+    }
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status PreadAll(int fd, void* buf, size_t len, uint64_t offset, const std::string& what) {
+  auto* p = static_cast<char*>(buf);
+  for (size_t got = 0; got < len;) {
+    ssize_t n = ::pread(fd, p + got, len - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError(what + ": reading", errno);
+    if (n == 0) return Corrupt(what + ": ends before byte " + std::to_string(offset + len));
+    got += static_cast<size_t>(n);
+  }
+  return OkStatus();
+}
+
+Status PwriteAll(int fd, const void* data, size_t len, uint64_t offset, const std::string& what) {
+  auto* p = static_cast<const char*>(data);
+  for (size_t put = 0; put < len;) {
+    ssize_t n = ::pwrite(fd, p + put, len - put, static_cast<off_t>(offset + put));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError(what + ": writing", errno);
+    put += static_cast<size_t>(n);
   }
   return OkStatus();
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/status.h"
 
@@ -46,7 +47,14 @@ StatusOr<std::string> ReadFile(const std::string& path, uint64_t limit = 64 << 2
 // directories that exist are left as they are.
 Status MakeDirs(const std::string& path, int mode = 0755);
 Status WriteAll(int fd, const void* data, size_t len);
+// pread/pwrite of exactly `len` bytes at `offset`; a short file is an error
+// naming `what` (PreadAll), as is any I/O error.
+Status PreadAll(int fd, void* buf, size_t len, uint64_t offset, const std::string& what);
+Status PwriteAll(int fd, const void* data, size_t len, uint64_t offset, const std::string& what);
 bool PathExists(const std::string& path);
+// The names in a directory (not "." or ".."), sorted; empty when it cannot
+// be read.
+std::vector<std::string> ListDir(const std::string& dir);
 // Removes a file or a whole tree; missing is not an error.
 Status RemoveAll(const std::string& path);
 

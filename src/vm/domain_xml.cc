@@ -43,12 +43,22 @@ void RenderDisk(const AttachedDisk& a, int boot, const DomainOptions& o, std::st
   bool cdrom = d.device == DeviceKind::kCdrom;
   x += std::string("    <disk type='file' device='") + (cdrom ? "cdrom" : "disk") + "'>\n";
   x += "      <driver name='qemu' type='" + Esc(a.file_format) + "' cache='" + Esc(o.cache_mode) +
-       "' error_policy='stop'" + (d.read_only ? "" : " discard='unmap'") + "/>\n";
+       "' error_policy='stop'" + (a.base_nbd_socket.empty() ? "" : " rerror_policy='stop'") +
+       (d.read_only ? "" : " discard='unmap'") + "/>\n";
   x += "      <source file='" + Esc(a.file) + "'/>\n";
   if (!a.base_file.empty()) {
     x += "      <backingStore type='file'>\n";
     x += "        <format type='" + Esc(a.base_format) + "'/>\n";
     x += "        <source file='" + Esc(a.base_file) + "'/>\n";
+    x += "      </backingStore>\n";
+  }
+  if (!a.base_nbd_socket.empty()) {
+    x += "      <backingStore type='network'>\n";
+    x += "        <format type='" + Esc(a.base_format) + "'/>\n";
+    x += "        <source protocol='nbd'>\n";
+    x += "          <host transport='unix' socket='" + Esc(a.base_nbd_socket) + "'/>\n";
+    x += "        </source>\n";
+    x += "        <backingStore/>\n";
     x += "      </backingStore>\n";
   }
   x += "      <target dev='" + Esc(d.target) + "' bus='" + BusName(d.bus) + "'/>\n";

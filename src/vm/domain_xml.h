@@ -16,7 +16,10 @@ struct AttachedDisk {
                                 // the cloud-init ISO, the emptyDisk qcow2
   std::string file_format = "qcow2";  // "qcow2" (overlay, emptyDisk) or "raw" (ISO)
   std::string base_file;        // backing file: only for container-disk overlays ("" otherwise)
-  std::string base_format;      // "raw" or "qcow2" when base_file is set
+  std::string base_format;      // "raw" or "qcow2" when base_file or base_nbd_socket is set
+  // A lazily served base instead of base_file: the NBD export on this unix
+  // socket (the node cache's lazy entry).
+  std::string base_nbd_socket;
 };
 
 struct DomainOptions {
@@ -53,7 +56,9 @@ OvmfPaths OvmfFiles(bool secure_boot);
 //  - each disk: <disk type='file' device='disk'|'cdrom'> with <driver
 //    name='qemu' type=file_format cache=.. error_policy='stop'> (and
 //    discard='unmap' for writable disks), <source file>, a <backingStore>
-//    when base_file is set, <target dev bus>, <serial>, <boot order> for
+//    when base_file is set; for base_nbd_socket a <backingStore
+//    type='network'> (protocol nbd, unix socket, the chain ends there) and
+//    rerror_policy='stop' too, so a failed lazy read pauses the VM; <target dev bus>, <serial>, <boot order> for
 //    the disk with the lowest bootOrder (else the first) and the others
 //    with one, <readonly/>; a virtio-scsi controller when a disk is on scsi;
 //  - each interface: user-mode (<interface type='user'>) or a libvirt

@@ -21,8 +21,9 @@ VmSpec Parse(const std::string& yaml) {
 
 // Attaches every disk as the runtime would: a container disk as an overlay
 // per VM and disk over a cached base file of the given format (raw when
-// formats has no entry), a cloud-init volume as a raw ISO, an emptyDisk as
-// a qcow2 of its own.
+// formats has no entry; "nbd:FORMAT": a lazily served base on an NBD
+// socket), a cloud-init volume as a raw ISO, an emptyDisk as a qcow2 of its
+// own.
 std::vector<AttachedDisk> Attach(const VmSpec& spec, const std::vector<std::string>& formats) {
   std::vector<AttachedDisk> out;
   for (size_t i = 0; i < spec.disks.size(); ++i) {
@@ -31,6 +32,11 @@ std::vector<AttachedDisk> Attach(const VmSpec& spec, const std::vector<std::stri
     std::string format = i < formats.size() ? formats[i] : "raw";
     switch (d.volume.kind) {
       case VolumeKind::kContainerDisk:
+        if (format.starts_with("nbd:")) {
+          out.push_back({d, dir + d.name + ".qcow2", "qcow2", "", format.substr(4),
+                         "/var/lib/regdisk/disks/" + d.name + "/nbd.sock"});
+          break;
+        }
         out.push_back({d, dir + d.name + ".qcow2", "qcow2", "/var/lib/regdisk/cache/disks/" + d.name + "." + format,
                        format});
         break;
@@ -116,7 +122,8 @@ INSTANTIATE_TEST_SUITE_P(Table, DomainGolden, testing::Values(
     Golden{"domain_secure_boot", ReadTestData("kubevirt_vmi_secureboot.yaml"), {"raw"}, Efi(true, "secureboot-vmi")},
     Golden{"domain_devices_all", ReadTestData("devices_all.yaml"), {"raw", "qcow2", "raw", "raw"},
            Efi(false, "devices-all")},
-    Golden{"domain_references", ReadTestData("with_references.yaml"), {"qcow2"}, DomainOptions{}}),
+    Golden{"domain_references", ReadTestData("with_references.yaml"), {"qcow2"}, DomainOptions{}},
+    Golden{"domain_lazy", ReadTestData("containerdisk_vm.yaml"), {"nbd:qcow2", "nbd:raw"}, WithLog()}),
     [](const testing::TestParamInfo<Golden>& p) { return p.param.name; });
 
 TEST(RenderDomainXml, EscapesEveryText) {

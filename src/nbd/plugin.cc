@@ -1,0 +1,224 @@
+// regdisk-nbd.so: the nbdkit plugin that serves a lazy cache entry
+// (lazy/entry.h) read-only over NBD while it is being downloaded.
+//
+//   nbdkit -f --log=stderr --unix ROOT/disks/KEY/nbd.sock regdisk-nbd.so root=ROOT key=KEY
+//
+// Before serving (.get_ready) it reads serve.json and re-checks the entry's
+// index against the anchor digest in serve.json's layer annotations; a
+// mismatch stops nbdkit before it listens. After nbdkit forks (.after_fork:
+// threads and connections must not cross a fork) it opens the chunk store
+// (lazy/chunk_store.h) and starts the background fill: every missing chunk
+// at serve.json's fillRate, retried every kFillRetryPause after a failure,
+// then lazy Promote; it keeps serving from the same file after that.
+//
+// Every byte returned by pread comes from a chunk verified against the
+// index; zero extents read as zeros. A read whose chunk cannot be loaded or
+// fails verification is EIO (the VM pauses with rerror=stop), and the log
+// names the chunk. The registry is connected to on the first chunk it must
+// give, so a server for a complete entry, or one started while the
+// registry is down, still starts.
+//
+// Logs go to stderr through nbdkit_error/nbdkit_debug, each one line with
+// outside data escaped (OneLine).
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "lazy/chunk_store.h"
+#include "lazy/fill.h"
+#include "resolve/store.h"
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+namespace regdisk::nbd {
+namespace {
+
+// After a failed fill pass (the registry is down), the wait before the
+// next: reads in between still try the registry themselves.
+constexpr auto kFillRetryPause = std::chrono::seconds(10);
+// A cache key is 32 hex digits, '-', and 16 more (or "only"); anything
+// longer is not one.
+constexpr size_t kMaxKeyBytes = 64;
+
+struct Server {
+  std::string root, key;
+  lazy::ServeConfig config;
+  int parallel = 4;
+  std::mutex source_mu;
+  std::unique_ptr<oci::Store> source;  // connected on first use
+  std::unique_ptr<lazy::ChunkStore> store;
+  std::thread fill;
+  std::atomic<bool> stop{false};
+  std::mutex stop_mu;
+  std::condition_variable stopped;
+};
+Server* g = nullptr;
+
+void LogError(const std::string& s) { nbdkit_error("%s", OneLine(s, 4096).c_str()); }
+void LogDebug(const std::string& s) { nbdkit_debug("%s", OneLine(s, 4096).c_str()); }
+
+bool ValidKey(const std::string& k) {
+  if (k.empty() || k.size() > kMaxKeyBytes) return false;
+  for (char c : k) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+Status ReadBlob(uint64_t offset, char* buf, size_t len) {
+  oci::Store* store;
+  {
+    std::lock_guard<std::mutex> lock(g->source_mu);
+    if (!g->source) {
+      ASSIGN_OR_RETURN(g->source, resolve::OpenServeSource(g->config.image, g->config.registry, g->config.auth_file));
+    }
+    store = g->source.get();
+  }
+  return store->ReadAt(g->config.layer.digest, offset, buf, len);
+}
+
+void Fill() {
+  for (;;) {
+    Status s = g->store->FillMissing(g->parallel, g->config.fill_rate, &g->stop);
+    if (g->stop) return;
+    if (s.ok()) s = g->store->Promote(/*locked=*/false);
+    if (s.ok()) {
+      const lazy::StoreStats& st = g->store->stats();
+      LogDebug("fill done: " + std::to_string(st.source_chunks) + " chunks (" + std::to_string(st.source_bytes) +
+               " bytes) from the registry, " + std::to_string(st.donor_chunks) + " from donors, " +
+               std::to_string(st.local_chunks) + " re-verified in place");
+      return;
+    }
+    LogError("background fill: " + s.message() + "; trying again in " +
+             std::to_string(kFillRetryPause.count()) + " s");
+    std::unique_lock<std::mutex> lock(g->stop_mu);
+    if (g->stopped.wait_for(lock, kFillRetryPause, [] { return g->stop.load(); })) return;
+  }
+}
+
+int Config(const char* key, const char* value) {
+  if (std::string(key) == "root") {
+    g->root = value;
+  } else if (std::string(key) == "key") {
+    g->key = value;
+  } else {
+    LogError("unknown parameter " + Quote(key) + " (expected root= and key=)");
+    return -1;
+  }
+  return 0;
+}
+
+int ConfigComplete() {
+  if (g->root.empty() || !ValidKey(g->key)) {
+    LogError("root=ROOT and key=KEY (a cache key) are required");
+    return -1;
+  }
+  return 0;
+}
+
+// Refuses, before nbdkit listens, an entry whose index is not the anchored one.
+int GetReady() {
+  const std::string dir = lazy::EntryDir(g->root, g->key);
+  auto config = lazy::ReadServeConfig(dir);
+  if (!config.ok()) {
+    LogError(config.status().message());
+    return -1;
+  }
+  g->config = std::move(*config);
+  if (auto index = lazy::ReadEntryIndex(dir, g->config); !index.ok()) {
+    LogError("refusing to serve: " + index.status().message());
+    return -1;
+  }
+  auto flags = resolve::ParseRegistryFlagsJson(g->config.registry);
+  if (!flags.ok()) {
+    LogError(dir + "/serve.json: " + flags.status().message());
+    return -1;
+  }
+  g->parallel = flags->parallel;
+  return 0;
+}
+
+int AfterFork() {
+  lazy::StoreOptions options{.parallel = g->parallel, .use_donors = true, .log = LogDebug};
+  auto store = lazy::ChunkStore::Open(g->root, g->key, ReadBlob, options);
+  if (!store.ok()) {
+    LogError(store.status().message());
+    return -1;
+  }
+  g->store = std::move(*store);
+  if (!g->store->promoted()) g->fill = std::thread(Fill);
+  return 0;
+}
+
+void Load() { g = new Server; }
+
+void Unload() {
+  if (g == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(g->stop_mu);
+    g->stop = true;
+  }
+  g->stopped.notify_all();
+  if (g->fill.joinable()) g->fill.join();
+  delete g;
+  g = nullptr;
+}
+
+void* Open(int readonly) {
+  (void)readonly;
+  return g;
+}
+
+int64_t GetSize(void* handle) {
+  (void)handle;
+  return static_cast<int64_t>(g->store->size());
+}
+
+int CanMultiConn(void* handle) {
+  (void)handle;
+  return 1;  // read-only: every connection sees the same bytes
+}
+
+int Pread(void* handle, void* buf, uint32_t count, uint64_t offset, uint32_t flags) {
+  (void)handle, (void)flags;
+  Status s = g->store->Read(offset, count, static_cast<char*>(buf));
+  if (s.ok()) return 0;
+  LogError("read of " + std::to_string(count) + " bytes at " + std::to_string(offset) + ": " + s.message());
+  nbdkit_set_error(EIO);
+  return -1;
+}
+
+nbdkit_plugin MakePlugin() {
+  nbdkit_plugin p{};
+  p.name = "regdisk";
+  p.longname = "regdisk lazy disk server";
+  p.description = "Serves a regdisk v2 disk from the node cache, fetching verified chunks from the registry";
+  p.load = Load;
+  p.unload = Unload;
+  p.config = Config;
+  p.config_complete = ConfigComplete;
+  p.config_help = "root=<DIR>  the node root (ROOT)\nkey=<KEY>   the cache entry ROOT/disks/KEY";
+  p.get_ready = GetReady;
+  p.after_fork = AfterFork;
+  p.open = Open;
+  p.get_size = GetSize;
+  p.can_multi_conn = CanMultiConn;
+  p.pread = Pread;
+  p.errno_is_preserved = 0;
+  return p;
+}
+
+nbdkit_plugin plugin = MakePlugin();
+
+}  // namespace
+}  // namespace regdisk::nbd
+
+NBDKIT_REGISTER_PLUGIN(regdisk::nbd::plugin)
