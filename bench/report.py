@@ -29,10 +29,13 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 runs = max((len(v) for k, v in rows.items() if k.startswith("P1/")), default=0)
 print("# Benchmark results\n")
-print(f"Machine: {cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.platform()}; corpus {size} MiB "
-      f"per disk; median of {runs} alternating runs per row, page cache dropped before each.\n")
-print("| scenario | disk | regdisk s | peer | peer s | ratio | regdisk peak RSS MiB | target |")
-print("|---|---|---|---|---|---|---|---|")
+if rows:
+    print(f"Machine: {cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.platform()}; corpus {size} MiB "
+          f"per disk; median of {runs} alternating runs per row, page cache dropped before each.\n")
+    print("| scenario | disk | regdisk s | peer | peer s | ratio | regdisk peak RSS MiB | target |")
+    print("|---|---|---|---|---|---|---|---|")
+else:
+    print(f"Machine: {cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.platform()}.")
 targets = {"P1": "≤ 0.33", "P1z": "≤ 0.5", "P2": "≤ 0.33", "P2f": "≤ 1.3", "P2p": "≤ 0.35"}
 for scen in ["P1", "P1z", "P2", "P2f", "P2p"]:
     for disk in ["os.raw", "random.raw"]:
