@@ -87,8 +87,8 @@ struct PrepareRequest {
   // top, a source without range reads) is pulled whole
   // (Lease::full_pull_reason says why).
   bool lazy = false;
-  // A lazy entry's serve.json: the caller gives registry, auth_file and
-  // fill_rate; the cache fills in the layer, diff_id and image.
+  // A lazy entry's serve.json: the caller gives registry, auth_file,
+  // fill_rate and fill_delay; the cache fills in the layer, diff_id and image.
   lazy::ServeConfig serve;
 };
 

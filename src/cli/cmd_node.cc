@@ -17,6 +17,7 @@ struct NodeArgs {
   std::string root, vm, image, path, policy, max_size, platform;
   bool json = false, lazy = false;
   resolve::RegistryFlags reg;
+  resolve::FillFlags fill;
   std::string max_disk;  // --max-disk-size
 };
 
@@ -44,7 +45,7 @@ Status RunPrepare(const NodeArgs& a) {
     std::fprintf(stderr, "regdisk: pulled whole, not lazily: --creds is not kept for a serving process; "
                          "log in (regdisk login) to serve lazily\n");
   }
-  req.serve = resolve::ServeSettings(a.reg, "");
+  ASSIGN_OR_RETURN(req.serve, resolve::ServeSettings(a.reg, a.fill, ""));
   if (!a.policy.empty()) {
     auto p = cache::ParsePullPolicy(a.policy);
     if (!p.ok()) return p.status();
@@ -143,6 +144,7 @@ std::vector<Verb> NodeVerbs() {
              cmd->add_flag("--lazy", a.lazy,
                            "serve a v2 image's disk over NBD as its chunks arrive, after only its index is "
                            "fetched and verified (other images are pulled whole)");
+             AddFillFlags(cmd, a.fill);
              AddRegistryFlags(cmd, a.reg);
              AddMaxDiskSizeFlag(cmd, a.max_disk);
            },

@@ -30,6 +30,7 @@ struct VmArgs {
   bool console = false, kvm = false, forget = false, no_resolve = false, lazy = true;
   int console_timeout = 0;
   resolve::RegistryFlags reg;
+  resolve::FillFlags fill;
   std::string max_disk;  // --max-disk-size
 };
 
@@ -89,9 +90,9 @@ StatusOr<std::unique_ptr<runtime::Runner>> OpenRunner(const VmArgs& a) {
     return resolve::OpenRegistry(reg, ref, auth_file);
   };
   o.lazy = a.lazy && a.reg.creds.empty();  // --creds is never written down for a serving process
-  o.serve = [root, reg](const std::string& secret) -> StatusOr<lazy::ServeConfig> {
+  o.serve = [root, reg, fill = a.fill](const std::string& secret) -> StatusOr<lazy::ServeConfig> {
     ASSIGN_OR_RETURN(std::string auth_file, resolve::PullSecretFile(root, secret));
-    return resolve::ServeSettings(reg, auth_file);
+    return resolve::ServeSettings(reg, fill, auth_file);
   };
   return runtime::Runner::Open(std::move(o));
 }
@@ -281,6 +282,7 @@ std::vector<Verb> VmVerbs() {
              cmd->add_flag("--lazy", a.lazy,
                            "serve v2 images' disks over NBD as their chunks arrive (default); --lazy=false "
                            "pulls every disk whole before the VM starts");
+             AddFillFlags(cmd, a.fill);
              AddRegistryFlags(cmd, a.reg);
              AddMaxDiskSizeFlag(cmd, a.max_disk);
            },

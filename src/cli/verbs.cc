@@ -52,6 +52,15 @@ void AddMaxDiskSizeFlag(CLI::App* cmd, std::string& value) {
                   "largest disk accepted, its size or qcow2 virtual size (e.g. 200Gi; default 64Gi)");
 }
 
+void AddFillFlags(CLI::App* cmd, resolve::FillFlags& flags) {
+  cmd->add_option("--fill-rate", flags.rate,
+                  "bytes/s the background fill of a lazily served disk takes (e.g. 100Mi; 0: unlimited; "
+                  "default 32Mi)");
+  cmd->add_option("--fill-delay", flags.delay,
+                  "seconds the VM's boot has the registry to itself before the background fill begins "
+                  "(default 60)");
+}
+
 void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags) {
   cmd->add_option("--creds", flags.creds, "USER:PASSWORD for the registry (default: the auth files, see login)");
   cmd->add_option("--tls-verify", flags.tls_verify,

@@ -94,6 +94,8 @@ void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags);
 
 // --max-disk-size, the largest disk a verb accepts (resolve::MaxDiskSize).
 void AddMaxDiskSizeFlag(CLI::App* cmd, std::string& value);
+// --fill-rate and --fill-delay: a lazily served disk's background fill.
+void AddFillFlags(CLI::App* cmd, resolve::FillFlags& flags);
 
 // The verb table: every group above, in the order --help lists them
 // (all_verbs.cc).

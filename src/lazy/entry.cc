@@ -37,7 +37,8 @@ std::string EncodeServeConfig(const ServeConfig& c) {
             {"image", c.image},
             {"registry", registry},
             {"authFile", c.auth_file},
-            {"fillRate", c.fill_rate}};
+            {"fillRate", c.fill_rate},
+            {"fillDelay", c.fill_delay}};
   if (c.outage_wait != 0) j["outageWait"] = c.outage_wait;
   return j.dump(2) + "\n";
 }
@@ -75,6 +76,10 @@ StatusOr<ServeConfig> ParseServeConfig(std::string_view text) {
   if (auto f = j.find("fillRate"); f != j.end()) {
     if (!f->is_number_unsigned()) return bad("\"fillRate\" must be a whole number of bytes per second");
     c.fill_rate = f->get<uint64_t>();
+  }
+  if (auto d = j.find("fillDelay"); d != j.end()) {
+    if (!d->is_number_unsigned()) return bad("\"fillDelay\" must be a whole number of seconds");
+    c.fill_delay = d->get<uint64_t>();
   }
   if (auto w = j.find("outageWait"); w != j.end()) {
     if (!w->is_number_unsigned()) return bad("\"outageWait\" must be a whole number of seconds");

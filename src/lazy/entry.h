@@ -48,6 +48,7 @@ struct ServeConfig {
   std::string registry = "{}";
   std::string auth_file;   // an imagePullSecret's auth file, or ""
   uint64_t fill_rate = 0;  // bytes/s for the background fill; 0: unlimited
+  uint64_t fill_delay = 0; // seconds the server waits before the fill begins
   // For tests only (the node never writes it): seconds a read waits out a
   // registry outage when shorter than the server's own limit; 0: that limit.
   uint64_t outage_wait = 0;

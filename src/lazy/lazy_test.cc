@@ -318,12 +318,14 @@ TEST(ServeConfig, RoundTripsAndRefusesMalformedFiles) {
   c.registry = R"({"parallel":2})";
   c.auth_file = "/root/secrets/x.json";
   c.fill_rate = 1000;
+  c.fill_delay = 7;
   c.outage_wait = 3;
   auto back = ParseServeConfig(EncodeServeConfig(c));
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(EncodeServeConfig(*back), EncodeServeConfig(c));
   EXPECT_EQ(back->layer.annotations.at("io.regdisk.disk.chunk-size"), "65536");
   EXPECT_EQ(back->fill_rate, 1000u);
+  EXPECT_EQ(back->fill_delay, 7u);
   EXPECT_EQ(back->outage_wait, 3u);
   // The node does not write outageWait (tests do).
   EXPECT_EQ(EncodeServeConfig(ServeConfig{}).find("outageWait"), std::string::npos);

@@ -7,8 +7,8 @@
 // index against the anchor digest in serve.json's layer annotations; a
 // mismatch stops nbdkit before it listens. After nbdkit forks (.after_fork:
 // threads and connections must not cross a fork) it opens the chunk store
-// (lazy/chunk_store.h) and starts the background fill: every missing chunk
-// at serve.json's fillRate, retried every kFillRetryPause after a failure,
+// (lazy/chunk_store.h) and starts the background fill: after serve.json's
+// fillDelay, every missing chunk at its fillRate, retried every kFillRetryPause after a failure,
 // then lazy Promote (once: its checks of a complete disk do not change);
 // it keeps serving from the same file after that.
 //
@@ -99,6 +99,11 @@ Status ReadBlob(uint64_t offset, char* buf, size_t len) {
 }
 
 void Fill() {
+  // The guest's boot has the link to itself first (serve.json's fillDelay).
+  {
+    std::unique_lock<std::mutex> lock(g->stop_mu);
+    if (g->stopped.wait_for(lock, std::chrono::seconds(g->config.fill_delay), [] { return g->stop.load(); })) return;
+  }
   for (;;) {
     Status s = g->store->FillMissing(g->parallel, g->config.fill_rate, &g->stop);
     if (g->stop) return;

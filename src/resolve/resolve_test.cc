@@ -50,6 +50,28 @@ TEST(Resolve, RegistryFlagsRoundTripThroughJsonAndBadValuesAreRefused) {
   }
 }
 
+// The fill leaves the boot the link by default, --fill-rate takes a
+// quantity, and --creds is never handed to a serving process.
+TEST(Resolve, ServeSettingsTakeTheFillFlagsAndNoCreds) {
+  RegistryFlags f;
+  f.creds = "u:p";
+  auto c = ServeSettings(f, FillFlags{}, "/secret.json");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->fill_rate, kDefaultFillRate);
+  EXPECT_EQ(c->fill_delay, static_cast<uint64_t>(kDefaultFillDelay));
+  EXPECT_EQ(c->auth_file, "/secret.json");
+  EXPECT_EQ(c->registry.find("u:p"), std::string::npos);
+  c = ServeSettings(f, FillFlags{.rate = "100Mi", .delay = 0}, "");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->fill_rate, 100ull << 20);
+  EXPECT_EQ(c->fill_delay, 0u);
+  EXPECT_EQ(ServeSettings(f, FillFlags{.rate = "0"}, "")->fill_rate, 0u);
+  auto bad = ServeSettings(f, FillFlags{.rate = "fast"}, "");
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("--fill-rate"), std::string::npos) << bad.status().message();
+  EXPECT_EQ(ServeSettings(f, FillFlags{.delay = -1}, "").status().code(), Code::kInvalidArgument);
+}
+
 TEST(Resolve, ServeSourceIsALayoutOrARegistry) {
   TempDir dir;
   ASSERT_TRUE(layout::Layout::Open(dir.path() + "/l", true).ok());

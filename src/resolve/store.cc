@@ -159,8 +159,17 @@ std::string RegistryImageName(const std::string& name) {
   return name.starts_with(kDockerPrefix) ? name.substr(kDockerPrefix.size()) : name;
 }
 
-lazy::ServeConfig ServeSettings(const RegistryFlags& flags, const std::string& auth_file) {
+StatusOr<lazy::ServeConfig> ServeSettings(const RegistryFlags& flags, const FillFlags& fill,
+                                          const std::string& auth_file) {
   lazy::ServeConfig c;
+  c.fill_rate = kDefaultFillRate;
+  if (!fill.rate.empty()) {
+    auto n = vm::ParseQuantity(fill.rate);
+    if (!n.ok()) return n.status().Annotate("--fill-rate");
+    c.fill_rate = *n;
+  }
+  if (fill.delay < 0) return InvalidArgument("--fill-delay must be 0 or more seconds");
+  c.fill_delay = static_cast<uint64_t>(fill.delay);
   RegistryFlags kept = flags;
   kept.creds.clear();  // no secret is written to the node's files
   c.registry = RegistryFlagsJson(kept);

@@ -89,11 +89,22 @@ StatusOr<std::string> PullSecretFile(const std::string& root, const std::string&
 // "REF" name the same image, "REF".
 std::string RegistryImageName(const std::string& name);
 
+// How a lazily served disk's background fill runs (--fill-rate, --fill-delay).
+// By default it leaves the link to the guest's own reads while the VM boots
+// (a boot reads what it needs in its first minute; 11 MiB for the demo
+// disk), then takes at most a third of a 1 Gb/s link.
+inline constexpr uint64_t kDefaultFillRate = 32ull << 20;  // bytes/s
+inline constexpr int kDefaultFillDelay = 60;              // seconds
+struct FillFlags {
+  std::string rate;                // a quantity of bytes/s ("64Mi"); "": the default; "0": unlimited
+  int delay = kDefaultFillDelay;   // seconds
+};
+
 // What a lazy cache entry's serve.json takes from the command line
 // (cache::PrepareRequest::serve): the registry flags but --creds (no file
 // regdisk writes holds a secret; the serving process uses auth files),
-// `auth_file` (a pull secret's, or ""), fill rate 0 (the background fill
-// unbounded).
-lazy::ServeConfig ServeSettings(const RegistryFlags& flags, const std::string& auth_file);
+// `auth_file` (a pull secret's, or ""), and the fill's rate and delay.
+StatusOr<lazy::ServeConfig> ServeSettings(const RegistryFlags& flags, const FillFlags& fill,
+                                          const std::string& auth_file);
 
 }  // namespace regdisk::resolve

@@ -71,7 +71,7 @@ class LazyNodeTest : public ::testing::Test {
     return image;
   }
   json PrepareLazy(const std::string& vm, const std::string& image) {
-    ProcessResult r = Regdisk({"prepare", "--lazy", "--json", "--vm", vm, image, "--root", root_});
+    ProcessResult r = Regdisk({"prepare", "--lazy", "--fill-delay", "0", "--json", "--vm", vm, image, "--root", root_});
     EXPECT_EQ(r.exit_code, 0) << Describe(r);
     EXPECT_EQ(r.err, "") << "a lazy prepare of a v2 image fell back to a full pull";
     return r.exit_code == 0 ? json::parse(r.out) : json::object();
