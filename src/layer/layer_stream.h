@@ -74,7 +74,7 @@ class LayerStream {
   bool blob_eof_ = false, verified_ = false;
   Sha256 compressed_, uncompressed_;
   uint64_t compressed_bytes_ = 0, uncompressed_bytes_ = 0, max_;
-  const std::function<void(uint64_t)>& on_bytes_;
+  const std::function<void(uint64_t)> on_bytes_;
 
   std::mutex mu_;
   std::condition_variable filled_cv_, free_cv_;
