@@ -178,7 +178,8 @@ TEST_F(LazyEntryTest, AKilledServerIsRestartedAndGcStopsWhatNobodyLeases) {
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   for (int i = 0; i < 200 && ServerRunning(dir); ++i) ::usleep(10000);
   EXPECT_FALSE(cache_->List()->at(0).served);
-  ASSERT_TRUE(cache_->EnsureServing(*lease).ok());
+  Status served = cache_->EnsureServing(*lease);
+  ASSERT_TRUE(served.ok()) << served.message();
   EXPECT_NE(std::stoi(*ReadFile(dir + "/nbd.pid")), pid);
   ExpectOverlayReads(*lease, disk_);
 
