@@ -31,10 +31,13 @@ constexpr size_t kMaxLogTailBytes = 4096;
 // A pid file holds one decimal pid.
 constexpr uint64_t kMaxPidFileBytes = 64;
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
-// A server that exits or hangs at start gets one more try (a signal meant
-// for another process, a plugin that lost a race at startup) before the
-// error reaches the VM.
-constexpr int kServerStartAttempts = 2;
+// A server that exits or hangs at start is tried again (a signal meant for
+// another process, a plugin that lost a race at startup), after a pause
+// that doubles from kServerRetryPause, before the error reaches the VM.
+// Seen under ctest -j2: an nbdkit that bound its socket then shut down
+// cleanly at once, with no cause in its log, twice in a row.
+constexpr int kServerStartAttempts = 5;
+constexpr auto kServerRetryPause = std::chrono::milliseconds(100);
 
 std::string PidFile(const std::string& dir) { return dir + "/nbd.pid"; }
 std::string LogFile(const std::string& dir) { return dir + "/nbd.log"; }
@@ -215,6 +218,7 @@ Status EnsureServer(const std::string& entry_dir, const ServerCommand& cmd) {
   argv.insert(argv.end(), cmd.args.begin(), cmd.args.end());
   Status started;
   for (int attempt = 0; attempt < kServerStartAttempts; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(kServerRetryPause * (1 << (attempt - 1)));
     started = StartServer(entry_dir, argv);
     if (started.ok() || started.code() != Code::kUnavailable) break;
   }
