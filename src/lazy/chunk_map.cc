@@ -52,15 +52,19 @@ std::string EncodeChunkMap(const std::vector<uint8_t>& bits, const oci::Digest& 
   return out;
 }
 
+StatusOr<std::vector<uint8_t>> ReadChunkMap(const std::string& path, const oci::Digest& index_digest,
+                                            uint64_t entries) {
+  if (entries > layer::kMaxIndexEntries) return InvalidArgument("chunk map: more entries than an index may have");
+  // One byte more than a valid map, so that a longer file is seen as such.
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, MapBytes(entries) + 1));
+  return DecodeChunkMap(text, index_digest, entries);
+}
+
 StatusOr<std::unique_ptr<ChunkMap>> ChunkMap::Open(const std::string& path, const oci::Digest& index_digest,
                                                    uint64_t entries) {
   if (entries > layer::kMaxIndexEntries) return InvalidArgument("chunk map: more entries than an index may have");
   std::vector<uint8_t> bits;
-  // One byte more than a valid map, so that a longer file is seen as such.
-  auto text = ReadFile(path, MapBytes(entries) + 1);
-  if (text.ok()) {
-    if (auto decoded = DecodeChunkMap(*text, index_digest, entries); decoded.ok()) bits = std::move(*decoded);
-  }
+  if (auto read = ReadChunkMap(path, index_digest, entries); read.ok()) bits = std::move(*read);
   bool fresh = bits.empty();
   if (fresh) {
     bits.assign((entries + 7) / 8, 0);
@@ -75,7 +79,7 @@ ChunkMap::~ChunkMap() { ::close(fd_); }
 
 bool ChunkMap::Has(size_t i) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return i / 8 < bits_.size() && (bits_[i / 8] >> (i % 8) & 1) != 0;
+  return ChunkMapBit(bits_, i);
 }
 
 Status ChunkMap::Set(size_t i) {

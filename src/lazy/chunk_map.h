@@ -35,6 +35,15 @@ inline constexpr uint64_t kChunkMapHeaderBytes = 48;
 StatusOr<std::vector<uint8_t>> DecodeChunkMap(std::string_view bytes, const oci::Digest& index_digest,
                                               uint64_t entries);
 std::string EncodeChunkMap(const std::vector<uint8_t>& bits, const oci::Digest& index_digest, uint64_t entries);
+// The bits of the map file at `path`, read-only (for a reader beside the
+// store, e.g. the peer server): a missing, foreign or malformed file is an
+// error (the caller treats it as an empty map).
+StatusOr<std::vector<uint8_t>> ReadChunkMap(const std::string& path, const oci::Digest& index_digest,
+                                            uint64_t entries);
+// Bit i of decoded map bits (false past the end).
+inline bool ChunkMapBit(const std::vector<uint8_t>& bits, size_t i) {
+  return i / 8 < bits.size() && (bits[i / 8] >> (i % 8) & 1) != 0;
+}
 
 // The map file of one entry. Thread-safe.
 class ChunkMap {
