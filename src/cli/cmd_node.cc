@@ -1,11 +1,17 @@
 // regdisk prepare, release, cache ls, cache gc: the node cache, for
-// operators (what the agent does for each VM disk).
+// operators (what the agent does for each VM disk); regdisk peer: the
+// node's peer server.
+#include <signal.h>
+#include <sys/stat.h>
+
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "cache/node_cache.h"
 #include "cli/verbs.h"
+#include "peer/protocol.h"
+#include "peer/server.h"
 #include "resolve/store.h"
 #include "util/progress.h"
 #include "vm/spec.h"
@@ -14,7 +20,7 @@ namespace regdisk::cli {
 namespace {
 
 struct NodeArgs {
-  std::string root, vm, image, path, policy, max_size, platform;
+  std::string root, vm, image, path, policy, max_size, platform, listen;
   bool json = false, lazy = false;
   resolve::RegistryFlags reg;
   resolve::FillFlags fill;
@@ -123,6 +129,37 @@ Status RunCacheGc(const NodeArgs& a) {
   return OkStatus();
 }
 
+// Runs the peer server until SIGTERM or SIGINT.
+Status RunPeer(const NodeArgs& a) {
+  const std::string root = resolve::NodeRoot(a.root);
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return NotFound("--root " + Quote(root) + ": no such directory (the node cache's root)");
+  }
+  // The signals wait for sigwait below, in this thread only: blocked
+  // before the server's threads start, which inherit the mask.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &stop, &old);
+  auto log = [](const std::string& line) { std::fprintf(stderr, "regdisk peer: %s\n", line.c_str()); };
+  auto server = peer::Server::Start({.root = root, .listen = a.listen, .log = log});
+  if (!server.ok()) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return server.status();
+  }
+  log("serving the verified chunks of " + OneLine(root) + " on " + OneLine(a.listen) + " (port " +
+      std::to_string((*server)->port()) + ")");
+  int sig = 0;
+  sigwait(&stop, &sig);
+  (*server)->Stop();
+  log(std::string("stopped (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return OkStatus();
+}
+
 }  // namespace
 
 std::vector<Verb> NodeVerbs() {
@@ -161,6 +198,24 @@ std::vector<Verb> NodeVerbs() {
                              "keep at most this much, a Kubernetes quantity (e.g. 20Gi, 500M); default: remove all unleased");
            },
            RunCacheGc),
+      verb("peer", "Serve this node's verified v2 chunks to other nodes (a foreground daemon)",
+           {"regdisk peer --listen 0.0.0.0:" + std::to_string(peer::kDefaultPort),
+            "regdisk peer --root /var/lib/regdisk --listen [::]:" + std::to_string(peer::kDefaultPort)},
+           "Other nodes' lazy disks and fills (run/prepare --peers) fetch chunks from here before\n"
+           "the registry. Plain HTTP, read-only: GET /v1/chunks/sha256/HEX (a chunk's bytes),\n"
+           "POST /v1/have (which of these digests are held), GET /v1/health. Only chunks of the\n"
+           "v2 entries under ROOT/disks whose index matches its anchor, that the entry verified\n"
+           "(promoted, or marked in its chunk map), and whose bytes hash to the digest when read\n"
+           "are served; nothing names a disk, an image or a file. Clients verify every chunk, so\n"
+           "no TLS is needed. Logs one line at start and stop and per kind of refused request;\n"
+           "stops on SIGTERM or SIGINT. See docs/peers.md for the protocol and its limits.\n",
+           [](CLI::App* cmd, NodeArgs& a) {
+             cmd->add_option("--listen", a.listen,
+                             "HOST:PORT to listen on: an IPv4 address, or [IPv6]; 0.0.0.0 or [::] for all "
+                             "(port " + std::to_string(peer::kDefaultPort) + " is the DaemonSet's)")
+                 ->required();
+           },
+           RunPeer),
   };
 }
 
