@@ -140,6 +140,7 @@ std::shared_ptr<Holdings::Snapshot> Holdings::Current(const std::vector<ChunkDig
 // What one ask learnt of an entry's state: read once per ask, however many
 // of its chunks the ask names.
 struct Holdings::EntryState {
+  bool gone = false;  // removed since the scan (gc): it lists nothing now
   bool promoted = false;
   std::vector<uint8_t> bits;  // the chunk map; empty when missing or bad
 };
@@ -153,12 +154,14 @@ void Holdings::Classify(const Snapshot& s, const ChunkDigest& digest, std::map<u
     EntryState& state = it->second;
     if (fresh) {
       const Snapshot::Entry& e = s.entries[p->entry];
-      state.promoted = PathExists(e.dir + "/" + lazy::kDiskFile);
-      if (!state.promoted) {
+      state.gone = !PathExists(e.dir + "/" + lazy::kIndexFile);
+      state.promoted = !state.gone && PathExists(e.dir + "/" + lazy::kDiskFile);
+      if (!state.gone && !state.promoted) {
         auto bits = lazy::ReadChunkMap(e.dir + "/" + lazy::kChunksFile, e.index_digest, e.chunks);
         if (bits.ok()) state.bits = std::move(*bits);
       }
     }
+    if (state.gone) continue;
     if (!state.promoted && !lazy::ChunkMapBit(state.bits, p->chunk)) {
       *pending = true;
     } else if (!s.dropped[p - s.places.data()]) {

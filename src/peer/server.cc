@@ -5,10 +5,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "layer/disk_index.h"
 #include "peer/protocol.h"
@@ -24,6 +26,9 @@ constexpr size_t kReadBytes = 16 << 10;
 // How long a 503 may take to send before its connection is closed anyway:
 // the accept loop sends it and must not wait on a client.
 constexpr std::chrono::milliseconds kRefusalSendTimeout{1000};
+// The pause after accept failed for want of descriptors or memory: they
+// come back as connections end, and the loop must not spin meanwhile.
+constexpr std::chrono::milliseconds kAcceptErrorPause{100};
 
 StatusOr<sockaddr_storage> ParseListen(const std::string& listen, socklen_t* len) {
   auto bad = [&](const std::string& why) { return InvalidArgument("--listen " + Quote(listen) + ": " + why); };
@@ -77,12 +82,20 @@ int MillisLeft(Clock::time_point deadline) {
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
 }
 
-// Sends all of `data` by `deadline`; false when the client is gone or slow.
-bool SendAll(int fd, std::string_view data, Clock::time_point deadline) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+// Sends `head` then `body` (one sendmsg, no copy of the body) by
+// `deadline`; false when the client is gone or too slow.
+bool SendAll(int fd, std::string_view head, std::string_view body, Clock::time_point deadline) {
+  while (!head.empty() || !body.empty()) {
+    iovec iov[2] = {{const_cast<char*>(head.data()), head.size()}, {const_cast<char*>(body.data()), body.size()}};
+    msghdr msg{};
+    msg.msg_iov = head.empty() ? iov + 1 : iov;
+    msg.msg_iovlen = head.empty() ? 1 : 2;
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
+      auto sent = static_cast<size_t>(n);
+      size_t from_head = std::min(sent, head.size());
+      head.remove_prefix(from_head);
+      body.remove_prefix(sent - from_head);
       continue;
     }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
@@ -119,7 +132,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (s->listen_fd_ < 0) return IoError("socket", errno);
   int one = 1;
   ::setsockopt(s->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  const std::string where = "listening on " + s->options_.listen;
+  const std::string where = "listening on " + Quote(s->options_.listen);
   if (::bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0) return IoError(where, errno);
   if (::listen(s->listen_fd_, SOMAXCONN) != 0) return IoError(where, errno);
   sockaddr_storage bound{};
@@ -185,24 +198,40 @@ void Server::AcceptLoop() {
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC);
-    if (fd < 0) continue;  // the client left, or out of descriptors: next time
+    if (fd < 0) {
+      // The client left (try the next), or the process is out of
+      // descriptors or memory: wait a little rather than spin on it.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        ::poll(nullptr, 0, static_cast<int>(kAcceptErrorPause.count()));
+      }
+      continue;
+    }
     std::string peer = PeerName(addr);
+    // 503, sent from here: best effort, within kRefusalSendTimeout.
+    auto busy = [&](const std::string& why) {
+      Refused("503", peer, why);
+      const Response r = Plain(503);
+      SendAll(fd, Head(r, false), r.body, Clock::now() + kRefusalSendTimeout);
+      ::close(fd);
+    };
     std::lock_guard<std::mutex> lock(mu_);
     if (connections_.size() >= options_.max_connections) {
-      Refused("503", peer, "more than " + std::to_string(options_.max_connections) + " connections at once");
-      const Response busy = Plain(503);
-      SendAll(fd, Head(busy, false) + busy.body, Clock::now() + kRefusalSendTimeout);
-      ::close(fd);
+      busy("more than " + std::to_string(options_.max_connections) + " connections at once");
       continue;
     }
     Connection& c = connections_.emplace_back();
     c.fd = fd;
-    c.peer = std::move(peer);
-    c.thread = std::thread([this, &c] {
-      Serve(c);
-      ::shutdown(c.fd, SHUT_RDWR);
-      c.done = true;
-    });
+    c.peer = peer;
+    try {
+      c.thread = std::thread([this, &c] {
+        Serve(c);
+        ::shutdown(c.fd, SHUT_RDWR);
+        c.done = true;
+      });
+    } catch (const std::system_error& e) {  // no thread to be had (a process or memory limit)
+      connections_.pop_back();
+      busy(std::string("no thread for the connection: ") + e.what());
+    }
   }
 }
 
@@ -234,7 +263,7 @@ void Server::Serve(Connection& c) {
       if (r.kind != ParseResult::Kind::kNeedMore) break;
       if (r.expect_continue && !continued) {
         continued = true;
-        if (!SendAll(c.fd, "HTTP/1.1 100 Continue\r\n\r\n", Clock::now() + kSendTimeout)) return;
+        if (!SendAll(c.fd, "HTTP/1.1 100 Continue\r\n\r\n", "", Clock::now() + kSendTimeout)) return;
       }
       pollfd p{c.fd, POLLIN, 0};
       if (::poll(&p, 1, MillisLeft(deadline)) <= 0) {
@@ -253,7 +282,7 @@ void Server::Serve(Connection& c) {
     if (r.kind == ParseResult::Kind::kError) {
       Refused(std::to_string(r.status), c.peer, r.reason);
       const Response refusal = Plain(r.status, r.status == 405 ? "Allow: GET, HEAD, POST\r\n" : "");
-      SendAll(c.fd, Head(refusal, false) + refusal.body, Clock::now() + kSendTimeout);
+      SendAll(c.fd, Head(refusal, false), refusal.body, Clock::now() + kSendTimeout);
       return;
     }
     buf.erase(0, r.consumed);
@@ -293,9 +322,8 @@ void Server::Serve(Connection& c) {
         }
       }
     }
-    std::string out = Head(resp, keep);
-    if (req.method != Method::kHead) out += resp.body;
-    if (!SendAll(c.fd, out, Clock::now() + kSendTimeout) || !keep) return;
+    const std::string_view body = req.method == Method::kHead ? std::string_view() : resp.body;
+    if (!SendAll(c.fd, Head(resp, keep), body, Clock::now() + kSendTimeout) || !keep) return;
   }
 }
 

@@ -310,13 +310,19 @@ TEST_F(PeerServerTest, HaveReturnsExactlyTheHeldSubsetInOrder) {
             405);
 }
 
-TEST_F(PeerServerTest, FindsEntriesMadeAfterItStarted) {
+TEST_F(PeerServerTest, FindsEntriesMadeAndForgetsEntriesRemovedAfterItStarted) {
   auto s = Start();
   ASSERT_TRUE(s);
   EXPECT_EQ(StatusOf(Ask(*s, Get(kChunkPathPrefix + std::string(64, 'e')))), 404);
   Entry(MakeDisk("a.img", 0), "a");
   Load("a", {2});
   EXPECT_EQ(StatusOf(Ask(*s, Get(kChunkPathPrefix + Digest("a", 2)))), 200);
+  const std::string pending = kChunkPathPrefix + Digest("a", 3);
+  EXPECT_EQ(HeaderOf(Ask(*s, Get(pending)), kChunkStateHeader), kPending);
+  // Removed (gc): neither served nor pending.
+  ASSERT_TRUE(RemoveAll(lazy::EntryDir(root(), "a")).ok());
+  EXPECT_EQ(HeaderOf(Ask(*s, Get(pending)), kChunkStateHeader), kAbsent);
+  EXPECT_EQ(HeaderOf(Ask(*s, Get(kChunkPathPrefix + std::string(64, 'e'))), kChunkStateHeader), kAbsent);
 }
 
 TEST_F(PeerServerTest, RefusesPathsOutsideTheChunkNamespaceWithoutTouchingFiles) {
