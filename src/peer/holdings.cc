@@ -1,11 +1,11 @@
 #include "peer/holdings.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
-#include <set>
 
 #include "layer/chunk_reader.h"
 #include "layer/disk_index.h"
@@ -25,13 +25,16 @@ struct Holdings::Place {
 struct Holdings::Snapshot {
   struct Entry {
     std::string dir;
+    std::string stamp;         // Stamp() when it was read
     oci::Digest index_digest;  // the anchored one, as the chunk map records it
     uint64_t chunks;           // index entries
   };
   std::vector<Entry> entries;
   std::vector<Place> places;  // sorted by digest, at most kMaxPlacesPerDigest each
   std::unique_ptr<std::atomic<bool>[]> dropped;  // per place: its bytes did not verify
-  std::set<std::string> skipped;                 // entries the scan could not use (logged once)
+  // Entries the scan could not use, with their Stamp(): each is logged
+  // once, and read again only once it changed. "": the limits were hit.
+  std::map<std::string, std::string> skipped;
 
   std::pair<const Place*, const Place*> Find(const ChunkDigest& d) const {
     auto [lo, hi] = std::equal_range(places.begin(), places.end(), d, Less{});
@@ -43,37 +46,75 @@ struct Holdings::Snapshot {
   };
 };
 
-std::shared_ptr<Holdings::Snapshot> Holdings::Scan(const std::string& root, const std::set<std::string>& before,
-                                         const std::function<void(const std::string&)>& log) {
+namespace {
+
+// Which versions of an entry's index and serve.json a scan read: a file
+// rewritten (even in place) changes its inode, size or change time. "" when
+// the entry has no index (not a v2 entry).
+std::string Stamp(const std::string& dir) {
+  std::string out;
+  for (const char* name : {lazy::kIndexFile, lazy::kServeFile}) {
+    struct stat st;
+    if (::stat((dir + "/" + name).c_str(), &st) != 0) {
+      if (out.empty()) return "";
+      out += "-";
+      continue;
+    }
+    for (uint64_t v : {uint64_t(st.st_ino), uint64_t(st.st_size), uint64_t(st.st_mtim.tv_sec),
+                       uint64_t(st.st_mtim.tv_nsec), uint64_t(st.st_ctim.tv_sec), uint64_t(st.st_ctim.tv_nsec)}) {
+      out += std::to_string(v) + ":";
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<Holdings::Snapshot> Holdings::Scan(const std::string& root, const Snapshot* before,
+                                                   const std::function<void(const std::string&)>& log) {
   auto s = std::make_shared<Snapshot>();
-  auto skip = [&](const std::string& key, const Status& why) {
-    s->skipped.insert(key);
-    if (log && !before.count(key)) log("not serving the chunks of " + OneLine(why.message(), 300));
+  std::map<std::string, uint32_t> known;  // dir -> its entry in `before`
+  std::vector<int64_t> kept_as;           // an entry of `before` -> its entry in `s`, or -1
+  if (before) {
+    for (uint32_t i = 0; i < before->entries.size(); ++i) known[before->entries[i].dir] = i;
+    kept_as.assign(before->entries.size(), -1);
+  }
+  auto skip = [&](const std::string& key, const std::string& stamp, const std::string& why) {
+    bool again = before && before->skipped.count(key);
+    s->skipped[key] = stamp;
+    if (log && !again) log(why);
   };
   bool full = false;
   for (const std::string& key : ListDir(root + "/disks")) {
     if (s->entries.size() >= kMaxServedEntries || full) {
-      if (log && !before.count("")) log("serving the chunks of the first " + std::to_string(s->entries.size()) +
-                                        " entries only (limits: entries " + std::to_string(kMaxServedEntries) +
-                                        ", chunks " + std::to_string(kMaxHeldPlaces) + ")");
-      s->skipped.insert("");
+      skip("", "", "serving the chunks of the first " + std::to_string(s->entries.size()) +
+                       " entries only (limits: entries " + std::to_string(kMaxServedEntries) + ", chunks " +
+                       std::to_string(kMaxHeldPlaces) + ")");
       break;
     }
     const std::string dir = lazy::EntryDir(root, key);
-    if (!PathExists(dir + "/" + lazy::kIndexFile)) continue;  // not a v2 entry
-    auto config = lazy::ReadServeConfig(dir);
-    if (!config.ok()) {
-      skip(key, config.status());
-      continue;
+    const std::string stamp = Stamp(dir);
+    if (stamp.empty()) continue;  // not a v2 entry
+    if (before) {
+      if (auto it = before->skipped.find(key); it != before->skipped.end() && it->second == stamp) {
+        s->skipped.insert(*it);  // unchanged since it was refused
+        continue;
+      }
+      if (auto it = known.find(dir); it != known.end() && before->entries[it->second].stamp == stamp) {
+        kept_as[it->second] = static_cast<int64_t>(s->entries.size());  // unchanged: its places are kept below
+        s->entries.push_back(before->entries[it->second]);
+        continue;
+      }
     }
-    auto index = lazy::ReadEntryIndex(dir, *config);
+    auto config = lazy::ReadServeConfig(dir);
+    auto index = config.ok() ? lazy::ReadEntryIndex(dir, *config) : config.status();
     if (!index.ok()) {
-      skip(key, index.status());
+      skip(key, stamp, "not serving the chunks of " + OneLine(index.status().message(), 300));
       continue;
     }
     auto anchor = layer::ParseAnchor(config->layer);  // ReadEntryIndex checked it
     const auto entry = static_cast<uint32_t>(s->entries.size());
-    s->entries.push_back({dir, (*anchor)->digest, index->entries.size()});
+    s->entries.push_back({dir, stamp, (*anchor)->digest, index->entries.size()});
     for (size_t i = 0; i < index->entries.size(); ++i) {
       const layer::IndexEntry& e = index->entries[i];
       if (e.zero()) continue;
@@ -84,9 +125,17 @@ std::shared_ptr<Holdings::Snapshot> Holdings::Scan(const std::string& root, cons
       s->places.push_back({e.sha256, entry, static_cast<uint32_t>(i), e.disk_offset, e.length});
     }
   }
+  if (before) {
+    for (const Place& p : before->places) {
+      if (kept_as[p.entry] < 0) continue;
+      if (s->places.size() == kMaxHeldPlaces) break;
+      s->places.push_back(p);
+      s->places.back().entry = static_cast<uint32_t>(kept_as[p.entry]);
+    }
+  }
   std::stable_sort(s->places.begin(), s->places.end(),
                    [](const Place& a, const Place& b) { return a.digest < b.digest; });
-  // At most kMaxPlacesPerDigest of each digest, the first entries' first.
+  // At most kMaxPlacesPerDigest of each digest.
   size_t kept = 0, run = 0;
   for (const Place& p : s->places) {
     if (kept > 0 && s->places[kept - 1].digest == p.digest) {
@@ -129,7 +178,7 @@ std::shared_ptr<Holdings::Snapshot> Holdings::Current(const std::vector<ChunkDig
     std::lock_guard<std::mutex> lock(mu_);
     if (snapshot_ != s) return snapshot_;  // another thread scanned meanwhile
   }
-  auto fresh = Scan(root_, s ? s->skipped : std::set<std::string>{}, log_);
+  auto fresh = Scan(root_, s.get(), log_);
   ++scans_;
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_ = fresh;

@@ -16,7 +16,8 @@
 // The scan (index files, hashed against their anchors) runs when a digest
 // nobody is known to hold is asked and the last scan is older than the
 // rescan interval; entries made since are then found, removed ones
-// forgotten.
+// forgotten, and only entries whose index or serve.json changed are read
+// again.
 #pragma once
 
 #include <array>
@@ -28,7 +29,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -86,9 +86,10 @@ class Holdings {
   struct Place;
   struct EntryState;
   // Reads every usable entry of ROOT/disks (at most the limits above).
-  // `before` is the previous scan's list of skipped entries, so that each
-  // is logged once.
-  static std::shared_ptr<Snapshot> Scan(const std::string& root, const std::set<std::string>& before,
+  // An entry whose index and serve.json did not change since `before` (the
+  // last scan, or null) keeps its places without being read again; one it
+  // refused is refused again, and logged only the first time.
+  static std::shared_ptr<Snapshot> Scan(const std::string& root, const Snapshot* before,
                                         const std::function<void(const std::string&)>& log);
   // The snapshot to look `asked` up in: the last scan's, or a new scan's
   // when one of them is unknown and the interval has passed.

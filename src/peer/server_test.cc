@@ -300,6 +300,15 @@ TEST_F(PeerServerTest, HaveReturnsExactlyTheHeldSubsetInOrder) {
   ASSERT_EQ(StatusOf(r), 200) << r;
   EXPECT_EQ(BodyOf(r), Digest("a", 4) + "\n" + Digest("b", 2) + "\n" + Digest("a", 1) + "\n");
   EXPECT_EQ(BodyOf(Ask(*s, Have({}))), "");
+  // Expect: 100-continue (as libcurl sends for larger bodies): the body
+  // follows the 100.
+  Conn c(s->port());
+  c.Send("POST /v1/have HTTP/1.1\r\nHost: p\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 65\r\n\r\n");
+  EXPECT_EQ(c.ReadResponse(), "HTTP/1.1 100 Continue\r\n\r\n");
+  c.Send(Digest("a", 4) + "\n");
+  r = c.ReadToEnd();
+  EXPECT_EQ(StatusOf(r), 200);
+  EXPECT_EQ(BodyOf(r), Digest("a", 4) + "\n");
   // A malformed body is 400.
   r = Ask(*s, "POST /v1/have HTTP/1.1\r\nHost: p\r\nConnection: close\r\nContent-Length: 4\r\n\r\nabc\n");
   EXPECT_EQ(StatusOf(r), 400);
@@ -316,6 +325,13 @@ TEST_F(PeerServerTest, FindsEntriesMadeAndForgetsEntriesRemovedAfterItStarted) {
   EXPECT_EQ(StatusOf(Ask(*s, Get(kChunkPathPrefix + std::string(64, 'e')))), 404);
   Entry(MakeDisk("a.img", 0), "a");
   Load("a", {2});
+  EXPECT_EQ(StatusOf(Ask(*s, Get(kChunkPathPrefix + Digest("a", 2)))), 200);
+  // Another entry: found by the next scan, which keeps a's places.
+  Entry(MakeDisk("b.img", 1), "b");
+  Load("b", {4});
+  const uint64_t scans = s->holdings().scans();
+  EXPECT_EQ(StatusOf(Ask(*s, Get(kChunkPathPrefix + Digest("b", 4)))), 200);
+  EXPECT_EQ(s->holdings().scans(), scans + 1);
   EXPECT_EQ(StatusOf(Ask(*s, Get(kChunkPathPrefix + Digest("a", 2)))), 200);
   const std::string pending = kChunkPathPrefix + Digest("a", 3);
   EXPECT_EQ(HeaderOf(Ask(*s, Get(pending)), kChunkStateHeader), kPending);
