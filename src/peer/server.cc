@@ -163,12 +163,14 @@ void Server::Stop() {
     // The pipe is empty and open: cannot fail. The loop also polls stopping_.
   }
   acceptor_.join();
+  ::close(listen_fd_);  // new clients are refused at once
+  listen_fd_ = -1;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (Connection& c : connections_) ::shutdown(c.fd, SHUT_RDWR);
   }
-  // The threads end once their socket is shut down; only they erase
-  // nothing, so the list is stable here.
+  // The threads end once their socket is shut down. Only the acceptor
+  // (ended) adds to or erases from the list, so it is stable here.
   for (Connection& c : connections_) c.thread.join();
   for (Connection& c : connections_) ::close(c.fd);
   connections_.clear();

@@ -429,6 +429,20 @@ TEST_F(PeerServerTest, DropsClientsThatSendNothingOrTooSlowly) {
   EXPECT_NE(Log().find("(timeout)"), std::string::npos) << Log();
 }
 
+TEST_F(PeerServerTest, StopsWithConnectionsOpen) {
+  auto s = Start();
+  ASSERT_TRUE(s);
+  Conn idle(s->port()), partial(s->port());
+  partial.Send("GET /v1/health HTTP/1.1\r\n");
+  idle.Send("GET /v1/health HTTP/1.1\r\nHost: p\r\n\r\n");
+  EXPECT_EQ(StatusOf(idle.ReadResponse()), 200);
+  s->Stop();  // returns once every connection's thread ended (the default timeouts are 10 s)
+  EXPECT_EQ(idle.ReadToEnd(), "");
+  EXPECT_EQ(partial.ReadToEnd(), "");
+  EXPECT_FALSE(Conn(s->port()).connected());
+  s->Stop();  // again: nothing to do
+}
+
 TEST_F(PeerServerTest, ListensOnIpv6AndRefusesBadAddresses) {
   auto s = Server::Start({.root = root(), .listen = "[::1]:0"});
   if (!s.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << s.status().message();
