@@ -32,20 +32,19 @@
 #include <string>
 #include <vector>
 
-#include "oci/digest.h"
+#include "lazy/donors.h"
 
 namespace regdisk::peer {
 
-// Entries scanned at most, as for delta pulls (lazy::kMaxDonorEntries): each
-// costs reading and hashing its index (up to 128 MiB); a node caches a few
-// dozen disks.
-inline constexpr size_t kMaxServedEntries = 64;
+// Entries scanned at most, as for delta pulls: each costs reading and
+// hashing its index (up to 128 MiB); a node caches a few dozen disks.
+inline constexpr size_t kMaxServedEntries = lazy::kMaxDonorEntries;
 // Chunk places kept at most over all entries: 2^22 (4 TiB of disk at the
 // default chunk size) at about 60 bytes each bounds the table at 256 MiB.
 inline constexpr size_t kMaxHeldPlaces = size_t{1} << 22;
-// Places one digest is kept at most: more copies of one chunk (a block
-// many disks share) add nothing but failed reads.
-inline constexpr size_t kMaxPlacesPerDigest = 4;
+// Places one digest is kept at most, as for delta pulls: more copies of
+// one chunk (a block many disks share) add nothing but failed reads.
+inline constexpr size_t kMaxPlacesPerDigest = lazy::kMaxPlacesPerChunk;
 // The least time between two scans: a client asking for digests this node
 // has never held (most asks, on a big cluster) must not make it re-read
 // every index each time; a disk this node starts loading is found within
