@@ -13,7 +13,7 @@
 #include "lazy/chunk_map.h"
 #include "lazy/chunk_store.h"
 #include "lazy/fill.h"
-#include "lazy/lazy_fixture.h"
+#include "lazy_store_fixture.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "lazy/fill.h"
-#include "lazy/lazy_fixture.h"
+#include "lazy_store_fixture.h"
 #include "util/sha256.h"
 
 namespace regdisk::lazy {
@@ -99,6 +99,26 @@ class PeerStoreTest : public LazyTest {
 
   const layer::IndexEntry& Chunk(ChunkStore& s, size_t i) { return s.index().entries[i]; }
 
+  void ExpectReadsTheDisk(ChunkStore& store) {
+    Status s;
+    EXPECT_EQ(Sha256::HexOf(ReadAll(store, &s)), Sha256::HexOf(*ReadFile(disk_)));
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+
+  // FillMissing, stopped after 30 s: a fill that does not end fails the
+  // test instead of hanging it.
+  Status FillWithin30s(ChunkStore& store, int threads, uint64_t rate) {
+    std::atomic<bool> stop{false};
+    std::thread watchdog([&] {
+      for (int i = 0; i < 300 && !stop; ++i) std::this_thread::sleep_for(milliseconds(100));
+      stop = true;
+    });
+    Status s = store.FillMissing(threads, rate, &stop);
+    stop = true;
+    watchdog.join();
+    return s;
+  }
+
   std::string disk_;
   std::shared_ptr<TestPeers> peers_;
   std::unique_ptr<CountingStore> src_;
@@ -108,9 +128,7 @@ class PeerStoreTest : public LazyTest {
 
 TEST_F(PeerStoreTest, ReadsTakeChunksFromPeersBeforeTheRegistry) {
   auto store = Store();
-  Status s;
-  EXPECT_EQ(Sha256::HexOf(ReadAll(*store, &s)), Sha256::HexOf(*ReadFile(disk_)));
-  ASSERT_TRUE(s.ok()) << s.message();
+  ExpectReadsTheDisk(*store);
   EXPECT_EQ(src_->ranges, 0);
   EXPECT_EQ(store->stats().peer_chunks, 12u);
   EXPECT_EQ(store->stats().peer_bytes, 12u * kChunk);
@@ -120,7 +138,7 @@ TEST_F(PeerStoreTest, ReadsTakeChunksFromPeersBeforeTheRegistry) {
   store.reset();
   peers_->answer = TestPeers::Answer::kNothing;
   store = Store();
-  EXPECT_EQ(Sha256::HexOf(ReadAll(*store, &s)), Sha256::HexOf(*ReadFile(disk_)));
+  ExpectReadsTheDisk(*store);
   EXPECT_EQ(store->stats().local_chunks, 12u);
   EXPECT_EQ(src_->ranges, 0);
 }
@@ -163,9 +181,7 @@ TEST_F(PeerStoreTest, OthersWaitTheSpreadAndAskOnceMoreBeforeTheRegistry) {
 TEST_F(PeerStoreTest, BytesThatDoNotVerifyAreAMiss) {
   peers_->answer = TestPeers::Answer::kCorrupt;
   auto store = Store();
-  Status s;
-  EXPECT_EQ(Sha256::HexOf(ReadAll(*store, &s)), Sha256::HexOf(*ReadFile(disk_)));
-  ASSERT_TRUE(s.ok()) << s.message();
+  ExpectReadsTheDisk(*store);
   EXPECT_EQ(src_->ranges, 12);
   EXPECT_EQ(store->stats().peer_chunks, 0u);
 }
@@ -194,15 +210,8 @@ TEST_F(PeerStoreTest, FillStopsWaitingForAPeerThatNeverLoads) {
   peers_->answer = TestPeers::Answer::kPending;
   auto store = Store({.fill_peer_wait = milliseconds(500)});
   const auto start = std::chrono::steady_clock::now();
-  std::atomic<bool> stop{false};
-  std::thread watchdog([&] {  // a fill that never ends fails the test instead of hanging it
-    for (int i = 0; i < 300 && !stop; ++i) std::this_thread::sleep_for(milliseconds(100));
-    stop = true;
-  });
-  Status s = store->FillMissing(2, 0, &stop);
+  Status s = FillWithin30s(*store, 2, 0);
   const auto took = std::chrono::steady_clock::now() - start;
-  stop = true;
-  watchdog.join();
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_GE(took, milliseconds(500));
   EXPECT_EQ(store->Missing(), 0u);
@@ -220,14 +229,7 @@ TEST_F(PeerStoreTest, FillStopsWaitingForAPeerThatNeverLoads) {
 // serve whole still ends at once.
 TEST_F(PeerStoreTest, FillRateCountsOnlyRegistryBytes) {
   auto store = Store();
-  std::atomic<bool> stop{false};
-  std::thread watchdog([&] {
-    for (int i = 0; i < 300 && !stop; ++i) std::this_thread::sleep_for(milliseconds(100));
-    stop = true;
-  });
-  Status s = store->FillMissing(2, 1, &stop);
-  stop = true;
-  watchdog.join();
+  Status s = FillWithin30s(*store, 2, 1);
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(store->stats().peer_chunks, 12u);
   EXPECT_EQ(src_->ranges, 0);

@@ -1,4 +1,4 @@
-// Test tooling for the chunk store's tests (lazy_test.cc,
+// Test tooling for the chunk store's tests (src/lazy/lazy_test.cc,
 // peer_store_test.cc): v2 images of a small sparse disk in OCI layouts,
 // their lazy entries, and a store that counts what is read from it.
 #pragma once
