@@ -17,59 +17,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Another node: the verified chunks of a complete entry, looked up by
-// digest as a peer server does.
-class TestPeers : public PeerChunks {
- public:
-  enum class Answer { kBytes, kNothing, kPending, kCorrupt };
-
-  explicit TestPeers(std::unique_ptr<ChunkStore> node) : node_(std::move(node)) {
-    for (const layer::IndexEntry& e : node_->index().entries) {
-      if (!e.zero()) held_[e.sha256] = &e;
-    }
-  }
-
-  PeerResult Fetch(const layer::IndexEntry& e) override {
-    int asked;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      asked = ++asks_[e.disk_offset];
-      order_.push_back(e.disk_offset);
-    }
-    Answer a = asked <= pending_asks ? Answer::kPending : answer;
-    if (a == Answer::kNothing) return {};
-    if (a == Answer::kPending) return {.pending = true};
-    auto it = held_.find(e.sha256);
-    if (it == held_.end()) return {};
-    std::string bytes(it->second->length, '\0');
-    EXPECT_TRUE(node_->Read(it->second->disk_offset, bytes.size(), bytes.data()).ok());
-    if (a == Answer::kCorrupt) bytes[7] ^= 1;
-    return {.bytes = std::move(bytes)};
-  }
-  bool OwnsChunk(const layer::IndexEntry& e) override { return owns(e); }
-
-  int Asks(uint64_t disk_offset) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return asks_[disk_offset];
-  }
-  std::vector<uint64_t> Order() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return order_;
-  }
-
-  Answer answer = Answer::kBytes;
-  // The first `pending_asks` asks of each chunk are answered pending.
-  int pending_asks = 0;
-  std::function<bool(const layer::IndexEntry&)> owns = [](const layer::IndexEntry&) { return false; };
-
- private:
-  std::unique_ptr<ChunkStore> node_;
-  std::map<std::array<uint8_t, 32>, const layer::IndexEntry*> held_;
-  std::mutex mu_;
-  std::map<uint64_t, int> asks_;
-  std::vector<uint64_t> order_;
-};
-
 class PeerStoreTest : public LazyTest {
  protected:
   void SetUp() override {
@@ -81,7 +28,7 @@ class PeerStoreTest : public LazyTest {
     auto node = ChunkStore::Open(other, "peer", nullptr);
     ASSERT_TRUE(node.ok()) << node.status().message();
     ASSERT_TRUE((*node)->promoted());
-    peers_ = std::make_shared<TestPeers>(std::move(*node));
+    peers_ = std::make_shared<StorePeers>(std::move(*node));
     src_ = Entry(disk_, "ka", layer::Compression::kZstd);
   }
 
@@ -120,7 +67,7 @@ class PeerStoreTest : public LazyTest {
   }
 
   std::string disk_;
-  std::shared_ptr<TestPeers> peers_;
+  std::shared_ptr<StorePeers> peers_;
   std::unique_ptr<CountingStore> src_;
   std::mutex mu_;
   std::vector<milliseconds> pauses_;
@@ -136,7 +83,7 @@ TEST_F(PeerStoreTest, ReadsTakeChunksFromPeersBeforeTheRegistry) {
   EXPECT_TRUE(pauses_.empty());  // each peer answered at the first ask
   // Stored: a new store re-verifies them in place and asks nobody.
   store.reset();
-  peers_->answer = TestPeers::Answer::kNothing;
+  peers_->answer = StorePeers::Answer::kNothing;
   store = Store();
   ExpectReadsTheDisk(*store);
   EXPECT_EQ(store->stats().local_chunks, 12u);
@@ -144,7 +91,7 @@ TEST_F(PeerStoreTest, ReadsTakeChunksFromPeersBeforeTheRegistry) {
 }
 
 TEST_F(PeerStoreTest, TheOwnerGoesToTheRegistryAtOnce) {
-  peers_->answer = TestPeers::Answer::kNothing;
+  peers_->answer = StorePeers::Answer::kNothing;
   peers_->owns = [](const layer::IndexEntry&) { return true; };
   auto store = Store();
   std::string buf(100, '\0');
@@ -158,7 +105,7 @@ TEST_F(PeerStoreTest, TheOwnerGoesToTheRegistryAtOnce) {
 }
 
 TEST_F(PeerStoreTest, OthersWaitTheSpreadAndAskOnceMoreBeforeTheRegistry) {
-  peers_->answer = TestPeers::Answer::kNothing;
+  peers_->answer = StorePeers::Answer::kNothing;
   auto store = Store();
   std::string buf(100, '\0');
   ASSERT_TRUE(store->Read(2 * kChunk, buf.size(), buf.data()).ok());
@@ -169,7 +116,7 @@ TEST_F(PeerStoreTest, OthersWaitTheSpreadAndAskOnceMoreBeforeTheRegistry) {
   EXPECT_LE(pauses_[0], kPeerSpreadMax);
   EXPECT_EQ(src_->ranges, 1);
   // The owner had it by the second ask: nothing from the registry.
-  peers_->answer = TestPeers::Answer::kBytes;
+  peers_->answer = StorePeers::Answer::kBytes;
   peers_->pending_asks = 1;
   ASSERT_TRUE(store->Read(5 * kChunk, buf.size(), buf.data()).ok());
   EXPECT_EQ(buf, ReadFile(disk_)->substr(5 * kChunk, buf.size()));
@@ -179,7 +126,7 @@ TEST_F(PeerStoreTest, OthersWaitTheSpreadAndAskOnceMoreBeforeTheRegistry) {
 }
 
 TEST_F(PeerStoreTest, BytesThatDoNotVerifyAreAMiss) {
-  peers_->answer = TestPeers::Answer::kCorrupt;
+  peers_->answer = StorePeers::Answer::kCorrupt;
   auto store = Store();
   ExpectReadsTheDisk(*store);
   EXPECT_EQ(src_->ranges, 12);
@@ -207,7 +154,7 @@ TEST_F(PeerStoreTest, FillTakesOwnedChunksFirstAndDefersPendingOnes) {
 // A peer that says pending for ever delays the fill by fill_peer_wait,
 // then the registry gives the chunks.
 TEST_F(PeerStoreTest, FillStopsWaitingForAPeerThatNeverLoads) {
-  peers_->answer = TestPeers::Answer::kPending;
+  peers_->answer = StorePeers::Answer::kPending;
   auto store = Store({.fill_peer_wait = milliseconds(500)});
   const auto start = std::chrono::steady_clock::now();
   Status s = FillWithin30s(*store, 2, 0);
@@ -218,7 +165,7 @@ TEST_F(PeerStoreTest, FillStopsWaitingForAPeerThatNeverLoads) {
   EXPECT_EQ(src_->ranges, 12);
   EXPECT_GE(peers_->Asks(0), 2);
   // Nobody pending: no deferring, the registry at once.
-  peers_->answer = TestPeers::Answer::kNothing;
+  peers_->answer = StorePeers::Answer::kNothing;
   auto other = Entry(MakeDisk("b.img", 'b'), "kb");
   auto fresh = OpenStore("kb", *other, false, {.peers = peers_, .fill_peer_wait = std::chrono::hours(1)});
   ASSERT_TRUE(fresh->FillMissing(2, 0, nullptr).ok());

@@ -1,6 +1,7 @@
 // Test tooling for the chunk store's tests (src/lazy/lazy_test.cc,
-// peer_store_test.cc): v2 images of a small sparse disk in OCI layouts,
-// their lazy entries, and a store that counts what is read from it.
+// peer_store_test.cc, tests/integration/lazy_nbd_test.cc): v2 images of a
+// small sparse disk in OCI layouts, their lazy entries, a store that counts
+// what is read from it, and peers backed by another node's entry.
 #pragma once
 
 #include <fcntl.h>
@@ -9,12 +10,17 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <array>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "layout/layout.h"
 #include "lazy/chunk_store.h"
+#include "lazy/peer_chunks.h"
 #include "lazy_entry.h"
 #include "util/fs.h"
 
@@ -122,6 +128,60 @@ class LazyTest : public ::testing::Test {
 
   std::string root() const { return dir_.path() + "/root"; }
   TempDir dir_{"regdisk-lazy"};
+};
+
+// Another node (lazy::PeerChunks): the verified chunks of its complete
+// entry, looked up by digest as a peer server does; answers, ownership and
+// the asks counted as a test sets them.
+class StorePeers : public PeerChunks {
+ public:
+  enum class Answer { kBytes, kNothing, kPending, kCorrupt };
+
+  explicit StorePeers(std::unique_ptr<ChunkStore> node) : node_(std::move(node)) {
+    for (const layer::IndexEntry& e : node_->index().entries) {
+      if (!e.zero()) held_[e.sha256] = &e;
+    }
+  }
+
+  PeerResult Fetch(const layer::IndexEntry& e) override {
+    int asked;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      asked = ++asks_[e.disk_offset];
+      order_.push_back(e.disk_offset);
+    }
+    Answer a = asked <= pending_asks ? Answer::kPending : answer;
+    if (a == Answer::kNothing) return {};
+    if (a == Answer::kPending) return {.pending = true};
+    auto it = held_.find(e.sha256);
+    if (it == held_.end()) return {};
+    std::string bytes(it->second->length, '\0');
+    EXPECT_TRUE(node_->Read(it->second->disk_offset, bytes.size(), bytes.data()).ok());
+    if (a == Answer::kCorrupt) bytes[7] ^= 1;
+    return {.bytes = std::move(bytes)};
+  }
+  bool OwnsChunk(const layer::IndexEntry& e) override { return owns(e); }
+
+  int Asks(uint64_t disk_offset) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return asks_[disk_offset];
+  }
+  std::vector<uint64_t> Order() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return order_;
+  }
+
+  Answer answer = Answer::kBytes;
+  // The first `pending_asks` asks of each chunk are answered pending.
+  int pending_asks = 0;
+  std::function<bool(const layer::IndexEntry&)> owns = [](const layer::IndexEntry&) { return false; };
+
+ private:
+  std::unique_ptr<ChunkStore> node_;
+  std::map<std::array<uint8_t, 32>, const layer::IndexEntry*> held_;
+  std::mutex mu_;
+  std::map<uint64_t, int> asks_;
+  std::vector<uint64_t> order_;
 };
 
 }  // namespace regdisk::lazy
