@@ -40,6 +40,7 @@ class LazyEntryTest : public ::testing::Test {
     o.server = [served](const std::string&, const std::string&) {
       return ServerCommand{"nbdkit", "file", {"file=" + served}};
     };
+    options_ = o;
     cache_ = *NodeCache::Open(o);
   }
   void TearDown() override {
@@ -110,6 +111,7 @@ class LazyEntryTest : public ::testing::Test {
   }
 
   TempDir dir_{"rd-lazy"};
+  CacheOptions options_;
   std::unique_ptr<layout::Layout> source_;
   std::unique_ptr<NodeCache> cache_;
   std::string disk_;
@@ -243,6 +245,58 @@ TEST_F(LazyEntryTest, ImagesThatCannotBeServedLazilyArePulledWhole) {
   EXPECT_EQ(lease->nbd_socket, "");
   EXPECT_NE(lease->full_pull_reason.find("not a v2 image"), std::string::npos) << lease->full_pull_reason;
   EXPECT_EQ(Sha256::HexOf(*ReadFile(lease->base_file)), Sha256::HexOf(data));
+}
+
+// Another node that holds the disk: its chunks, by their place in it.
+class DiskPeers : public lazy::PeerChunks {
+ public:
+  explicit DiskPeers(std::string disk) : disk_(std::move(disk)) {}
+  lazy::PeerResult Fetch(const layer::IndexEntry& e) override {
+    ++asked;
+    return {.bytes = ReadFile(disk_)->substr(e.disk_offset, e.length)};
+  }
+  bool OwnsChunk(const layer::IndexEntry&) override { return false; }
+  std::atomic<int> asked{0};
+
+ private:
+  std::string disk_;
+};
+
+// A full prepare of a v2 image takes its chunks from the peers of the
+// request's settings, and writes them into serve.json; without --peers it
+// opens none.
+TEST_F(LazyEntryTest, AFullPrepareTakesChunksFromThePeersGiven) {
+  PutV2("v2", disk_);
+  auto peers = std::make_shared<DiskPeers>(disk_);
+  std::vector<std::string> opened;
+  CacheOptions o = options_;
+  o.open_peers = [&](const lazy::ServeConfig& serve) -> StatusOr<std::shared_ptr<lazy::PeerChunks>> {
+    opened.push_back(serve.peers + " " + serve.peer_self + " " + std::to_string(serve.peer_timeout_ms));
+    return std::shared_ptr<lazy::PeerChunks>(peers);
+  };
+  auto cache = *NodeCache::Open(o);
+  PrepareRequest req{"vm-a", "example.com/disks/a:v2", "", {}};
+  req.serve.peers = "127.0.1.2:7480";
+  req.serve.peer_self = "127.0.1.1:7480";
+  req.serve.peer_timeout_ms = 700;
+  auto lease = cache->Prepare(req, Opener());
+  ASSERT_TRUE(lease.ok()) << lease.status().message();
+  EXPECT_EQ(opened, (std::vector<std::string>{"127.0.1.2:7480 127.0.1.1:7480 700"}));
+  EXPECT_EQ(peers->asked, 64);  // each 64 KiB chunk of the 4 MiB file (written whole: no holes) once
+  EXPECT_EQ(Sha256::HexOf(*ReadFile(lease->base_file)), Sha256::HexOf(*ReadFile(disk_)));
+  auto serve = lazy::ReadServeConfig(EntryDir(*lease));
+  ASSERT_TRUE(serve.ok()) << serve.status().message();
+  EXPECT_EQ(serve->peers, "127.0.1.2:7480");
+  EXPECT_EQ(serve->peer_timeout_ms, 700u);
+  // No --peers: nothing is opened.
+  const std::string other = dir_.path() + "/other.img";
+  MakeDisk(other, 'b');
+  PutV2("v2b", other);
+  auto plain = cache->Prepare(PrepareRequest{"vm-b", "example.com/disks/a:v2b", "", {}}, Opener());
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  EXPECT_EQ(Sha256::HexOf(*ReadFile(plain->base_file)), Sha256::HexOf(*ReadFile(other)));
+  EXPECT_EQ(opened.size(), 1u);
+  EXPECT_EQ(peers->asked, 64);
 }
 
 TEST_F(LazyEntryTest, RefusedBeforeAnyServingLeavingNothing) {

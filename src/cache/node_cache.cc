@@ -359,13 +359,18 @@ StatusOr<DiskEntry> NodeCache::EnsureDisk(const oci::Reference& ref, const oci::
     ASSIGN_OR_RETURN(src, open(ref));
   }
   // A v2 image becomes a lazy entry; a full prepare then fills it (chunks
-  // this node has in other entries are copied, not downloaded) and it
-  // becomes an ordinary entry.
+  // this node has in other entries, or other nodes have, are copied, not
+  // downloaded) and it becomes an ordinary entry.
+  std::shared_ptr<lazy::PeerChunks> peers;
+  if (!lazy_ok && options_.open_peers && !req.serve.peers.empty()) {
+    ASSIGN_OR_RETURN(peers, options_.open_peers(req.serve));
+  }
   auto lazy = have.ok() ? have : FillLazy(*src, ref, digest, rel, key, req.serve, picked);
   if (lazy.ok() && !lazy_ok) {
     lazy::FillOptions fill;
     fill.key_locked = true;
     fill.on_bytes = options_.on_bytes;
+    fill.peers = peers;
     if (Status s = lazy::FillEntry(root(), key, *src, fill); !s.ok()) {
       if (!have.ok()) (void)RemoveEntry(key);  // an entry others use stays
       return s.Annotate(ref.str());

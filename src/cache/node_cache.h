@@ -36,6 +36,7 @@
 #include "layer/disk_extractor.h"
 #include "layout/layout.h"
 #include "lazy/entry.h"
+#include "lazy/peer_chunks.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
 #include "oci/store.h"
@@ -51,6 +52,12 @@ struct CacheOptions {
   // The server of a lazy entry ROOT/disks/KEY (tests serve with nbdkit's
   // own plugins).
   std::function<ServerCommand(const std::string& root, const std::string& key)> server = PluginCommand;
+  // Other nodes' chunks for a full prepare of a v2 image (lazy::FillEntry),
+  // from the request's serve settings (PrepareRequest::serve's peers,
+  // peer_self, peer_timeout_ms; a lazily served entry's server opens its
+  // own from serve.json). Unset, or nullptr: none. The command line opens
+  // them with the peer client; the cache knows no network.
+  std::function<StatusOr<std::shared_ptr<lazy::PeerChunks>>(const lazy::ServeConfig& serve)> open_peers;
 };
 
 struct DiskEntry {
@@ -88,7 +95,8 @@ struct PrepareRequest {
   // (Lease::full_pull_reason says why).
   bool lazy = false;
   // A lazy entry's serve.json: the caller gives registry, auth_file,
-  // fill_rate and fill_delay; the cache fills in the layer, diff_id and image.
+  // fill_rate, fill_delay and the peers; the cache fills in the layer,
+  // diff_id and image.
   lazy::ServeConfig serve;
 };
 

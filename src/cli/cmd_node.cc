@@ -36,6 +36,7 @@ StatusOr<std::unique_ptr<cache::NodeCache>> OpenCache(const NodeArgs& a, Progres
   ASSIGN_OR_RETURN(uint64_t max_disk, resolve::MaxDiskSize(a.max_disk));
   o.limits = layer::ExtractLimits::ForMaxDiskSize(max_disk);
   if (progress) o.on_bytes = [progress](uint64_t n) { progress->Add(n); };
+  o.open_peers = OpenPeers;
   return cache::NodeCache::Open(o);
 }
 

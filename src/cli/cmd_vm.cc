@@ -80,6 +80,7 @@ StatusOr<std::unique_ptr<runtime::Runner>> OpenRunner(const VmArgs& a) {
   o.cache.root = resolve::NodeRoot(a.root);
   ASSIGN_OR_RETURN(uint64_t max_disk, resolve::MaxDiskSize(a.max_disk));
   o.cache.limits = layer::ExtractLimits::ForMaxDiskSize(max_disk);
+  o.cache.open_peers = OpenPeers;
   o.libvirt_uri = a.uri;
   o.domain_type = a.kvm ? "kvm" : "qemu";
   std::string root = o.cache.root;

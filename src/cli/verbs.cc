@@ -59,6 +59,32 @@ void AddFillFlags(CLI::App* cmd, resolve::FillFlags& flags) {
   cmd->add_option("--fill-delay", flags.delay,
                   "seconds the VM's boot has the registry to itself before the background fill begins "
                   "(default 60)");
+  // Checked as the command line is parsed, before anything is fetched.
+  auto check = [](Status (*f)(std::string_view)) {
+    return [f](const std::string& v) {
+      Status s = f(v);
+      return s.ok() ? std::string() : s.message();
+    };
+  };
+  cmd->add_option("--peers", flags.peers,
+                  "other nodes' peer servers to take verified chunks from before the registry: "
+                  "HOST:PORT, @/FILE, dns:NAME:PORT or srv:NAME, comma-separated")
+      ->check(check(resolve::CheckPeersFlag));
+  cmd->add_option("--peer-self", flags.peer_self,
+                  "HOST:PORT of this node's own peer server (in the --peers list, never asked)")
+      ->check(check(resolve::CheckPeerAddress));
+  cmd->add_option("--peer-timeout", flags.peer_timeout,
+                  "milliseconds a peer has to answer one chunk before the next is asked (default 2000)")
+      ->check(CLI::Range(1, static_cast<int>(lazy::kMaxPeerTimeoutMs)));
+}
+
+StatusOr<std::shared_ptr<lazy::PeerChunks>> OpenPeers(const lazy::ServeConfig& serve) {
+  // LEAD: wire peer::OpenPeers here (as in nbd/plugin.cc):
+  //   return peer::OpenPeers({.peers = serve.peers, .self = serve.peer_self,
+  //                           .timeout = serve.peer_timeout_ms != 0 ? milliseconds(serve.peer_timeout_ms)
+  //                                                                 : peer::kDefaultPeerTimeout});
+  (void)serve;
+  return std::shared_ptr<lazy::PeerChunks>();
 }
 
 void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags) {

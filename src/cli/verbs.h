@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "lazy/peer_chunks.h"
 #include "resolve/store.h"
 #include "util/status.h"
 
@@ -94,8 +95,13 @@ void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags);
 
 // --max-disk-size, the largest disk a verb accepts (resolve::MaxDiskSize).
 void AddMaxDiskSizeFlag(CLI::App* cmd, std::string& value);
-// --fill-rate and --fill-delay: a lazily served disk's background fill.
+// --fill-rate and --fill-delay: a lazily served disk's background fill;
+// --peers, --peer-self and --peer-timeout: where chunks come from besides
+// the registry (checked while the command line is parsed).
 void AddFillFlags(CLI::App* cmd, resolve::FillFlags& flags);
+// The peers of `serve` (its peers, peer_self and peer_timeout_ms), for a
+// full prepare's fill (cache::CacheOptions::open_peers); nullptr: none.
+StatusOr<std::shared_ptr<lazy::PeerChunks>> OpenPeers(const lazy::ServeConfig& serve);
 
 // The verb table: every group above, in the order --help lists them
 // (all_verbs.cc).

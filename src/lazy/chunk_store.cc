@@ -8,18 +8,23 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <random>
 
 #include "util/fs.h"
 
 namespace regdisk::lazy {
 namespace {
 
-// How often a rate-limited fill looks at its stop flag while it waits.
-constexpr auto kStopPoll = std::chrono::milliseconds(100);
-
 // "2.5 s".
 std::string Seconds(std::chrono::milliseconds d) {
   return std::to_string(d.count() / 1000) + "." + std::to_string(d.count() % 1000 / 100) + " s";
+}
+
+// A random wait in [kPeerSpreadMin, kPeerSpreadMax].
+std::chrono::milliseconds PeerSpread() {
+  thread_local std::mt19937 random{std::random_device{}()};
+  std::uniform_int_distribution<int64_t> pick(kPeerSpreadMin.count(), kPeerSpreadMax.count());
+  return std::chrono::milliseconds(pick(random));
 }
 
 }  // namespace
@@ -110,28 +115,48 @@ Status ChunkStore::Read(uint64_t offset, size_t len, char* buf) {
 
 Status ChunkStore::Ensure(size_t i) {
   if (i >= index_.entries.size() || index_.entries[i].zero()) return InvalidArgument("not a data chunk");
-  Status s = Once(i, [&] { return Load(i); });
+  Status s = Once(i, [&]() -> StatusOr<bool> {
+    RETURN_IF_ERROR(Load(i));
+    return true;
+  });
   if (!s.ok()) stats_.failed++;
   return s;
 }
 
-Status ChunkStore::Once(size_t i, const std::function<Status()>& load) {
+Status ChunkStore::Once(size_t i, const std::function<StatusOr<bool>()>& load) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     loaded_.wait(lock, [&] { return state_[i] != State::kLoading; });
     if (state_[i] == State::kVerified) return OkStatus();
     state_[i] = State::kLoading;
   }
-  Status s = load();
+  StatusOr<bool> loaded = load();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    state_[i] = s.ok() ? State::kVerified : State::kAbsent;
+    state_[i] = loaded.ok() && *loaded ? State::kVerified : State::kAbsent;
   }
   loaded_.notify_all();
-  return s;
+  return loaded.status();
+}
+
+bool ChunkStore::Verified(size_t i) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_[i] == State::kVerified;
 }
 
 Status ChunkStore::Load(size_t i) {
+  bool pending = false;
+  ASSIGN_OR_RETURN(bool nearby, LoadNearby(i, &pending));
+  if (nearby) return OkStatus();
+  // Not the owner: the owner is likely loading it now (kPeerSpreadMin).
+  if (options_.peers && !options_.peers->OwnsChunk(index_.entries[i]) && Pause(PeerSpread())) {
+    ASSIGN_OR_RETURN(bool from_peer, FromPeers(i, &pending));
+    if (from_peer) return OkStatus();
+  }
+  return LoadFromSource(i);
+}
+
+StatusOr<bool> ChunkStore::LoadNearby(size_t i, bool* pending) {
   const layer::IndexEntry& e = index_.entries[i];
   if (map_->Has(i)) {
     std::string bytes(e.length, '\0');
@@ -139,15 +164,36 @@ Status ChunkStore::Load(size_t i) {
     if (s.ok()) s = layer::CheckChunk(e, bytes);
     if (s.ok()) {
       stats_.local_chunks++;
-      return OkStatus();
+      return true;
     }
     Log(ChunkName(i) + " in disk.partial did not verify; loading it again: " + s.message());
   }
   if (auto bytes = donors_.Fetch(e); bytes.ok()) {
     RETURN_IF_ERROR(Store(i, *bytes));
     stats_.donor_chunks++;
-    return OkStatus();
+    return true;
   }
+  if (!options_.peers) return false;
+  return FromPeers(i, pending);
+}
+
+StatusOr<bool> ChunkStore::FromPeers(size_t i, bool* pending) {
+  const layer::IndexEntry& e = index_.entries[i];
+  PeerResult got = options_.peers->Fetch(e);
+  *pending = got.pending;
+  if (!got.bytes) return false;
+  // The client verified them; a store serves nothing it has not checked.
+  if (Status s = layer::CheckChunk(e, *got.bytes); !s.ok()) {
+    Log(ChunkName(i) + " from a peer did not verify; loading it elsewhere: " + s.message());
+    return false;
+  }
+  RETURN_IF_ERROR(Store(i, *got.bytes));
+  stats_.peer_chunks++;
+  stats_.peer_bytes += got.bytes->size();
+  return true;
+}
+
+Status ChunkStore::LoadFromSource(size_t i) {
   if (!source_) return NotFound(ChunkName(i) + " is not held locally and there is no source");
   ASSIGN_OR_RETURN(std::string bytes, FromSource(i));
   return Store(i, bytes);
@@ -237,7 +283,10 @@ Status ChunkStore::PutVerified(size_t i, std::string_view bytes) {
   if (i >= index_.entries.size() || index_.entries[i].zero() || bytes.size() != index_.entries[i].length) {
     return InvalidArgument("not the bytes of a data chunk");
   }
-  return Once(i, [&] { return Store(i, bytes); });
+  return Once(i, [&]() -> StatusOr<bool> {
+    RETURN_IF_ERROR(Store(i, bytes));
+    return true;
+  });
 }
 
 void ChunkStore::ReadAhead(size_t first, size_t last) {
@@ -279,48 +328,6 @@ void ChunkStore::Work() {
     }
     (void)Ensure(i);  // a failure is logged by Load; the reader that needs the chunk gets it
   }
-}
-
-Status ChunkStore::FillMissing(int threads, uint64_t rate, const std::atomic<bool>* stop) {
-  std::atomic<size_t> next{0};
-  std::atomic<uint64_t> bytes{0};
-  std::mutex failure_mu;
-  Status failure;
-  const auto start = std::chrono::steady_clock::now();
-  auto run = [&] {
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(failure_mu);
-        if (!failure.ok() || (stop != nullptr && *stop)) return;
-      }
-      const size_t i = next++;
-      if (i >= index_.entries.size()) return;
-      const layer::IndexEntry& e = index_.entries[i];
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (e.zero() || state_[i] == State::kVerified) continue;
-      }
-      // Only what comes from the source counts against the rate.
-      if (rate > 0 && !map_->Has(i) && !donors_.Lists(e)) {  // the chunk may start once the bytes up to its end fit the rate
-        const uint64_t ahead = bytes.fetch_add(e.length) + e.length;
-        const auto due = start + std::chrono::microseconds(ahead / rate * 1000000 + ahead % rate * 1000000 / rate);
-        while (std::chrono::steady_clock::now() < due && !(stop != nullptr && *stop)) {
-          std::this_thread::sleep_for(kStopPoll);
-        }
-      }
-      Status s = Ensure(i);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(failure_mu);
-        if (failure.ok()) failure = s;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(run);
-  run();
-  for (std::thread& t : pool) t.join();
-  if (failure.ok() && stop != nullptr && *stop) return Unavailable("the fill was stopped");
-  return failure;
 }
 
 bool ChunkStore::AnyLocal() const {

@@ -8,14 +8,32 @@
 //      hint after a crash);
 //   2. a donor: another entry holding a chunk with the same sha256
 //      (lazy/donors.h), copied and re-hashed (a delta pull);
-//   3. the source: the layer blob read at the chunk's member (one HTTP
+//   3. a peer: another node holding it (StoreOptions::peers,
+//      lazy/peer_chunks.h), its bytes re-hashed here too (bytes that do not
+//      verify are a miss, as no answer is);
+//   4. the source: the layer blob read at the chunk's member (one HTTP
 //      Range request through the registry client, with its retries and
 //      backoff up to the registry flags' retry_times), decoded, hashed.
-// A chunk from 2 or 3 is written into disk.partial in place, then marked
+// A chunk from 2, 3 or 4 is written into disk.partial in place, then marked
 // in the map. Zero extents read as zeros and are never stored (disk.partial
 // is sparse). A chunk failing verification is never used: the read fails
 // with a kCorrupt error naming the chunk (its number, disk offset, the
 // expected digest, and the actual one or why the member did not decode).
+//
+// Peers (none: the store asks the source alone, as it always did). So that
+// a cluster starting one disk everywhere reads each chunk from the
+// registry about once:
+//   - a read (or read-ahead) that no peer can serve goes to the source at
+//     once on the node that owns the chunk (PeerChunks::OwnsChunk); any
+//     other node waits a random kPeerSpreadMin..kPeerSpreadMax (the owner
+//     is likely loading it that moment), asks the peers once more, and
+//     only then reads the source;
+//   - the fill (FillMissing) takes the chunks this node owns first, then
+//     the others. A chunk no peer has but one reports pending (that node
+//     is loading it) is deferred to a later pass, kFillPeerPoll apart; once
+//     deferring has gone on for StoreOptions::fill_peer_wait with no chunk
+//     arriving, or when no peer is loading it, the chunk comes from the
+//     source. The fill's rate counts only bytes from the source.
 //
 // A registry outage is waited out: a load from the source that fails with
 // kUnavailable (no connection, a timeout, 429, 5xx: the registry is down or
@@ -59,6 +77,7 @@
 #include "lazy/chunk_map.h"
 #include "lazy/donors.h"
 #include "lazy/entry.h"
+#include "lazy/peer_chunks.h"
 #include "util/status.h"
 
 namespace regdisk::lazy {
@@ -79,6 +98,25 @@ inline constexpr std::chrono::milliseconds kOutageFirstRetry{500};
 // request per 10 s from each load waiting (at most `parallel` + readers).
 inline constexpr std::chrono::milliseconds kOutageMaxRetry{10'000};
 
+// A read on a node that does not own its chunk, which no peer could serve,
+// waits a random time in [kPeerSpreadMin, kPeerSpreadMax] and asks the
+// peers once more: the owner is likely loading the chunk that moment
+// (every node reads chunk 0 first when a replica set starts), and the
+// spread keeps the nodes asking again from asking, and then going to the
+// registry, all at once. A quarter second is about a 1 MiB chunk's load
+// from a busy registry, and the most a guest's read waits for it.
+inline constexpr std::chrono::milliseconds kPeerSpreadMin{50};
+inline constexpr std::chrono::milliseconds kPeerSpreadMax{250};
+// How long the fill goes on deferring chunks that a peer is loading while
+// none arrives, before it loads them from the registry: long enough for
+// the node that owns them to get through a pass at a fill rate, short
+// enough that a stuck or stopped peer delays the disk by little.
+inline constexpr std::chrono::milliseconds kFillPeerWait{30'000};
+// The pause between the fill's passes over deferred chunks: a peer loading
+// a chunk has it in well under a second, and a pass asks every peer-held
+// chunk again, so not more often.
+inline constexpr std::chrono::milliseconds kFillPeerPoll{1'000};
+
 struct StoreOptions {
   int parallel = 4;             // background loads at once (registry connections)
   bool use_donors = true;
@@ -93,12 +131,18 @@ struct StoreOptions {
   // when the wait must end now (the server is stopping): the load then
   // fails. Unset: a sleep that the store's destructor cuts short.
   std::function<bool(std::chrono::milliseconds d)> pause;
+  // Other nodes' verified chunks (above); nullptr: none.
+  std::shared_ptr<PeerChunks> peers;
+  // How long the fill defers chunks a peer is loading with none arriving
+  // (above); tests shorten it.
+  std::chrono::milliseconds fill_peer_wait = kFillPeerWait;
 };
 
 // What the store did, for logs, tests and benches.
 struct StoreStats {
   std::atomic<uint64_t> source_chunks{0}, source_bytes{0};  // range reads of the blob and their bytes
   std::atomic<uint64_t> donor_chunks{0}, local_chunks{0};    // copied from donors / re-verified in place
+  std::atomic<uint64_t> peer_chunks{0}, peer_bytes{0};       // from peers, verified, and their bytes
   std::atomic<uint64_t> failed{0};                           // loads that failed
 };
 
@@ -126,8 +170,9 @@ class ChunkStore {
   // against the index (layer::CheckChunk, as VerifyLayer does).
   Status PutVerified(size_t i, std::string_view bytes);
   // Loads every data entry not yet verified, with `threads` threads, at
-  // most `rate` bytes/s (0: unlimited), until done, `stop`, or the first
-  // failure (returned).
+  // most `rate` bytes/s from the source (0: unlimited), until done, `stop`,
+  // or the first failure (returned); with peers, in the order and passes
+  // above.
   Status FillMissing(int threads, uint64_t rate, const std::atomic<bool>* stop);
   // True when some data chunk is in disk.partial's map or at a donor.
   bool AnyLocal() const;
@@ -146,11 +191,29 @@ class ChunkStore {
       : root_(std::move(root)), key_(std::move(key)), source_(std::move(source)), options_(std::move(options)) {}
   Status OpenFiles();
   // Runs `load` for chunk i unless it is verified, one thread at a time
-  // (single flight); the chunk is verified when `load` succeeds.
-  Status Once(size_t i, const std::function<Status()>& load);
+  // (single flight); the chunk is verified when `load` returns true, and
+  // stays absent when it returns false or fails.
+  Status Once(size_t i, const std::function<StatusOr<bool>()>& load);
+  bool Verified(size_t i) const;
+  // A read's load of chunk i: the four places in order (above).
   Status Load(size_t i);
+  // Chunk i from disk.partial, a donor or the peers (asked once), stored:
+  // true; false when none has it (`*pending`: a peer is loading it).
+  StatusOr<bool> LoadNearby(size_t i, bool* pending);
+  // Chunk i from the peers (one PeerChunks::Fetch), verified and stored.
+  StatusOr<bool> FromPeers(size_t i, bool* pending);
+  // Chunk i from the source, stored.
+  Status LoadFromSource(size_t i);
   // Chunk i from the source, verified, waiting out an outage (above).
   StatusOr<std::string> FromSource(size_t i);
+  // The data chunks not yet verified, the ones this node owns first.
+  std::vector<size_t> FillOrder() const;
+  // One pass of FillMissing over `todo` with `threads` threads: chunks to
+  // ask peers for again later go to `*deferred` (none when `last`);
+  // `before_source` runs before each load from the source (the rate).
+  Status FillPass(const std::vector<size_t>& todo, int threads, bool last,
+                  const std::function<void(const layer::IndexEntry&)>& before_source, const std::atomic<bool>* stop,
+                  std::vector<size_t>* deferred);
   // Sleeps `d` (StoreOptions::pause); false: stop waiting.
   bool Pause(std::chrono::milliseconds d);
   // The outage log: the first load to wait says it began, the first

@@ -40,6 +40,9 @@ std::string EncodeServeConfig(const ServeConfig& c) {
             {"fillRate", c.fill_rate},
             {"fillDelay", c.fill_delay}};
   if (c.outage_wait != 0) j["outageWait"] = c.outage_wait;
+  if (!c.peers.empty()) j["peers"] = c.peers;
+  if (!c.peer_self.empty()) j["peerSelf"] = c.peer_self;
+  if (c.peer_timeout_ms != 0) j["peerTimeoutMs"] = c.peer_timeout_ms;
   return j.dump(2) + "\n";
 }
 
@@ -84,6 +87,21 @@ StatusOr<ServeConfig> ParseServeConfig(std::string_view text) {
   if (auto w = j.find("outageWait"); w != j.end()) {
     if (!w->is_number_unsigned()) return bad("\"outageWait\" must be a whole number of seconds");
     c.outage_wait = w->get<uint64_t>();
+  }
+  RETURN_IF_ERROR(str("peers", &c.peers, false));
+  if (c.peers.size() > kMaxPeerSpecBytes) {
+    return bad("\"peers\" is longer than " + std::to_string(kMaxPeerSpecBytes) + " bytes");
+  }
+  RETURN_IF_ERROR(str("peerSelf", &c.peer_self, false));
+  if (c.peer_self.size() > kMaxPeerAddressBytes) {
+    return bad("\"peerSelf\" is longer than " + std::to_string(kMaxPeerAddressBytes) + " bytes");
+  }
+  if (auto t = j.find("peerTimeoutMs"); t != j.end()) {
+    if (!t->is_number_unsigned() || t->get<uint64_t>() == 0 || t->get<uint64_t>() > kMaxPeerTimeoutMs) {
+      return bad("\"peerTimeoutMs\" must be a whole number of milliseconds from 1 to " +
+                 std::to_string(kMaxPeerTimeoutMs));
+    }
+    c.peer_timeout_ms = t->get<uint64_t>();
   }
   return c;
 }

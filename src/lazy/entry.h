@@ -12,6 +12,7 @@
 // serve.json's layer annotations (ReadEntryIndex), chunks against the index.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,15 @@ inline constexpr char kDiskFile[] = "disk";
 // serve.json and meta.json are a few hundred bytes plus the layer's
 // annotations; a megabyte is far past any real one.
 inline constexpr uint64_t kMaxEntryJsonBytes = 1 << 20;
+// serve.json's "peers" (the --peers spec) at most: 256 peers (the client's
+// limit) of 250 bytes each, a DNS name and a port; a longer list belongs
+// in an @file.
+inline constexpr size_t kMaxPeerSpecBytes = 64 << 10;
+// "peerSelf" at most: a DNS name (253 bytes), ':' and a port.
+inline constexpr size_t kMaxPeerAddressBytes = 260;
+// "peerTimeoutMs" at most: a peer slower than a minute for one chunk is
+// no help beside the registry.
+inline constexpr uint64_t kMaxPeerTimeoutMs = 60'000;
 
 // ROOT/disks/KEY and ROOT/locks/disk-KEY.lock (the node cache's names).
 std::string EntryDir(const std::string& root, const std::string& key);
@@ -52,6 +62,14 @@ struct ServeConfig {
   // For tests only (the node never writes it): seconds a read waits out a
   // registry outage when shorter than the server's own limit; 0: that limit.
   uint64_t outage_wait = 0;
+  // Other nodes that may hold the disk's chunks (lazy/peer_chunks.h): the
+  // --peers spec (peer::OpenPeers reads it), this node's own peer server
+  // (HOST:PORT), and the per-peer timeout in ms (0: the client's default).
+  // Each is written only when set, so a node without peers writes the
+  // serve.json it always did.
+  std::string peers;
+  std::string peer_self;
+  uint64_t peer_timeout_ms = 0;
 };
 std::string EncodeServeConfig(const ServeConfig& config);
 // Outside data after all (a file on disk): bounded, every field checked.

@@ -58,6 +58,16 @@ class ProgressReader : public oci::BlobReader {
   const std::function<void(uint64_t)>& on_bytes_;
 };
 
+// True when some data chunk of the store is another node's to load
+// (PeerChunks::OwnsChunk): some peer is up that may hold it.
+bool PeersMayHelp(const ChunkStore& store, PeerChunks* peers) {
+  if (peers == nullptr) return false;
+  for (const layer::IndexEntry& e : store.index().entries) {
+    if (!e.zero() && !peers->OwnsChunk(e)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Status PromoteVerified(const std::string& dir, int fd) {
@@ -109,10 +119,10 @@ Status FillEntry(const std::string& root, const std::string& key, oci::Store& so
     if (s.ok() && options.on_bytes) options.on_bytes(len);
     return s;
   };
-  StoreOptions so{.parallel = options.parallel, .use_donors = true, .log = options.log};
+  StoreOptions so{.parallel = options.parallel, .use_donors = true, .log = options.log, .peers = options.peers};
   ASSIGN_OR_RETURN(auto store, ChunkStore::Open(root, key, read, so));
   if (store->promoted()) return OkStatus();
-  if (!store->AnyLocal()) {
+  if (!store->AnyLocal() && !PeersMayHelp(*store, options.peers.get())) {
     // Nothing to reuse: one pass over the whole blob is the cheapest fetch,
     // and it proves the layer whole as a full pull would.
     ASSIGN_OR_RETURN(std::optional<layer::IndexAnchor> anchor, layer::ParseAnchor(store->config().layer));

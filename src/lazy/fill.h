@@ -10,8 +10,10 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
+#include "lazy/peer_chunks.h"
 #include "oci/store.h"
 #include "util/status.h"
 
@@ -24,16 +26,25 @@ struct FillOptions {
   // Blob bytes fetched from `source`, as they arrive (download progress);
   // called from several threads at once.
   std::function<void(uint64_t)> on_bytes;
+  // Other nodes' verified chunks (lazy/chunk_store.h's policy); nullptr:
+  // none.
+  std::shared_ptr<PeerChunks> peers;
 };
 
 // Opens the entry's chunk store (lazy/chunk_store.h) and loads every
-// missing chunk: from disk.partial and donors first, then by range reads of
-// the layer blob from `source` (the store serve.json's image names; the
-// caller opens it, e.g. with resolve::OpenRegistry). When nothing at all is
-// local it streams the whole blob once instead, and then also checks the
-// layer digest, the diff_id and that the tar agrees with the index
-// (layer::VerifyLayer), keeping each chunk as it is verified. Then Promote.
-// A promoted entry is left as it is (OK).
+// missing chunk: from disk.partial, donors and peers first, then by range
+// reads of the layer blob from `source` (the store serve.json's image
+// names; the caller opens it, e.g. with resolve::OpenRegistry). When
+// nothing at all is local and no peer can help (none is configured, or
+// this node owns every chunk: no other peer is up) it streams the whole
+// blob once instead, and then also checks the layer digest, the diff_id
+// and that the tar agrees with the index (layer::VerifyLayer), keeping
+// each chunk as it is verified. With peers that may hold chunks it loads
+// chunk by chunk instead, as a lazy entry's fill does: a node among many
+// then takes its share from the registry and the rest from the others, and
+// what proves the disk is what proves a lazily served one (every chunk
+// against the index, which the manifest anchors, then Promote's checks).
+// Then Promote. A promoted entry is left as it is (OK).
 Status FillEntry(const std::string& root, const std::string& key, oci::Store& source,
                  const FillOptions& options = {});
 

@@ -13,114 +13,12 @@
 #include "lazy/chunk_map.h"
 #include "lazy/chunk_store.h"
 #include "lazy/fill.h"
-#include "lazy_entry.h"
-#include "layout/layout.h"
+#include "lazy_store_fixture.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 
 namespace regdisk::lazy {
 namespace {
-
-constexpr uint32_t kChunk = 64 << 10;
-
-// A layout that counts what is read from it.
-class CountingStore : public oci::Store {
- public:
-  static std::unique_ptr<CountingStore> Open(const std::string& root) {
-    auto l = layout::Layout::Open(root, false);
-    EXPECT_TRUE(l.ok());
-    auto s = std::make_unique<CountingStore>();
-    s->inner = std::move(*l);
-    return s;
-  }
-  oci::StoreId id() const override { return inner->id(); }
-  StatusOr<bool> HasBlob(const oci::Digest& d) override { return inner->HasBlob(d); }
-  StatusOr<std::unique_ptr<oci::BlobReader>> OpenBlob(const oci::Digest& d) override {
-    ++opened;
-    return inner->OpenBlob(d);
-  }
-  Status ReadAt(const oci::Digest& d, uint64_t offset, char* buf, size_t len) override {
-    ++ranges;
-    return inner->ReadAt(d, offset, buf, len);
-  }
-  StatusOr<std::unique_ptr<oci::BlobWriter>> CreateBlob() override { return inner->CreateBlob(); }
-  Status DeleteBlob(const oci::Digest& d) override { return inner->DeleteBlob(d); }
-  StatusOr<oci::RawManifest> GetManifest(const std::string& r) override { return inner->GetManifest(r); }
-  Status PutManifest(const oci::RawManifest& m, const std::string& t) override { return inner->PutManifest(m, t); }
-  StatusOr<std::vector<std::pair<std::string, oci::Descriptor>>> ListTags() override { return inner->ListTags(); }
-  std::string BlobPath(const oci::Digest& d) const { return inner->BlobPath(d); }
-
-  std::unique_ptr<layout::Layout> inner;
-  std::atomic<int> opened{0}, ranges{0};
-};
-
-class LazyTest : public ::testing::Test {
- protected:
-  // A sparse raw disk of 32 chunks: data in chunks 0-9 and 20-21, holes
-  // elsewhere; `variant` changes the bytes of chunk 3 only.
-  std::string MakeDisk(const std::string& name, char variant) {
-    const std::string path = dir_.path() + "/" + name;
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    EXPECT_GE(fd, 0);
-    EXPECT_EQ(::ftruncate(fd, 32 * kChunk), 0);
-    for (int c : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 21}) {
-      std::string data(kChunk, '\0');
-      for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 31 + c * 7) % 251);
-      if (c == 3) data[100] = variant;
-      EXPECT_EQ(::pwrite(fd, data.data(), data.size(), static_cast<off_t>(c) * kChunk), kChunk);
-    }
-    ::close(fd);
-    return path;
-  }
-
-  // A lazy entry KEY for `disk` built into its own layout.
-  std::unique_ptr<CountingStore> Entry(const std::string& disk, const std::string& key,
-                                       layer::Compression compression = layer::Compression::kGzip) {
-    const std::string layout = dir_.path() + "/layout-" + key;
-    auto m = testing::BuildV2Image(**layout::Layout::Open(layout, true), disk, kChunk, compression);
-    EXPECT_TRUE(m.ok()) << m.status().message();
-    auto store = CountingStore::Open(layout);
-    Status s = testing::WriteLazyEntry(*store, *m, "oci:" + layout + "@" + m->str(), root(), key);
-    EXPECT_TRUE(s.ok()) << s.message();
-    store->opened = 0;  // the index's range read and the config are the node cache's
-    store->ranges = 0;
-    return store;
-  }
-
-  // `fault`, when given, runs before each read of the blob; a failure it
-  // returns is the read's.
-  std::unique_ptr<ChunkStore> OpenStore(const std::string& key, CountingStore& src, bool donors = true,
-                                        StoreOptions options = {}, std::function<Status()> fault = nullptr) {
-    auto config = ReadServeConfig(EntryDir(root(), key));
-    EXPECT_TRUE(config.ok());
-    oci::Digest blob = config->layer.digest;
-    options.use_donors = donors;
-    auto store = ChunkStore::Open(
-        root(), key,
-        [&src, blob, fault](uint64_t off, char* buf, size_t len) {
-          if (fault) RETURN_IF_ERROR(fault());
-          return src.ReadAt(blob, off, buf, len);
-        },
-        std::move(options));
-    EXPECT_TRUE(store.ok()) << store.status().message();
-    return store.ok() ? std::move(*store) : nullptr;
-  }
-
-  std::string ReadAll(ChunkStore& s, Status* status) {
-    std::string out(s.size(), '\x55');
-    // Odd pieces, crossing chunk and hole boundaries.
-    for (uint64_t at = 0; at < s.size();) {
-      size_t n = std::min<uint64_t>(100000, s.size() - at);
-      *status = s.Read(at, n, out.data() + at);
-      if (!status->ok()) return "";
-      at += n;
-    }
-    return out;
-  }
-
-  std::string root() const { return dir_.path() + "/root"; }
-  TempDir dir_{"regdisk-lazy"};
-};
 
 TEST_F(LazyTest, ServesTheDiskFromVerifiedChunksAndZeroExtents) {
   const std::string disk = MakeDisk("a.img", 'a');
@@ -348,6 +246,37 @@ TEST(ServeConfig, RoundTripsAndRefusesMalformedFiles) {
   std::string wait = good;
   wait.replace(wait.find("\"outageWait\": 3"), 16, "\"outageWait\": 1.5");
   EXPECT_FALSE(ParseServeConfig(wait).ok()) << wait;
+}
+
+// A node without peers writes the serve.json it always did; the peer
+// fields are bounded like the others.
+TEST(ServeConfig, PeersAreWrittenOnlyWhenSetAndChecked) {
+  ServeConfig c;
+  c.layer = {.media_type = "application/vnd.oci.image.layer.v1.tar+gzip", .digest = oci::Digest::Of("l"), .size = 9};
+  c.diff_id = oci::Digest::Of("d");
+  c.image = "oci:/l@" + oci::Digest::Of("m").str();
+  const std::string plain = EncodeServeConfig(c);
+  for (const char* key : {"peers", "peerSelf", "peerTimeoutMs"}) {
+    EXPECT_EQ(plain.find(key), std::string::npos) << key;
+  }
+  c.peers = "10.254.0.11:7480,dns:regdisk-peers.kube-system.svc.cluster.local:7480";
+  c.peer_self = "10.254.0.12:7480";
+  c.peer_timeout_ms = 1500;
+  auto back = ParseServeConfig(EncodeServeConfig(c));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->peers, c.peers);
+  EXPECT_EQ(back->peer_self, c.peer_self);
+  EXPECT_EQ(back->peer_timeout_ms, 1500u);
+  EXPECT_EQ(EncodeServeConfig(*back), EncodeServeConfig(c));
+  auto with = [&](const std::string& field) { return plain.substr(0, plain.rfind('}')) + "," + field + "}"; };
+  ASSERT_TRUE(ParseServeConfig(with(R"("peerTimeoutMs": 60000)")).ok());
+  for (const std::string& bad :
+       {with(R"("peers": 5)"), with(R"("peerSelf": ["a"])"), with(R"("peerTimeoutMs": 0)"),
+        with(R"("peerTimeoutMs": 60001)"), with(R"("peerTimeoutMs": -1)"), with(R"("peerTimeoutMs": "1")"),
+        with("\"peers\": \"" + std::string(kMaxPeerSpecBytes + 1, 'a') + "\""),
+        with("\"peerSelf\": \"" + std::string(kMaxPeerAddressBytes + 1, 'a') + "\"")}) {
+    EXPECT_EQ(ParseServeConfig(bad).status().code(), Code::kCorrupt) << bad.substr(bad.size() - 60);
+  }
 }
 
 TEST_F(LazyTest, FillFromNothingStreamsOnceThenPromotes) {

@@ -7,7 +7,8 @@
 // index against the anchor digest in serve.json's layer annotations; a
 // mismatch stops nbdkit before it listens. After nbdkit forks (.after_fork:
 // threads and connections must not cross a fork) it opens the chunk store
-// (lazy/chunk_store.h) and starts the background fill: after serve.json's
+// (lazy/chunk_store.h), asking serve.json's peers (if any) before the
+// registry, and starts the background fill: after serve.json's
 // fillDelay, every missing chunk at its fillRate, retried every kFillRetryPause after a failure,
 // then lazy Promote (once: its checks of a complete disk do not change);
 // it keeps serving from the same file after that.
@@ -122,7 +123,8 @@ void Fill() {
     }
     const lazy::StoreStats& st = g->store->stats();
     LogDebug("fill done: " + std::to_string(st.source_chunks) + " chunks (" + std::to_string(st.source_bytes) +
-             " bytes) from the registry, " + std::to_string(st.donor_chunks) + " from donors, " +
+             " bytes) from the registry, " + std::to_string(st.peer_chunks) + " (" + std::to_string(st.peer_bytes) +
+             " bytes) from peers, " + std::to_string(st.donor_chunks) + " from donors, " +
              std::to_string(st.local_chunks) + " re-verified in place");
     return;
   }
@@ -190,6 +192,15 @@ int AfterFork() {
                              .warn = LogError,
                              .outage_wait = OutageWait(),
                              .pause = Pause};
+  // LEAD: wire peer::OpenPeers here (serve.json's peers, peerSelf and
+  // peerTimeoutMs; no peers: nullptr, the store asks the registry alone):
+  //   auto peers = peer::OpenPeers({.peers = g->config.peers, .self = g->config.peer_self,
+  //                                 .timeout = g->config.peer_timeout_ms != 0
+  //                                                ? std::chrono::milliseconds(g->config.peer_timeout_ms)
+  //                                                : peer::kDefaultPeerTimeout,
+  //                                 .log = LogDebug});
+  //   if (!peers.ok()) { LogError(peers.status().message()); return -1; }
+  //   options.peers = *peers;
   auto store = lazy::ChunkStore::Open(g->root, g->key, ReadBlob, options);
   if (!store.ok()) {
     LogError(store.status().message());

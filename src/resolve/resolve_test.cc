@@ -72,6 +72,38 @@ TEST(Resolve, ServeSettingsTakeTheFillFlagsAndNoCreds) {
   EXPECT_EQ(ServeSettings(f, FillFlags{.delay = -1}, "").status().code(), Code::kInvalidArgument);
 }
 
+// The peer flags reach serve.json as given, checked; none given, none kept.
+TEST(Resolve, ServeSettingsTakeThePeerFlags) {
+  auto none = ServeSettings(RegistryFlags{}, FillFlags{}, "");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->peers, "");
+  EXPECT_EQ(none->peer_self, "");
+  EXPECT_EQ(none->peer_timeout_ms, 0u);
+  FillFlags f{.peers = "127.0.1.2:7480,[::1]:7481,@/etc/regdisk/peers,dns:peers.ns.svc:7480,srv:_peer._tcp.x",
+              .peer_self = "127.0.1.1:7480",
+              .peer_timeout = 500};
+  auto c = ServeSettings(RegistryFlags{}, f, "");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->peers, f.peers);
+  EXPECT_EQ(c->peer_self, "127.0.1.1:7480");
+  EXPECT_EQ(c->peer_timeout_ms, 500u);
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "host:http", ":7480", "::1:7480",
+                          "a:1,,b:2", "@relative/file", "srv:", "dns:name", "a b:1"}) {
+    auto s = ServeSettings(RegistryFlags{}, FillFlags{.peers = bad}, "");
+    EXPECT_EQ(s.status().code(), Code::kInvalidArgument) << bad;
+    EXPECT_NE(s.status().message().find("--peers"), std::string::npos) << s.status().message();
+    EXPECT_EQ(s.status().message().find('\n'), std::string::npos) << s.status().message();
+  }
+  EXPECT_FALSE(CheckPeersFlag(std::string(lazy::kMaxPeerSpecBytes + 1, 'a')).ok());
+  EXPECT_NE(ServeSettings(RegistryFlags{}, FillFlags{.peer_self = "self"}, "").status().message().find("--peer-self"),
+            std::string::npos);
+  for (int ms : {-1, static_cast<int>(lazy::kMaxPeerTimeoutMs) + 1}) {
+    EXPECT_EQ(ServeSettings(RegistryFlags{}, FillFlags{.peer_timeout = ms}, "").status().code(),
+              Code::kInvalidArgument)
+        << ms;
+  }
+}
+
 TEST(Resolve, ServeSourceIsALayoutOrARegistry) {
   TempDir dir;
   ASSERT_TRUE(layout::Layout::Open(dir.path() + "/l", true).ok());

@@ -95,15 +95,28 @@ std::string RegistryImageName(const std::string& name);
 // disk), then takes at most a third of a 1 Gb/s link.
 inline constexpr uint64_t kDefaultFillRate = 32ull << 20;  // bytes/s
 inline constexpr int kDefaultFillDelay = 60;              // seconds
+// Also where chunks come from besides the registry (--peers, --peer-self,
+// --peer-timeout; lazy/chunk_store.h): other nodes' peer servers.
 struct FillFlags {
   std::string rate;                // a quantity of bytes/s ("64Mi"); "": the default; "0": unlimited
   int delay = kDefaultFillDelay;   // seconds
+  std::string peers;               // the peer spec (peer::OpenPeers); "": no peers
+  std::string peer_self;           // HOST:PORT of this node's own peer server, or ""
+  int peer_timeout = 0;            // ms per peer request; 0: the client's default
 };
+
+// The syntax of --peers: comma-separated HOST:PORT, [IPv6]:PORT,
+// @/ABS/FILE, dns:NAME:PORT or srv:NAME items, at most
+// lazy::kMaxPeerSpecBytes in all. No name is resolved, no file read.
+Status CheckPeersFlag(std::string_view spec);
+// --peer-self: HOST:PORT (or [IPv6]:PORT), the port 1 to 65535.
+Status CheckPeerAddress(std::string_view address);
 
 // What a lazy cache entry's serve.json takes from the command line
 // (cache::PrepareRequest::serve): the registry flags but --creds (no file
 // regdisk writes holds a secret; the serving process uses auth files),
-// `auth_file` (a pull secret's, or ""), and the fill's rate and delay.
+// `auth_file` (a pull secret's, or ""), the fill's rate and delay, and the
+// peers (checked as above; --peer-timeout 1 to lazy::kMaxPeerTimeoutMs).
 StatusOr<lazy::ServeConfig> ServeSettings(const RegistryFlags& flags, const FillFlags& fill,
                                           const std::string& auth_file);
 

@@ -18,6 +18,7 @@
 #include "lazy/entry.h"
 #include "lazy/fill.h"
 #include "lazy_entry.h"
+#include "lazy_store_fixture.h"
 #include "layout/layout.h"
 #include "oci/copy.h"
 #include "registry/repository.h"
@@ -410,6 +411,39 @@ TEST_F(LazyNbdTest, FillEntryFromNothingThenPromoteGivesTheDisk) {
   ASSERT_TRUE(StartNbd("ka")) << NbdLog();
   auto cmp = RunCmd({"qemu-img", "compare", "-f", "raw", "-F", "raw", disk, Url()});
   EXPECT_EQ(cmp.exit_code, 0) << Describe(cmp) << NbdLog();
+}
+
+// Nodes sharing one registry: a fill asks it for nothing a peer holds
+// (not even the chunks this node owns: the peers are asked first), and
+// for each chunk once when no peer holds any.
+TEST_F(LazyNbdTest, FillWithPeersTakesFromTheRegistryOnlyWhatNoPeerHolds) {
+  const std::string disk = dir_.path() + "/a.img";
+  MakeDisk(disk, -1);
+  const oci::Digest blob = PushAndMakeEntry(disk, "lazy/a", "ka");
+  ASSERT_TRUE(lazy::FillEntry(root_, "ka", *repo_).ok());
+  auto node_a = lazy::ChunkStore::Open(root_, "ka", nullptr);
+  ASSERT_TRUE(node_a.ok()) << node_a.status().message();
+  auto peers = std::make_shared<lazy::StorePeers>(std::move(*node_a));
+  // Node b owns every fourth chunk.
+  peers->owns = [](const layer::IndexEntry& e) { return e.disk_offset / kChunk % 4 == 0; };
+  root_ = dir_.path() + "/node-b";
+  PushAndMakeEntry(disk, "lazy/a", "kb");
+  const int ranges = RangeGets(blob), streams = server_.CountRequests("GET", "/blobs/" + blob.str(), 200);
+  Status s = lazy::FillEntry(root_, "kb", *repo_, {.peers = peers});
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(Sha256File(lazy::EntryDir(root_, "kb") + "/disk"), Sha256File(disk));
+  EXPECT_EQ(RangeGets(blob) - ranges, 0) << "a peer held every chunk";
+  EXPECT_EQ(server_.CountRequests("GET", "/blobs/" + blob.str(), 200) - streams, 0);
+  EXPECT_EQ(peers->Asks(0), 1);
+  // Peers that hold nothing: node c's own share and the rest, from the registry once each.
+  peers->answer = lazy::StorePeers::Answer::kNothing;
+  root_ = dir_.path() + "/node-c";
+  PushAndMakeEntry(disk, "lazy/a", "kc");
+  const int before = RangeGets(blob);
+  s = lazy::FillEntry(root_, "kc", *repo_, {.peers = peers});
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(RangeGets(blob) - before, kChunks);
+  EXPECT_EQ(Sha256File(lazy::EntryDir(root_, "kc") + "/disk"), Sha256File(disk));
 }
 
 TEST_F(LazyNbdTest, BackgroundFillCompletesAndPromotesWhileServing) {

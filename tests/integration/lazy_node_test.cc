@@ -130,6 +130,7 @@ TEST_F(LazyNodeTest, PrepareLazyServesTheDiskReleaseStopsTheServerGcRemovesTheEn
   struct stat st;
   ASSERT_EQ(::stat((entry + "/serve.json").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(ReadFile(entry + "/serve.json")->find("peer"), std::string::npos) << "no --peers, no peer fields";
   EXPECT_TRUE(PathExists(entry + "/index"));
   ASSERT_EQ(::stat(socket.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
@@ -196,6 +197,33 @@ TEST_F(LazyNodeTest, KillingTheServerMidReadCorruptsNothingAndPrepareRestartsIt)
   EXPECT_EQ(Sha256File(entry + "/disk"), Sha256File(disk));
   EXPECT_EQ(Regdisk({"release", "--vm", "vm-b", "--root", root_}).exit_code, 0);
   EXPECT_FALSE(Alive(restarted));
+}
+
+// --peers and its siblings reach serve.json; peers that are all down
+// change nothing the guest sees; a bad spec is refused before anything
+// is fetched.
+TEST_F(LazyNodeTest, PeerFlagsAreCheckedAndWrittenIntoServeJson) {
+  std::string disk = dir_.path() + "/disk.img";
+  MakeDisk(disk, 4 << 20, 5);
+  std::string image = Push(disk, "lazy/p");
+  ProcessResult bad = Regdisk({"prepare", "--lazy", "--vm", "vm-p", image, "--root", root_, "--peers", "127.0.0.1"});
+  EXPECT_EQ(bad.exit_code, 2) << Describe(bad);
+  EXPECT_NE(bad.err.find("--peers: item \"127.0.0.1\": not HOST:PORT"), std::string::npos) << bad.err;
+  EXPECT_EQ(CountEntries(root_ + "/disks"), 0);
+  ProcessResult r = Regdisk({"prepare", "--lazy", "--fill-delay", "0", "--json", "--vm", "vm-p", image, "--root",
+                             root_, "--peers", "127.0.0.1:9,127.0.0.1:10", "--peer-self", "127.0.0.1:10",
+                             "--peer-timeout", "300"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  json lease = json::parse(r.out);
+  std::string socket = lease["nbdSocket"];
+  std::string entry = socket.substr(0, socket.rfind('/'));
+  json serve = json::parse(*ReadFile(entry + "/serve.json"));
+  EXPECT_EQ(serve["peers"], "127.0.0.1:9,127.0.0.1:10");
+  EXPECT_EQ(serve["peerSelf"], "127.0.0.1:10");
+  EXPECT_EQ(serve["peerTimeoutMs"], 300);
+  ProcessResult cmp = Compare(lease["overlay"], disk);
+  EXPECT_EQ(cmp.exit_code, 0) << Describe(cmp) << *ReadFile(entry + "/nbd.log");
+  ASSERT_TRUE(WaitComplete()) << CacheLs().dump(2) << *ReadFile(entry + "/nbd.log");
 }
 
 TEST_F(LazyNodeTest, AFullPrepareOfAV2ImageGivesAnOrdinaryEntry) {
