@@ -156,7 +156,10 @@ Status CheckNodeDaemonSet(const NodeDaemonSetOptions& o) {
     return InvalidArgument("--root " + Quote(o.root) +
                            ": want an absolute path other than / (no '.', '..' or empty components, no trailing '/')");
   }
-  if (o.port < 1 || o.port > 65535) return InvalidArgument("--port " + std::to_string(o.port) + ": want 1-65535");
+  if (o.port < kMinPort || o.port > 65535) {
+    return InvalidArgument("--port " + std::to_string(o.port) + ": want " + std::to_string(kMinPort) +
+                           "-65535 (the peer server runs without capabilities, and a lower port needs one)");
+  }
   return OkStatus();
 }
 

@@ -18,6 +18,9 @@ inline constexpr char kPeerServiceName[] = "regdisk-peers";
 inline constexpr char kPeerPortName[] = "peer";  // the SRV record's _peer._tcp
 // A hostPath path names a directory on every node: PATH_MAX bounds it.
 inline constexpr size_t kMaxRootPath = 4096;
+// The container has no capabilities, and binding a port below 1024 takes
+// CAP_NET_BIND_SERVICE.
+inline constexpr int kMinPort = 1024;
 
 // The options mirror `regdisk render daemonset`'s flags; errors name the
 // flags. The library has no default image (regdisk builds none holding
@@ -27,14 +30,14 @@ struct NodeDaemonSetOptions {
   std::string ns = "kube-system";    // --namespace: a DNS label
   std::string image;                 // --image: holds regdisk-node on its PATH
   std::string root = "/var/lib/regdisk";  // --root: the node cache, a hostPath
-  int port = 0;                      // --port: 1-65535
+  int port = 0;                      // --port: kMinPort-65535
   bool host_network = true;          // --host-network; false: a hostPort
 };
 
 // Checks the options: the namespace a DNS label (at most 63), the image a
 // reference, the root absolute and normal ("/" alone, "." and ".."
 // components, "//", a trailing "/" and control characters are refused;
-// at most kMaxRootPath bytes), the port in 1-65535. One line per refusal,
+// at most kMaxRootPath bytes), the port in kMinPort-65535. One line per refusal,
 // naming the flag.
 Status CheckNodeDaemonSet(const NodeDaemonSetOptions& o);
 

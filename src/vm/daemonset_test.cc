@@ -168,13 +168,14 @@ INSTANTIATE_TEST_SUITE_P(
         Refusal{"TrailingSlash", With([](auto& o) { o.root = "/var/lib/"; }), "--root \"/var/lib/\""},
         Refusal{"ControlInRoot", With([](auto& o) { o.root = "/var/\tlib"; }), "--root \"/var/\\x09lib\""},
         Refusal{"LongRoot", With([](auto& o) { o.root = "/" + std::string(kMaxRootPath, 'a'); }), "--root"},
-        Refusal{"PortZero", With([](auto& o) { o.port = 0; }), "--port 0: want 1-65535"},
-        Refusal{"PortTooBig", With([](auto& o) { o.port = 65536; }), "--port 65536: want 1-65535"},
-        Refusal{"PortNegative", With([](auto& o) { o.port = -1; }), "--port -1: want 1-65535"}),
+        Refusal{"PortZero", With([](auto& o) { o.port = 0; }), "--port 0: want 1024-65535"},
+        Refusal{"PortTooBig", With([](auto& o) { o.port = 65536; }), "--port 65536: want 1024-65535"},
+        Refusal{"PrivilegedPort", With([](auto& o) { o.port = 1023; }), "--port 1023: want 1024-65535 (the peer server runs without capabilities"},
+        Refusal{"PortNegative", With([](auto& o) { o.port = -1; }), "--port -1: want 1024-65535"}),
     [](const testing::TestParamInfo<Refusal>& p) { return p.param.name; });
 
 TEST(RenderNodeDaemonSet, AcceptsTheBounds) {
-  for (int port : {1, 65535}) {
+  for (int port : {kMinPort, 65535}) {
     NodeDaemonSetOptions o = Options();
     o.port = port;
     EXPECT_TRUE(CheckNodeDaemonSet(o).ok()) << port;
