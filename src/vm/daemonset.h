@@ -1,6 +1,6 @@
 // The node DaemonSet and the peer Service (issue 15): one regdisk peer
 // server per node, serving the verified v2 chunks of the node's cache to
-// the other nodes (docs/peers.md, peer/protocol.h), and a headless Service
+// the other nodes (peer/protocol.h), and a headless Service
 // whose DNS names list them, so that `--peers
 // dns:regdisk-peers.NS.svc.cluster.local:PORT` (A records) or `--peers
 // srv:_peer._tcp.regdisk-peers.NS.svc.cluster.local` (SRV records) find
