@@ -1,15 +1,18 @@
 // regdisk run, stop, console, ls, render pod, render domain: VMs from
 // KubeVirt specs whose disks are registry disks, booted through libvirt on
-// this node, or rendered as the manifests a cluster would run.
+// this node, or rendered as the manifests a cluster would run; and render
+// daemonset, the nodes' peer servers.
 #include <algorithm>
 #include <cstdio>
 
 #include "cache/node_cache.h"
 #include "cli/verbs.h"
+#include "peer/protocol.h"
 #include "resolve/image.h"
 #include "runtime/plan.h"
 #include "runtime/runner.h"
 #include "util/fs.h"
+#include "vm/daemonset.h"
 #include "vm/domain_xml.h"
 #include "vm/pod.h"
 #include "vm/spec.h"
@@ -215,6 +218,12 @@ Status RunRenderDomain(const VmArgs& a) {
   return OkStatus();
 }
 
+Status RunRenderDaemonSet(const vm::NodeDaemonSetOptions& o) {
+  ASSIGN_OR_RETURN(std::string yaml, vm::RenderNodeDaemonSet(o));
+  std::printf("%s", yaml.c_str());
+  return OkStatus();
+}
+
 void AddSpecFiles(CLI::App* cmd, VmArgs& a) {
   cmd->add_option("spec", a.spec_files, "VM spec YAML files (with the Secrets, instancetypes and preferences they use)")
       ->required();
@@ -266,6 +275,27 @@ std::vector<Verb> VmVerbs() {
         AddRegistryFlags(cmd, a.reg);
       },
       RunRenderDomain);
+  Verb render_daemonset = ArgsVerb<vm::NodeDaemonSetOptions>(
+      "render daemonset", "The node DaemonSet (a peer server per node) and the headless Service that finds them",
+      {"regdisk render daemonset --image registry.example.com/regdisk/node:v1 | kubectl apply -f -",
+       "regdisk render daemonset --image IMG --namespace vms --port 7481 --host-network=false"},
+      "Each node runs `regdisk-node peer --root ROOT --listen 0.0.0.0:PORT`: it serves the\n"
+      "verified v2 chunks of its cache (ROOT, a hostPath) to the other nodes, which verify every\n"
+      "byte again. Host network by default; --host-network=false maps a hostPort instead. The\n"
+      "headless Service regdisk-peers lists every node; point the nodes' run/prepare at it with\n"
+      "  --peers dns:regdisk-peers.NAMESPACE.svc.cluster.local:PORT   (A records)\n"
+      "  --peers srv:_peer._tcp.regdisk-peers.NAMESPACE.svc.cluster.local   (SRV records)\n"
+      "regdisk builds no image holding regdisk-node: --image is required (regdisk-node on its PATH).\n",
+      [](CLI::App* cmd, vm::NodeDaemonSetOptions& o) {
+        o.port = peer::kDefaultPort;
+        cmd->add_option("--image", o.image, "the image holding regdisk-node on its PATH (required)");
+        cmd->add_option("--namespace", o.ns, "the namespace of both objects")->capture_default_str();
+        cmd->add_option("--root", o.root, "the node cache on each node, a hostPath")->capture_default_str();
+        cmd->add_option("--port", o.port, "the peer servers' TCP port")->capture_default_str();
+        cmd->add_flag("--host-network", o.host_network,
+                      "run in the node's network (default); --host-network=false: a hostPort");
+      },
+      RunRenderDaemonSet);
   return {
       verb("run", "Boot the VMs of KubeVirt specs whose disks are registry disks",
            {"regdisk run vm.yaml --console", "regdisk run vm.yaml secrets.yaml"},
@@ -305,6 +335,7 @@ std::vector<Verb> VmVerbs() {
       verb("ls", "List VMs on this node", {"regdisk ls"}, "", [](CLI::App*, VmArgs&) {}, RunLs),
       render_pod,
       render_domain,
+      render_daemonset,
   };
 }
 

@@ -49,7 +49,7 @@ struct Group {
 };
 inline constexpr Group kGroups[] = {
     {"cache", "The node's disk cache"},
-    {"render", "Render manifests for a VM spec"},
+    {"render", "Render manifests: a VM's launcher Pod or domain, the nodes' DaemonSet"},
 };
 
 // The groups of verbs, one file each.

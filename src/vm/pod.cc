@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "vm/k8s_yaml.h"
+
 namespace regdisk::vm {
 namespace {
 
@@ -14,15 +16,9 @@ constexpr const char* kEphemeralVolume = "regdisk-ephemeral";
 constexpr const char* kServe = "/regdisk-serve";  // in the serve image
 constexpr int kQemuUid = 107;  // the disk files must be readable by qemu
 
-// Values that come from the spec are always double-quoted, so that a name
-// like "true" or "1e3" stays a string for every YAML reader.
-YAML::Emitter& Text(YAML::Emitter& e, const std::string& s) { return e << YAML::DoubleQuoted << s; }
-
-void Args(YAML::Emitter& e, const char* key, const std::vector<std::string>& args) {
-  e << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
-  for (const std::string& a : args) Text(e, a);
-  e << YAML::EndSeq;
-}
+using k8s::Amounts;
+using k8s::Args;
+using k8s::Text;
 
 // The wrappers mount the shared disks and (read-only) regdisk-bin; the
 // install container only regdisk-bin.
@@ -78,34 +74,10 @@ void ComputeMounts(YAML::Emitter& e, const VmSpec& spec, const PodOptions& o) {
 }
 
 // The wrapper's identity: qemu's UID, nothing more.
-void SecurityContext(YAML::Emitter& e) {
-  e << YAML::Key << "securityContext" << YAML::Value << YAML::BeginMap;
-  e << YAML::Key << "runAsUser" << YAML::Value << kQemuUid;
-  e << YAML::Key << "runAsGroup" << YAML::Value << kQemuUid;
-  e << YAML::Key << "runAsNonRoot" << YAML::Value << true;
-  e << YAML::Key << "allowPrivilegeEscalation" << YAML::Value << false;
-  e << YAML::Key << "capabilities" << YAML::Value << YAML::BeginMap;
-  e << YAML::Key << "drop" << YAML::Value << YAML::Flow << YAML::BeginSeq << "ALL" << YAML::EndSeq;
-  e << YAML::EndMap << YAML::EndMap;
-}
+void SecurityContext(YAML::Emitter& e) { k8s::SecurityContext(e, {kQemuUid, kQemuUid}); }
 
-struct Amounts {
-  std::string cpu, memory;
-};
 // A wrapper (regdisk-serve) copies one file, then only waits.
 const Amounts kWrapperRequests{"10m", "16Mi"}, kWrapperLimits{"100m", "40Mi"};
-
-void Resources(YAML::Emitter& e, const Amounts& requests, const Amounts* limits) {
-  e << YAML::Key << "resources" << YAML::Value << YAML::BeginMap;
-  for (auto [key, a] : {std::pair{"requests", &requests}, std::pair{"limits", limits}}) {
-    if (!a) continue;
-    e << YAML::Key << key << YAML::Value << YAML::BeginMap;
-    if (!a->cpu.empty()) e << YAML::Key << "cpu" << YAML::Value << YAML::DoubleQuoted << a->cpu;
-    if (!a->memory.empty()) e << YAML::Key << "memory" << YAML::Value << YAML::DoubleQuoted << a->memory;
-    e << YAML::EndMap;
-  }
-  e << YAML::EndMap;
-}
 
 // "repo:tag" or "repo@old" -> "repo@digest". A ':' after the last '/' is a
 // tag; one before it is a registry port.
@@ -123,7 +95,7 @@ void InstallContainer(YAML::Emitter& e, const PodOptions& o) {
   e << YAML::Key << "image" << YAML::Value;
   Text(e, o.serve_image);
   Args(e, "command", {kServe, "--install", o.bin_dir});
-  Resources(e, kWrapperRequests, &kWrapperLimits);
+  k8s::Resources(e, kWrapperRequests, &kWrapperLimits);
   SecurityContext(e);
   Mount(e, o, Mounts::kBin);
   e << YAML::EndMap;
@@ -152,7 +124,7 @@ void WrapperContainer(YAML::Emitter& e, const VmDisk& d, const PodOptions& o) {
   e << YAML::Key << "exec" << YAML::Value << YAML::BeginMap;
   Args(e, "command", {serve, "--ready", dest});
   e << YAML::EndMap << YAML::EndMap;
-  Resources(e, kWrapperRequests, &kWrapperLimits);
+  k8s::Resources(e, kWrapperRequests, &kWrapperLimits);
   SecurityContext(e);
   Mount(e, o, Mounts::kSharedAndBin);
   e << YAML::EndMap;
@@ -172,7 +144,7 @@ void ComputeContainer(YAML::Emitter& e, const VmSpec& spec, const PodOptions& o)
   Amounts requests{pick(spec.cpu_request, spec.cpu_limit, std::to_string(spec.cpus())),
                    pick(spec.memory_request, spec.memory_limit, std::to_string(spec.memory_bytes))};
   Amounts limits{spec.cpu_limit, spec.memory_limit};
-  Resources(e, requests, limits.cpu.empty() && limits.memory.empty() ? nullptr : &limits);
+  k8s::Resources(e, requests, limits.cpu.empty() && limits.memory.empty() ? nullptr : &limits);
   ComputeMounts(e, spec, o);
   e << YAML::EndMap;
 }

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include "util/fs.h"
-#include "util/subprocess.h"
 #include "vm/testutil.h"
 
 namespace regdisk::vm {
@@ -30,24 +29,12 @@ PodOptions Images(PodVolumes form = PodVolumes::kContainer) {
   return o;
 }
 
-// Runs tests/tools/validate_pod.mjs (npm kubernetes-models) on a file.
-StatusOr<ProcessResult> ValidatePod(const std::string& file) {
-  std::string tools = std::string(REGDISK_SOURCE_DIR) + "/tests/tools";
-  if (!PathExists(tools + "/node_modules")) return NotFound("no node_modules");
-  return RunProcess({"node", tools + "/validate_pod.mjs", file});
-}
-
-#define VALIDATE_OR_SKIP(file, result)                                                \
-  auto result = ValidatePod(file);                                                    \
-  if (!result.ok()) GTEST_SKIP() << "kubernetes-models is not installed: run "        \
-                                    "`npm ci --prefix tests/tools` (node 20)"
-
 TEST(RenderLauncherPod, GoldenIsAValidPod) {
   VmSpec spec = Parse(ReadTestData("containerdisk_vm.yaml"));
   PodOptions o = Images();
   o.pinned_digests["rootdisk"] = kDigest;
   ExpectGolden("pod_two_disks.yaml", RenderLauncherPod(spec, o));
-  VALIDATE_OR_SKIP(TestDataPath("pod_two_disks.yaml"), r);
+  VALIDATE_OR_SKIP(r, TestDataPath("pod_two_disks.yaml"), "Pod");
   EXPECT_EQ(r->exit_code, 0) << r->err;
 }
 
@@ -64,7 +51,7 @@ TEST_P(PodForms, MatchesAndIsAValidPod) {
   PodOptions o = Images(g.form);
   for (const VmDisk& d : spec.disks) o.pinned_digests[d.name] = kDigest;
   ExpectGolden(g.golden, RenderLauncherPod(spec, o));
-  VALIDATE_OR_SKIP(TestDataPath(g.golden), r);
+  VALIDATE_OR_SKIP(r, TestDataPath(g.golden), "Pod");
   EXPECT_EQ(r->exit_code, 0) << r->err;
 }
 
@@ -102,7 +89,7 @@ spec:
   EXPECT_THAT(pod, HasSubstr("name: \"volume-null\""));
   TempDir dir;
   ASSERT_TRUE(WriteFileAtomic(dir.path() + "/pod.yaml", pod).ok());
-  VALIDATE_OR_SKIP(dir.path() + "/pod.yaml", r);
+  VALIDATE_OR_SKIP(r, dir.path() + "/pod.yaml", "Pod");
   EXPECT_EQ(r->exit_code, 0) << r->err;
 }
 
@@ -128,26 +115,26 @@ TEST(RenderLauncherPod, InitContainerInstallsRegdiskServeForScratchImages) {
                              "          readOnly: true"));
 }
 
-TEST(ValidatePodTool, RejectsAnInvalidPod) {
+TEST(ValidateK8sTool, RejectsAnInvalidPod) {
   TempDir dir;
   ASSERT_TRUE(WriteFileAtomic(dir.path() + "/bad.yaml",
                               "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"
                               "spec: {containers: [{image: i, securityContext: {runAsUser: \"107\"}}]}\n")
                   .ok());
-  VALIDATE_OR_SKIP(dir.path() + "/bad.yaml", r);
+  VALIDATE_OR_SKIP(r, dir.path() + "/bad.yaml", "Pod");
   EXPECT_EQ(r->exit_code, 1);
   EXPECT_THAT(r->err, HasSubstr("must have required property name"));
 }
 
 // The installed kubernetes-models knows ImageVolumeSource: it checks the
 // image volume's fields, so the image form's validation means something.
-TEST(ValidatePodTool, ChecksImageVolumes) {
+TEST(ValidateK8sTool, ChecksImageVolumes) {
   TempDir dir;
   ASSERT_TRUE(WriteFileAtomic(dir.path() + "/bad.yaml",
                               "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"
                               "spec: {volumes: [{name: v, image: {reference: [1]}}], containers: [{name: c, image: i}]}\n")
                   .ok());
-  VALIDATE_OR_SKIP(dir.path() + "/bad.yaml", r);
+  VALIDATE_OR_SKIP(r, dir.path() + "/bad.yaml", "Pod");
   EXPECT_EQ(r->exit_code, 1);
   EXPECT_THAT(r->err, HasSubstr("image/reference must be string"));
 }

@@ -55,14 +55,17 @@ Status CheckName(const Field& f, const std::string& name, size_t max) {
                  std::to_string(max) + " characters)");
 }
 
-// Light checks only: the runtime parses references fully (oci::Reference).
-Status CheckImage(const Field& f, const std::string& image) {
-  bool ok = image.size() <= 1024 && image.front() != '/' && image.front() != '-';
+bool IsImageReference(const std::string& image) {
+  bool ok = !image.empty() && image.size() <= 1024 && image.front() != '/' && image.front() != '-';
   for (char c : image) {
     ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                 std::string_view("._-/:@").find(c) != std::string_view::npos);
   }
-  return ok ? OkStatus() : f.Error("invalid image reference " + Quoted(image));
+  return ok;
+}
+
+Status CheckImage(const Field& f, const std::string& image) {
+  return IsImageReference(image) ? OkStatus() : f.Error("invalid image reference " + Quoted(image));
 }
 
 StatusOr<uint64_t> Bytes(const Field& f, uint64_t lo, uint64_t hi, const char* range) {

@@ -1,5 +1,6 @@
 // Internal to the spec parser (spec*.cc): the strict key walk, the named
-// limits, the shared checks, and the parts of a VMI spec each file parses.
+// limits, the shared checks (which the renderers use too), and the parts of
+// a VMI spec each file parses.
 #pragma once
 
 #include <map>
@@ -58,6 +59,9 @@ Status CheckKeys(const Field& f, std::initializer_list<Key> keys);
 
 std::optional<DiskBus> ParseBus(const std::string& s);  // a BusName()
 bool IsDnsLabel(const std::string& s, size_t max);
+// Light checks only (characters, length): the runtime parses references
+// fully (oci::Reference).
+bool IsImageReference(const std::string& image);
 bool IsDnsSubdomain(const std::string& s);
 Status CheckName(const Field& f, const std::string& name, size_t max);
 Status CheckImage(const Field& f, const std::string& image);

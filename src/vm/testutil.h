@@ -7,8 +7,10 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "util/fs.h"
+#include "util/subprocess.h"
 
 namespace regdisk::vm {
 
@@ -37,5 +39,22 @@ inline std::string VmWith(const std::string& lines) {
          "  template:\n    spec: {domain: {devices: {disks: [{name: root}]}}, volumes: [{name: root, "
          "containerDisk: {image: img}}]}\n";
 }
+
+// Runs tests/tools/validate_k8s.mjs (npm kubernetes-models) on a file whose
+// documents must be `kinds`; NotFound when kubernetes-models is not
+// installed.
+inline StatusOr<ProcessResult> ValidateManifests(const std::string& file, const std::vector<std::string>& kinds) {
+  std::string tools = std::string(REGDISK_SOURCE_DIR) + "/tests/tools";
+  if (!PathExists(tools + "/node_modules")) return NotFound("no node_modules");
+  std::vector<std::string> argv = {"node", tools + "/validate_k8s.mjs", file};
+  argv.insert(argv.end(), kinds.begin(), kinds.end());
+  return RunProcess(argv);
+}
+
+// `auto result = ValidateManifests(file, {kinds...})`, or skips the test.
+#define VALIDATE_OR_SKIP(result, file, ...)                                      \
+  auto result = ValidateManifests(file, {__VA_ARGS__});                          \
+  if (!result.ok()) GTEST_SKIP() << "kubernetes-models is not installed: run "   \
+                                    "`npm ci --prefix tests/tools` (node 20)"
 
 }  // namespace regdisk::vm

@@ -1,6 +1,6 @@
 // The launcher Pod that `regdisk render pod` renders, run for real with
-// `podman kube play` (podman 4.3 and runc from Debian; crun fails on this
-// kind of machine) against a real Distribution registry on loopback.
+// `podman kube play` (podman.h) against a real Distribution registry on
+// loopback.
 //
 // No real virt-launcher exists here, so the compute container's image is a
 // trivial one built for the test with buildah: busybox, sleeping. What is
@@ -17,8 +17,8 @@
 // EmptyDir, and PersistentVolumeClaim are currently the only supported
 // VolumeSource"), and then that test says so and skips.
 //
-// podman runs with its own storage (vfs) and configuration under the test's
-// temp dir, --network none, and nofile/nproc ulimits low enough for runc here.
+// podman runs with its own storage and configuration under the test's temp
+// dir (podman.h), and --network none.
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness.h"
+#include "podman.h"
 #include "registry_server.h"
 
 namespace regdisk::testing {
@@ -38,39 +39,21 @@ using nlohmann::json;
 
 constexpr int kReadySeconds = 120;  // for the wrappers' copies to be ready, on a loaded machine
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 class PodmanTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    for (const char* p : {"podman", "buildah", "runc", "catatonit", "node"}) {
-      if (!HaveProgram(p) && !PathExists(std::string("/usr/libexec/podman/") + p)) {
-        error_ = std::string(p) + " is not installed (run scripts/setup)";
-        return;
-      }
-    }
     work_ = std::make_unique<TempDir>("regdisk-podman");
+    podman_ = std::make_unique<PodmanEnv>(work_->path());
+    if (!podman_->error().empty()) {
+      error_ = podman_->error();
+      return;
+    }
     registry_ = std::make_unique<RegistryServer>(RegistryServer::Flavour::kOpen);
     if (!registry_->error().empty()) {
       error_ = "registry: " + registry_->error();
       return;
     }
     const std::string w = work_->path();
-    if (!WriteFileAtomic(w + "/containers.conf",
-                         "[containers]\n"
-                         "default_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n"
-                         "[engine]\n"
-                         "runtime = \"runc\"\n")
-             .ok() ||
-        !WriteFileAtomic(w + "/storage.conf", "[storage]\ndriver = \"vfs\"\nrunroot = \"" + w +
-                                                  "/runroot\"\ngraphroot = \"" + w + "/graph\"\n")
-             .ok()) {
-      error_ = "writing podman's configuration";
-      return;
-    }
     const std::string host = registry_->host(), store = w + "/store";
     // Two disks as users make them: one FROM scratch, one FROM the base by
     // the seed's Dockerfile; the base pushed as the serve image.
@@ -110,23 +93,14 @@ class PodmanTest : public ::testing::Test {
     (void)Podman({"buildah", "rm", ctr});
   }
   static void TearDownTestSuite() {
-    if (work_) {
-      (void)Podman({"podman", "pod", "rm", "-af"});
-      (void)Podman({"podman", "volume", "prune", "-f"});
-      (void)Podman({"podman", "rmi", "-af"});
-    }
+    if (podman_ && podman_->error().empty()) podman_->RemoveAll();
+    podman_.reset();
     registry_.reset();
     work_.reset();
   }
   void SetUp() override { ASSERT_EQ(error_, "") << "the podman test environment could not be made"; }
 
-  // podman or buildah with the test's own configuration and storage.
-  static ProcessResult Podman(std::vector<std::string> argv) {
-    const std::string w = work_->path();
-    argv.insert(argv.begin(), {"env", "CONTAINERS_CONF=" + w + "/containers.conf",
-                               "CONTAINERS_STORAGE_CONF=" + w + "/storage.conf"});
-    return RunCmd(argv);
-  }
+  static ProcessResult Podman(std::vector<std::string> argv) { return podman_->Run(std::move(argv)); }
 
   std::string Spec() {
     const std::string host = registry_->host(), path = work_->path() + "/vm.yaml";
@@ -154,21 +128,19 @@ class PodmanTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << Describe(r);
     std::string file = work_->path() + "/pod.yaml";
     EXPECT_TRUE(WriteFileAtomic(file, r.out).ok());
-    ProcessResult j = RunCmd({"node", "-e",
-                              "const {parse} = require(process.argv[1]);"
-                              "console.log(JSON.stringify(parse(require('fs').readFileSync(process.argv[2], 'utf8'))))",
-                              std::string(REGDISK_SOURCE_DIR) + "/tests/tools/node_modules/yaml", file});
-    EXPECT_EQ(j.exit_code, 0) << Describe(j);
-    return {file, j.exit_code == 0 ? json::parse(j.out) : json::object()};
+    json docs = YamlDocuments(file);
+    return {file, docs.size() == 1 ? docs[0] : json::object()};
   }
 
   static std::string error_;
   static std::unique_ptr<TempDir> work_;
+  static std::unique_ptr<PodmanEnv> podman_;
   static std::unique_ptr<RegistryServer> registry_;
 };
 
 std::string PodmanTest::error_;
 std::unique_ptr<TempDir> PodmanTest::work_;
+std::unique_ptr<PodmanEnv> PodmanTest::podman_;
 std::unique_ptr<RegistryServer> PodmanTest::registry_;
 
 TEST_F(PodmanTest, WrapperPodPlacesIdenticalDisksAndIsReady) {
@@ -221,8 +193,7 @@ TEST_F(PodmanTest, ImageVolumePodWhereSupported) {
   ASSERT_FALSE(HasFailure());
   ProcessResult play = Podman({"podman", "kube", "play", "--network", "none", "--tls-verify=false", file});
   if (play.exit_code != 0 && play.err.find("are currently the only supported VolumeSource") != std::string::npos) {
-    ProcessResult v = Podman({"podman", "version", "--format", "{{.Client.Version}}"});
-    GTEST_SKIP() << "podman " << Trim(v.out) << " does not support image volumes in kube play: "
+    GTEST_SKIP() << "podman " << podman_->Version() << " does not support image volumes in kube play: "
                  << Trim(play.err);
   }
   ASSERT_EQ(play.exit_code, 0) << Describe(play);

@@ -827,7 +827,7 @@ TEST_F(VmTest, RenderedPodIsValidAndItsContainersServeTheDisks) {
   ASSERT_TRUE(WriteFileAtomic(pod_file, r.out).ok());
   std::string node_modules = Src("tests/tools/node_modules");
   ASSERT_TRUE(PathExists(node_modules + "/kubernetes-models")) << "run scripts/setup (npm ci --prefix tests/tools)";
-  ProcessResult v = RunCmd({"node", Src("tests/tools/validate_pod.mjs"), pod_file});
+  ProcessResult v = RunCmd({"node", Src("tests/tools/validate_k8s.mjs"), pod_file, "Pod"});
   EXPECT_EQ(v.exit_code, 0) << Describe(v) << r.out;
 
   ProcessResult as_json =
