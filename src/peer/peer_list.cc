@@ -38,15 +38,16 @@ std::string_view TrimSpace(std::string_view s) {
 }
 
 // A DNS name: labels of letters, digits, '-' and '_' (SRV names start with
-// one), 1-63 bytes each, 253 in all, no trailing dot; the last label not all
-// digits (so "1.2.3" is no name, and no IPv4 literal either).
+// one), 1-63 bytes each, not starting or ending with '-', 253 in all, no
+// trailing dot; the last label not all digits (so "1.2.3" is no name, and
+// no IPv4 literal either).
 bool ValidName(std::string_view name) {
   if (name.empty() || name.size() > kMaxHostBytes) return false;
   size_t start = 0;
   bool all_digits = true;
   for (size_t i = 0; i <= name.size(); ++i) {
     if (i == name.size() || name[i] == '.') {
-      if (i == start || i - start > kMaxLabelBytes) return false;
+      if (i == start || i - start > kMaxLabelBytes || name[start] == '-' || name[i - 1] == '-') return false;
       start = i + 1;
       if (i < name.size()) all_digits = true;
       continue;
