@@ -81,14 +81,7 @@ class Client final : public PeerClient {
   }
 
   PeerCounters counters() const override {
-    PeerCounters c;
-    c.asked = asked_;
-    c.hits = hits_;
-    c.bad_bytes = bad_bytes_;
-    c.timeouts = timeouts_;
-    c.errors = errors_;
-    c.pending = pending_;
-    return c;
+    return PeerCounters{asked_, hits_, bad_bytes_, timeouts_, errors_, pending_};
   }
 
  private:
@@ -172,6 +165,7 @@ class Client final : public PeerClient {
       return true;
     }
     if (resp->status == 404) {
+      // kChunkStateHeader, lowercase as Response keeps header names.
       if (resp->Header("regdisk-chunk") == kPending) {
         ++pending_;
         result.pending = true;
