@@ -58,7 +58,9 @@ class Client final : public PeerClient {
         self_hash_(NameHash(self_)), http_(registry::http::ClientOptions{}) {
     dynamic_ = std::any_of(items_.begin(), items_.end(),
                            [](const SpecItem& i) { return i.kind != SpecItem::Kind::kPeer; });
-    if (!dynamic_) Refresh();  // plain HOST:PORT items: no I/O
+    // Now, not at the first Fetch: OwnsChunk (no I/O) must know the peers
+    // from the start, or a fill would take every chunk as its own.
+    Refresh();
   }
 
   lazy::PeerResult Fetch(const layer::IndexEntry& e) override {

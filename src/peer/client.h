@@ -76,8 +76,9 @@ class PeerClient : public lazy::PeerChunks {
   virtual std::string Owner(const layer::IndexEntry& e) = 0;
 };
 
-// Parses the spec now (a bad spec or self is InvalidArgument naming it);
-// @files and DNS are read at the first Fetch and again at most every
+// Parses the spec now (a bad spec or self is InvalidArgument naming it) and
+// reads its @files and DNS names (a failure there is a log line, not an
+// error: the peers may come later); a Fetch reads them again at most every
 // kPeerRefresh. No peers at all (an empty spec, or only `self` in a spec of
 // plain HOST:PORT items) is nullptr: exactly the behaviour without peers.
 // The result is a PeerClient (std::dynamic_pointer_cast for counters()).

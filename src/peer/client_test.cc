@@ -9,6 +9,7 @@
 
 #include "layer/disk_index.h"
 #include "peer/hostile_peer_test_util.h"
+#include "util/fs.h"
 #include "util/sha256.h"
 
 namespace regdisk::peer {
@@ -319,6 +320,23 @@ TEST(PeerClient, DnsNamesArePeers) {
   lazy::PeerResult r = o.client->Fetch(chunks[0].entry);
   ASSERT_TRUE(r.bytes);
   EXPECT_EQ(*r.bytes, chunks[0].bytes);
+}
+
+TEST(PeerClient, PeerFilesAreReadAtOpenThenAtMostEveryRefresh) {
+  std::vector<Chunk> chunks = MakeChunks(1);
+  HostilePeer peer(Held(chunks), Behaviour::kHonest);
+  char tmpl[] = "/tmp/peer_client_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string file = std::string(tmpl) + "/peers";
+  ASSERT_TRUE(WriteFileAtomic(file, "# one peer\n" + peer.name() + "\n").ok());
+  Opened o = Open("@" + file);
+  EXPECT_EQ(o.client->Owner(chunks[0].entry), peer.name());  // known before any Fetch
+  ASSERT_TRUE(o.client->Fetch(chunks[0].entry).bytes);
+  ASSERT_TRUE(WriteFileAtomic(file, "127.0.0.1:1\n").ok());
+  ASSERT_TRUE(o.client->Fetch(chunks[0].entry).bytes);  // not read again within kPeerRefresh
+  EXPECT_EQ(peer.requests(), 2);
+  EXPECT_TRUE(o.logs->empty());
+  (void)RemoveAll(tmpl);
 }
 
 }  // namespace
