@@ -59,6 +59,12 @@ bool ValidName(std::string_view name) {
   return !all_digits;
 }
 
+// True when every byte of `s` is one of `chars` (before a C string API
+// reads `s`: a NUL inside would end it early).
+bool OnlyOf(std::string_view s, std::string_view chars) {
+  return s.find_first_not_of(chars) == std::string_view::npos;
+}
+
 StatusOr<uint16_t> ParsePort(std::string_view s) {
   if (s.empty() || s.size() > 5 ||
       !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
@@ -168,7 +174,8 @@ StatusOr<PeerAddr> ParsePeerAddr(std::string_view s) {
     port = s.substr(close + 2);
     in6_addr a6{};
     std::string h(host);
-    if (h.size() > INET6_ADDRSTRLEN || inet_pton(AF_INET6, h.c_str(), &a6) != 1) {
+    if (!OnlyOf(host, "0123456789abcdefABCDEF:.") || h.size() > INET6_ADDRSTRLEN ||
+        inet_pton(AF_INET6, h.c_str(), &a6) != 1) {
       return InvalidArgument(Quote(host, kMaxShown) + " is not an IPv6 address");
     }
   } else {
@@ -178,7 +185,7 @@ StatusOr<PeerAddr> ParsePeerAddr(std::string_view s) {
     port = s.substr(colon + 1);
     in_addr a4{};
     std::string h(host);
-    if (h.size() > INET_ADDRSTRLEN || inet_pton(AF_INET, h.c_str(), &a4) != 1) {
+    if (!OnlyOf(host, "0123456789.") || h.size() > INET_ADDRSTRLEN || inet_pton(AF_INET, h.c_str(), &a4) != 1) {
       if (!ValidName(host)) return InvalidArgument(Quote(host, kMaxShown) + " is not an IPv4 address or a DNS name");
     }
   }

@@ -57,6 +57,9 @@ TEST(PeerSpec, RefusesMaliciousInput) {
     EXPECT_EQ(st.code(), Code::kInvalidArgument) << Quote(spec);
     ExpectOneLine(st);
   }
+  // A NUL inside an address: C string APIs would read only its start.
+  EXPECT_FALSE(CheckPeerSpec(std::string("10.0.0.1\0evil:1", 15)).ok());
+  EXPECT_FALSE(CheckPeerSpec(std::string("[::1\0evil]:1", 12)).ok());
   Status st = CheckPeerSpec("a:1,b\x1b]0;pwned\x07:2");
   EXPECT_NE(st.message().find("\\x1b"), std::string::npos) << st.message();  // names the item, escaped
   ExpectOneLine(st);
