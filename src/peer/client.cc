@@ -144,6 +144,7 @@ class Client final : public PeerClient {
     req.url = p.url + kChunkPathPrefix + layer::ShaHex(e.sha256);
     req.max_body = e.length;
     req.total_timeout = options_.timeout;
+    req.direct = true;
     ++asked_;
     auto start = Clock::now();
     auto resp = http_.Do(req);

@@ -127,6 +127,24 @@ TEST(PeerClient, HonestPeerServesVerifiedBytesOverOneConnection) {
   EXPECT_EQ(c.bad_bytes + c.timeouts + c.errors, 0u);
 }
 
+TEST(PeerClient, PeersAreAskedDirectlyNeverThroughAProxy) {
+  std::vector<Chunk> chunks = MakeChunks(1);
+  HostilePeer peer(Held(chunks), Behaviour::kHonest);
+  int dead_port;
+  {
+    HostilePeer gone({}, Behaviour::kHonest);
+    dead_port = gone.port();
+  }
+  std::string proxy = "http://127.0.0.1:" + std::to_string(dead_port);
+  ::setenv("http_proxy", proxy.c_str(), 1);
+  ::setenv("no_proxy", "", 1);
+  Opened o = Open(peer.name());
+  lazy::PeerResult r = o.client->Fetch(chunks[0].entry);
+  ::unsetenv("http_proxy");
+  ::unsetenv("no_proxy");
+  EXPECT_TRUE(r.bytes);
+}
+
 TEST(PeerClient, CorruptPeerGivesNoBytesIsMarkedBadAndTheOtherIsUsed) {
   std::vector<Chunk> chunks = MakeChunks(64);
   HostilePeer liar(Held(chunks), Behaviour::kCorrupt);

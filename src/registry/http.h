@@ -70,6 +70,10 @@ struct Request {
   // this time, else kUnavailable; for callers that need a bound finer than
   // ClientOptions' seconds (the peer client's per-peer timeout).
   std::chrono::milliseconds total_timeout{0};
+  // true: straight to the host, never through a proxy the environment names
+  // (http_proxy...); for hosts on the cluster network, which an egress proxy
+  // does not reach.
+  bool direct = false;
 };
 
 struct Response {
