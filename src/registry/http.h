@@ -66,6 +66,14 @@ struct Request {
   std::function<std::optional<size_t>(char* buf, size_t len)> body_source;
   bool follow_redirects = false;     // only to http(s); to http only from http or without tls_verify
   size_t max_body = 64 << 10;        // for Do(); error bodies are cut here instead
+  // When set: the whole request (connect, send, the whole response) within
+  // this time, else kUnavailable; for callers that need a bound finer than
+  // ClientOptions' seconds (the peer client's per-peer timeout).
+  std::chrono::milliseconds total_timeout{0};
+  // true: straight to the host, never through a proxy the environment names
+  // (http_proxy...); for hosts on the cluster network, which an egress proxy
+  // does not reach.
+  bool direct = false;
 };
 
 struct Response {
