@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <sstream>
 
 namespace regdisk::testing {
@@ -12,6 +13,8 @@ namespace {
 constexpr char kNetsim[] = REGDISK_SOURCE_DIR "/tests/tools/netsim";
 // netsim's exit code when namespaces cannot be made here.
 constexpr int kNetsimCannot = 3;
+// Set (to anything): the loopback variant even where namespaces can be made.
+constexpr char kNoNamespaces[] = "REGDISK_TEST_NO_NETNS";
 // In namespaces every node has an address of its own: the registry and the
 // peer servers use their usual ports (peer/protocol.h's kDefaultPort).
 constexpr int kRegistryPort = 5000;
@@ -41,8 +44,14 @@ Cluster::Cluster(int nodes) : nodes_(nodes), name_(std::to_string(::getpid())) {
   for (int k = 1; k <= nodes; ++k) {
     if (!MakeDirs(Root(k)).ok()) error_ = "cannot create " + Root(k);
   }
-  RunCmd({kNetsim, "down", name_});  // a crashed run's, whose pid this process now has
-  ProcessResult up = RunCmd({kNetsim, "up", name_, std::to_string(nodes)});
+  ProcessResult up;
+  if (std::getenv(kNoNamespaces)) {
+    up.exit_code = kNetsimCannot;
+    up.err = std::string(kNoNamespaces) + " is set";
+  } else {
+    RunCmd({kNetsim, "down", name_});  // a crashed run's, whose pid this process now has
+    up = RunCmd({kNetsim, "up", name_, std::to_string(nodes)});
+  }
   if (up.exit_code == 0) {
     registry_ = std::make_unique<RegistryServer>(std::vector<std::string>{kNetsim, "exec", name_, "reg"},
                                                  "10.254.0.1", kRegistryPort);

@@ -3,7 +3,7 @@
 // address. Made with tests/tools/netsim (network namespaces on a bridge,
 // 10.254.0.0/24) where namespaces can be made; otherwise on loopback (the
 // registry on 127.0.0.1, node K on 127.0.1.K), and namespace_error() says
-// why. Commands run "on" a node run in its namespace (or just run, on
+// why (REGDISK_TEST_NO_NETNS=1 forces loopback). Commands run "on" a node run in its namespace (or just run, on
 // loopback). The destructor stops the registry and takes the namespaces
 // down, with whatever still runs in them.
 #pragma once
