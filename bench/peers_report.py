@@ -46,7 +46,7 @@ print("|---|---|---|---|---|")
 row("P6", "registry egress ÷ image", ratio, "≤ 1.5")
 row("P6", "slowest `prepare` s", seconds, "—")
 row("P6B", "slowest time to the guest marker s", seconds, "—")
-row("P6B", "registry egress until then ÷ image", ratio, "—")
+row("P6B", "registry egress until the last guest is off ÷ image", ratio, "—")
 for scenario, modes in rows.items():
     bad = sum(r[3] for r in modes.values())
     if bad:
