@@ -121,8 +121,10 @@ class PeersTest : public ::testing::Test {
     }
     return "";
   }
-  // Starts node K's peer server on its peer address; true once it answers.
+  // Starts node K's peer server on its peer address (its root made, as a
+  // node's DaemonSet makes it); true once it answers.
   bool StartPeer(int k) {
+    EXPECT_TRUE(MakeDirs(Root(k)).ok());
     std::string log = cluster_->dir() + "/" + test_ + "-peer" + std::to_string(k) + ".log";
     logs_.push_back(log);
     pid_t pid = cluster_->Spawn(k, {REGDISK_BIN, "peer", "--root", Root(k), "--listen", cluster_->PeerAddress(k)}, log);
