@@ -54,6 +54,12 @@ RegistryServer::RegistryServer(Flavour flavour, const std::string& token_field) 
   if (Setup(token_field)) StartRegistry();
 }
 
+RegistryServer::RegistryServer(std::vector<std::string> launcher, const std::string& address, int port)
+    : flavour_(Flavour::kOpen), launcher_(std::move(launcher)), address_(address) {
+  port_ = port;
+  if (Setup("token")) StartRegistry();
+}
+
 RegistryServer::~RegistryServer() {
   for (pid_t pid : {registry_pid_, token_pid_}) {
     if (pid > 0) {
@@ -65,14 +71,14 @@ RegistryServer::~RegistryServer() {
 
 bool RegistryServer::Setup(const std::string& token_field) {
   const std::string d = dir_.path();
-  port_ = FreePort();
+  if (port_ == 0) port_ = FreePort();
   std::ostringstream config;
   config << "version: 0.1\n"
          << "log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n"
          << "storage:\n  filesystem:\n    rootdirectory: " << d << "/storage\n"
          << "  delete:\n    enabled: true\n"
          << "  maintenance:\n    uploadpurging:\n      enabled: false\n"
-         << "http:\n  addr: 127.0.0.1:" << port_ << "\n"
+         << "http:\n  addr: " << host() << "\n"
          << "  secret: regdisk-test-secret\n";  // fixed: upload URLs survive a restart
   if (!MakeDirs(ca_dir()).ok()) return Fail("cannot create " + ca_dir());
   auto openssl = [&](std::vector<std::string> args, const std::string& what) {
@@ -136,7 +142,9 @@ bool RegistryServer::Setup(const std::string& token_field) {
 }
 
 bool RegistryServer::StartRegistry() {
-  registry_pid_ = SpawnLogged({kRegistry, "serve", dir_.path() + "/config.yml"}, dir_.path() + "/registry.log");
+  std::vector<std::string> argv = launcher_;
+  argv.insert(argv.end(), {kRegistry, "serve", dir_.path() + "/config.yml"});
+  registry_pid_ = SpawnLogged(argv, dir_.path() + "/registry.log");
   std::string scheme = flavour_ == Flavour::kTls ? "https://" : "http://";
   return WaitReady(scheme + host() + "/v2/", registry_pid_);
 }
@@ -148,7 +156,9 @@ bool RegistryServer::WaitReady(const std::string& url, pid_t pid) {
       error_ = "server for " + url + " exited at start:\n" + Log();
       return false;
     }
-    auto r = RunProcess({"curl", "-s", "-k", "-o", "/dev/null", "-w", "%{http_code}", url});
+    std::vector<std::string> curl = launcher_;
+    curl.insert(curl.end(), {"curl", "-s", "-k", "-o", "/dev/null", "-w", "%{http_code}", url});
+    auto r = RunProcess(curl);
     if (r.ok() && r->out != "000") return true;  // any HTTP answer
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -29,13 +29,17 @@ class RegistryServer {
   // `token_field` is the JSON field the token server answers with
   // ("token" or "access_token").
   explicit RegistryServer(Flavour flavour, const std::string& token_field = "token");
+  // kOpen on `address`:`port`, elsewhere than on loopback: the registry (and
+  // the curl that waits for it) started through `launcher`, e.g.
+  // {"tests/tools/netsim", "exec", NAME, "reg"} for a network namespace.
+  RegistryServer(std::vector<std::string> launcher, const std::string& address, int port);
   ~RegistryServer();
   RegistryServer(const RegistryServer&) = delete;
   RegistryServer& operator=(const RegistryServer&) = delete;
 
   const std::string& error() const { return error_; }
   Flavour flavour() const { return flavour_; }
-  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string host() const { return address_ + ":" + std::to_string(port_); }
   // The directory of CA certificates that trusts a kTls server.
   std::string ca_dir() const { return dir_.path() + "/certs"; }
   // The file holding a blob's bytes in the registry's storage.
@@ -63,6 +67,8 @@ class RegistryServer {
   bool WaitReady(const std::string& url, pid_t pid);
 
   Flavour flavour_;
+  std::vector<std::string> launcher_;
+  std::string address_ = "127.0.0.1";
   TempDir dir_{"regdisk-registry"};
   int port_ = 0, token_port_ = 0;
   pid_t registry_pid_ = -1, token_pid_ = -1;
