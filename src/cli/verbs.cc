@@ -1,8 +1,12 @@
 #include "cli/verbs.h"
 
 #include <cassert>
+#include <cstdio>
 #include <map>
 #include <string_view>
+
+#include "peer/client.h"
+#include "peer/peer_list.h"
 
 namespace regdisk::cli {
 namespace {
@@ -69,22 +73,17 @@ void AddFillFlags(CLI::App* cmd, resolve::FillFlags& flags) {
   cmd->add_option("--peers", flags.peers,
                   "other nodes' peer servers to take verified chunks from before the registry: "
                   "HOST:PORT, @/FILE, dns:NAME:PORT or srv:NAME, comma-separated")
-      ->check(check(resolve::CheckPeersFlag));
+      ->check(check(peer::CheckPeerSpec));
   cmd->add_option("--peer-self", flags.peer_self,
                   "HOST:PORT of this node's own peer server (in the --peers list, never asked)")
-      ->check(check(resolve::CheckPeerAddress));
+      ->check(check([](std::string_view v) { return peer::ParsePeerAddr(v).status(); }));
   cmd->add_option("--peer-timeout", flags.peer_timeout,
                   "milliseconds a peer has to answer one chunk before the next is asked (default 2000)")
       ->check(CLI::Range(1, static_cast<int>(lazy::kMaxPeerTimeoutMs)));
 }
 
 StatusOr<std::shared_ptr<lazy::PeerChunks>> OpenPeers(const lazy::ServeConfig& serve) {
-  // LEAD: wire peer::OpenPeers here (as in nbd/plugin.cc):
-  //   return peer::OpenPeers({.peers = serve.peers, .self = serve.peer_self,
-  //                           .timeout = serve.peer_timeout_ms != 0 ? milliseconds(serve.peer_timeout_ms)
-  //                                                                 : peer::kDefaultPeerTimeout});
-  (void)serve;
-  return std::shared_ptr<lazy::PeerChunks>();
+  return peer::OpenServePeers(serve, [](const std::string& line) { std::fprintf(stderr, "regdisk: %s\n", line.c_str()); });
 }
 
 void AddRegistryFlags(CLI::App* cmd, resolve::RegistryFlags& flags) {

@@ -99,8 +99,8 @@ void AddMaxDiskSizeFlag(CLI::App* cmd, std::string& value);
 // --peers, --peer-self and --peer-timeout: where chunks come from besides
 // the registry (checked while the command line is parsed).
 void AddFillFlags(CLI::App* cmd, resolve::FillFlags& flags);
-// The peers of `serve` (its peers, peer_self and peer_timeout_ms), for a
-// full prepare's fill (cache::CacheOptions::open_peers); nullptr: none.
+// The peers of `serve` for a full prepare's fill
+// (cache::CacheOptions::open_peers), logging to stderr; nullptr: none.
 StatusOr<std::shared_ptr<lazy::PeerChunks>> OpenPeers(const lazy::ServeConfig& serve);
 
 // The verb table: every group above, in the order --help lists them

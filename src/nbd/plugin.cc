@@ -43,6 +43,7 @@
 
 #include "lazy/chunk_store.h"
 #include "lazy/fill.h"
+#include "peer/client.h"
 #include "resolve/store.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
@@ -192,15 +193,13 @@ int AfterFork() {
                              .warn = LogError,
                              .outage_wait = OutageWait(),
                              .pause = Pause};
-  // LEAD: wire peer::OpenPeers here (serve.json's peers, peerSelf and
-  // peerTimeoutMs; no peers: nullptr, the store asks the registry alone):
-  //   auto peers = peer::OpenPeers({.peers = g->config.peers, .self = g->config.peer_self,
-  //                                 .timeout = g->config.peer_timeout_ms != 0
-  //                                                ? std::chrono::milliseconds(g->config.peer_timeout_ms)
-  //                                                : peer::kDefaultPeerTimeout,
-  //                                 .log = LogDebug});
-  //   if (!peers.ok()) { LogError(peers.status().message()); return -1; }
-  //   options.peers = *peers;
+  // serve.json's peers (none: nullptr, the store asks the registry alone).
+  auto peers = peer::OpenServePeers(g->config, LogError);
+  if (!peers.ok()) {
+    LogError(peers.status().message());
+    return -1;
+  }
+  options.peers = *peers;
   auto store = lazy::ChunkStore::Open(g->root, g->key, ReadBlob, options);
   if (!store.ok()) {
     LogError(store.status().message());

@@ -240,7 +240,9 @@ uint64_t RendezvousWeight(std::string_view peer, const std::array<uint8_t, 32>& 
 }
 
 StatusOr<std::shared_ptr<lazy::PeerChunks>> OpenPeers(const PeerOptions& options) {
-  ASSIGN_OR_RETURN(std::vector<SpecItem> items, ParsePeerSpec(options.peers));
+  auto parsed = ParsePeerSpec(options.peers);
+  if (!parsed.ok()) return parsed.status().Annotate("--peers");
+  std::vector<SpecItem> items = std::move(*parsed);
   std::string self;
   if (!options.self.empty()) {
     auto addr = ParsePeerAddr(options.self);
@@ -255,6 +257,15 @@ StatusOr<std::shared_ptr<lazy::PeerChunks>> OpenPeers(const PeerOptions& options
   });
   if (!any) return std::shared_ptr<lazy::PeerChunks>();
   return std::shared_ptr<lazy::PeerChunks>(std::make_shared<Client>(options, std::move(items), std::move(self)));
+}
+
+StatusOr<std::shared_ptr<lazy::PeerChunks>> OpenServePeers(const lazy::ServeConfig& serve,
+                                                          std::function<void(const std::string&)> log) {
+  return OpenPeers({.peers = serve.peers,
+                    .self = serve.peer_self,
+                    .timeout = serve.peer_timeout_ms != 0 ? std::chrono::milliseconds(serve.peer_timeout_ms)
+                                                          : kDefaultPeerTimeout,
+                    .log = std::move(log)});
 }
 
 }  // namespace regdisk::peer

@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 
+#include "lazy/entry.h"
 #include "lazy/peer_chunks.h"
 #include "peer/peer_list.h"
 #include "util/status.h"
@@ -83,6 +84,10 @@ class PeerClient : public lazy::PeerChunks {
 // plain HOST:PORT items) is nullptr: exactly the behaviour without peers.
 // The result is a PeerClient (std::dynamic_pointer_cast for counters()).
 StatusOr<std::shared_ptr<lazy::PeerChunks>> OpenPeers(const PeerOptions& options);
+// OpenPeers with a lazy entry's serve.json fields (peers, peerSelf,
+// peerTimeoutMs; 0 ms: kDefaultPeerTimeout).
+StatusOr<std::shared_ptr<lazy::PeerChunks>> OpenServePeers(const lazy::ServeConfig& serve,
+                                                          std::function<void(const std::string&)> log);
 
 // The rendezvous weight of `peer` (its name) for a chunk digest.
 uint64_t RendezvousWeight(std::string_view peer, const std::array<uint8_t, 32>& digest);

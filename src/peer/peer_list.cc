@@ -196,7 +196,7 @@ StatusOr<PeerAddr> ParsePeerAddr(std::string_view s) {
 
 StatusOr<std::vector<SpecItem>> ParsePeerSpec(std::string_view spec) {
   if (spec.size() > kMaxPeerSpec) {
-    return InvalidArgument("--peers: longer than " + std::to_string(kMaxPeerSpec) + " bytes (use an @file)");
+    return InvalidArgument("longer than " + std::to_string(kMaxPeerSpec) + " bytes (use an @file)");
   }
   std::vector<SpecItem> items;
   if (TrimSpace(spec).empty()) return items;
@@ -206,12 +206,12 @@ StatusOr<std::vector<SpecItem>> ParsePeerSpec(std::string_view spec) {
     std::string_view text = TrimSpace(spec.substr(start, comma - start));
     start = comma + 1;
     if (items.size() == kMaxSpecItems) {
-      return InvalidArgument("--peers: more than " + std::to_string(kMaxSpecItems) + " items (use an @file)");
+      return InvalidArgument("more than " + std::to_string(kMaxSpecItems) + " items (use an @file)");
     }
-    if (text.empty()) return InvalidArgument("--peers: an empty item (two commas in a row?)");
+    if (text.empty()) return InvalidArgument("an empty item (two commas in a row?)");
     SpecItem item;
     if (Status st = ParseItem(text, item); !st.ok()) {
-      return InvalidArgument("--peers item " + Quote(text, kMaxShown) + ": " + st.message());
+      return InvalidArgument("item " + Quote(text, kMaxShown) + ": " + st.message());
     }
     items.push_back(std::move(item));
   }

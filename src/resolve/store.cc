@@ -1,12 +1,12 @@
 #include "resolve/store.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
 #include "cache/node_cache.h"
+#include "peer/peer_list.h"
 #include "registry/auth_file.h"
 #include "registry/repository.h"
 #include "util/fs.h"
@@ -176,9 +176,9 @@ StatusOr<lazy::ServeConfig> ServeSettings(const RegistryFlags& flags, const Fill
   kept.creds.clear();  // no secret is written to the node's files
   c.registry = RegistryFlagsJson(kept);
   c.auth_file = auth_file;
-  RETURN_IF_ERROR(CheckPeersFlag(fill.peers).Annotate("--peers"));
+  RETURN_IF_ERROR(peer::CheckPeerSpec(fill.peers).Annotate("--peers"));
   c.peers = fill.peers;
-  if (!fill.peer_self.empty()) RETURN_IF_ERROR(CheckPeerAddress(fill.peer_self).Annotate("--peer-self"));
+  if (!fill.peer_self.empty()) RETURN_IF_ERROR(peer::ParsePeerAddr(fill.peer_self).status().Annotate("--peer-self"));
   c.peer_self = fill.peer_self;
   if (fill.peer_timeout < 0 || static_cast<uint64_t>(fill.peer_timeout) > lazy::kMaxPeerTimeoutMs) {
     return InvalidArgument("--peer-timeout must be 1 to " + std::to_string(lazy::kMaxPeerTimeoutMs) +
@@ -186,56 +186,6 @@ StatusOr<lazy::ServeConfig> ServeSettings(const RegistryFlags& flags, const Fill
   }
   c.peer_timeout_ms = static_cast<uint64_t>(fill.peer_timeout);
   return c;
-}
-
-// LEAD: once src/peer is merged, CheckPeersFlag is peer::CheckPeerSpec (the
-// full parser) and CheckPeerAddress its HOST:PORT check; until then, the
-// syntax only roughly.
-Status CheckPeersFlag(std::string_view spec) {
-  if (spec.size() > lazy::kMaxPeerSpecBytes) {
-    return InvalidArgument("longer than " + std::to_string(lazy::kMaxPeerSpecBytes) + " bytes (use an @file)");
-  }
-  for (size_t at = 0; at < spec.size();) {
-    const size_t comma = std::min(spec.find(',', at), spec.size());
-    const std::string_view item = spec.substr(at, comma - at);
-    at = comma + 1;
-    Status s;
-    if (item.starts_with("@")) {
-      if (!item.starts_with("@/")) s = InvalidArgument("not an absolute path");
-    } else if (item.starts_with("srv:")) {
-      if (item.size() == 4) s = InvalidArgument("no name");
-    } else {
-      s = CheckPeerAddress(item.starts_with("dns:") ? item.substr(4) : item);
-    }
-    if (!s.ok()) {
-      return InvalidArgument("item " + Quote(item) + ": " + s.message() +
-                             " (expected HOST:PORT, @/FILE, dns:NAME:PORT or srv:NAME, comma-separated)");
-    }
-  }
-  return OkStatus();
-}
-
-Status CheckPeerAddress(std::string_view address) {
-  if (address.size() > lazy::kMaxPeerAddressBytes) {
-    return InvalidArgument("longer than " + std::to_string(lazy::kMaxPeerAddressBytes) + " bytes");
-  }
-  const size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return InvalidArgument("not HOST:PORT");
-  const std::string_view host = address.substr(0, colon), port = address.substr(colon + 1);
-  for (char c : host) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == '/' || c == '@' || c == ',') {
-      return InvalidArgument("not HOST:PORT");
-    }
-  }
-  if (host.find(':') != std::string_view::npos && !(host.starts_with("[") && host.ends_with("]"))) {
-    return InvalidArgument("an IPv6 address goes in brackets: [ADDRESS]:PORT");
-  }
-  uint32_t n = 0;
-  auto [end, err] = std::from_chars(port.data(), port.data() + port.size(), n);
-  if (err != std::errc() || end != port.data() + port.size() || n == 0 || n > 65535) {
-    return InvalidArgument("the port must be 1 to 65535");
-  }
-  return OkStatus();
 }
 
 }  // namespace regdisk::resolve

@@ -105,13 +105,6 @@ struct FillFlags {
   int peer_timeout = 0;            // ms per peer request; 0: the client's default
 };
 
-// The syntax of --peers: comma-separated HOST:PORT, [IPv6]:PORT,
-// @/ABS/FILE, dns:NAME:PORT or srv:NAME items, at most
-// lazy::kMaxPeerSpecBytes in all. No name is resolved, no file read.
-Status CheckPeersFlag(std::string_view spec);
-// --peer-self: HOST:PORT (or [IPv6]:PORT), the port 1 to 65535.
-Status CheckPeerAddress(std::string_view address);
-
 // What a lazy cache entry's serve.json takes from the command line
 // (cache::PrepareRequest::serve): the registry flags but --creds (no file
 // regdisk writes holds a secret; the serving process uses auth files),

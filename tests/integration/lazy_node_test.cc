@@ -208,7 +208,7 @@ TEST_F(LazyNodeTest, PeerFlagsAreCheckedAndWrittenIntoServeJson) {
   std::string image = Push(disk, "lazy/p");
   ProcessResult bad = Regdisk({"prepare", "--lazy", "--vm", "vm-p", image, "--root", root_, "--peers", "127.0.0.1"});
   EXPECT_EQ(bad.exit_code, 2) << Describe(bad);
-  EXPECT_NE(bad.err.find("--peers: item \"127.0.0.1\": not HOST:PORT"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--peers: item \"127.0.0.1\": expected HOST:PORT"), std::string::npos) << bad.err;
   EXPECT_EQ(CountEntries(root_ + "/disks"), 0);
   ProcessResult r = Regdisk({"prepare", "--lazy", "--fill-delay", "0", "--json", "--vm", "vm-p", image, "--root",
                              root_, "--peers", "127.0.0.1:9,127.0.0.1:10", "--peer-self", "127.0.0.1:10",
