@@ -7,6 +7,8 @@ marker (MARKER_S -1) or failed (RC not 0) is shown as failed, never as a time.
 import collections
 import statistics
 
+from results_merge import block
+
 MIB = 1 << 20
 P4_MODES = {1: [("v1", "v1alpha, full pull"), ("v2", "v2, lazy (run's default)"),
                 ("held", "v2, lazy, fill held off (serve.json edited)"), ("boot", "boot alone (disk on the node)")],
@@ -41,7 +43,13 @@ def ok(runs):
 
 
 def print_p4(disk, p4, modes, lazy):
-    print("\n## P4, P4b: `regdisk run` to the guest's boot marker (bench/lazy)\n")
+    print()
+    with block("P4"):
+        print_p4_block(disk, p4, modes, lazy)
+
+
+def print_p4_block(disk, p4, modes, lazy):
+    print("## P4, P4b: `regdisk run` to the guest's boot marker (bench/lazy)\n")
     print("Seconds from `regdisk run SPEC --console` on an empty node to the guest's `REGDISK-BOOTED`, "
           "the registry behind bench/rate_proxy.py capping the node's total rate; MiB the proxy sent "
           "before the marker (P4b), and that as a share of the disk file. \"boot alone\": a second VM "
@@ -82,7 +90,13 @@ def print_p4(disk, p4, modes, lazy):
 
 
 def print_p5(disk, p5, chunks):
-    print("\n## P5: delta pull (bench/lazy)\n")
+    print()
+    with block("P5"):
+        print_p5_block(disk, p5, chunks)
+
+
+def print_p5_block(disk, p5, chunks):
+    print("## P5: delta pull (bench/lazy)\n")
     if chunks:
         mib, n = chunks
         print(f"Version B of the {mib} MiB disk rewrites {n} of its 1 MiB chunks (1 %). `regdisk prepare` of B "

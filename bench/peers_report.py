@@ -4,6 +4,8 @@ usage: peers_report.py PEERS_TIMES RATE_MIBPS
 """
 import sys
 
+from results_merge import block
+
 times, rate = sys.argv[1], sys.argv[2]
 image_mib = image_bytes = 0
 rows = {"P6": {}, "P6B": {}}  # scenario -> mode -> (nodes, egress bytes, slowest s, failed runs)
@@ -37,19 +39,21 @@ def row(scenario, what, fmt, goal):
     print(f"| {scenario.replace('B', 'b')} {what} | {n} | {cells[0]} | {cells[1]} | {goal} |")
 
 
-print("\n## P6, P6b: nodes sharing chunks (bench/peers)\n")
-print(f"A {image_mib} MiB v2 image ({image_bytes} blob bytes; the demo's boot disk padded with random data), "
-      f"a registry link capped at {rate} MiB/s (tc tbf), nodes in network namespaces (tests/tools/netsim) "
-      "starting at once; peers: every node runs `regdisk peer` and gets `--peers` (all) `--peer-self`.\n")
-print("| scenario | nodes | without peers | with peers | goal |")
-print("|---|---|---|---|---|")
-row("P6", "registry egress ÷ image", ratio, "≤ 1.5")
-row("P6", "slowest `prepare` s", seconds, "—")
-row("P6B", "slowest time to the guest marker s", seconds, "—")
-row("P6B", "registry egress until the last guest is off ÷ image", ratio, "—")
-for scenario, modes in rows.items():
-    bad = sum(r[3] for r in modes.values())
-    if bad:
-        skips.append(f"{scenario.replace('B', 'b')}: {bad} node runs failed (see peers/errors.log)")
-for note in skips:
-    print(f"\n- {note}")
+print()
+with block("P6"):
+    print("## P6, P6b: nodes sharing chunks (bench/peers)\n")
+    print(f"A {image_mib} MiB v2 image ({image_bytes} blob bytes; the demo's boot disk padded with random data), "
+          f"a registry link capped at {rate} MiB/s (tc tbf), nodes in network namespaces (tests/tools/netsim) "
+          "starting at once; peers: every node runs `regdisk peer` and gets `--peers` (all) `--peer-self`.\n")
+    print("| scenario | nodes | without peers | with peers | goal |")
+    print("|---|---|---|---|---|")
+    row("P6", "registry egress ÷ image", ratio, "≤ 1.5")
+    row("P6", "slowest `prepare` s", seconds, "—")
+    row("P6B", "slowest time to the guest marker s", seconds, "—")
+    row("P6B", "registry egress until the last guest is off ÷ image", ratio, "—")
+    for scenario, modes in rows.items():
+        bad = sum(r[3] for r in modes.values())
+        if bad:
+            skips.append(f"{scenario.replace('B', 'b')}: {bad} node runs failed (see peers/errors.log)")
+    for note in skips:
+        print(f"\n- {note}")
