@@ -33,9 +33,13 @@ def render(path):
         elif f[0] == "P5":
             p5[f[1]].append((float(f[2]), int(f[3])))
     if p4:
-        print_p4(disk, p4, P4_MODES[lazy], lazy)
+        print()
+        with block("P4"):
+            print_p4(disk, p4, P4_MODES[lazy], lazy)
     if p5:
-        print_p5(disk, p5, p5chunks)
+        print()
+        with block("P5"):
+            print_p5(disk, p5, p5chunks)
 
 
 def ok(runs):
@@ -43,12 +47,6 @@ def ok(runs):
 
 
 def print_p4(disk, p4, modes, lazy):
-    print()
-    with block("P4"):
-        print_p4_block(disk, p4, modes, lazy)
-
-
-def print_p4_block(disk, p4, modes, lazy):
     print("## P4, P4b: `regdisk run` to the guest's boot marker (bench/lazy)\n")
     print("Seconds from `regdisk run SPEC --console` on an empty node to the guest's `REGDISK-BOOTED`, "
           "the registry behind bench/rate_proxy.py capping the node's total rate; MiB the proxy sent "
@@ -90,12 +88,6 @@ def print_p4_block(disk, p4, modes, lazy):
 
 
 def print_p5(disk, p5, chunks):
-    print()
-    with block("P5"):
-        print_p5_block(disk, p5, chunks)
-
-
-def print_p5_block(disk, p5, chunks):
     print("## P5: delta pull (bench/lazy)\n")
     if chunks:
         mib, n = chunks
