@@ -14,7 +14,7 @@
 // a refusal is a non-empty single line without control characters; after one, nothing can be taken; a
 // taken disk is a regular file no larger than the limit with a clean name;
 // nothing is left in the work directory once the extractor and the taken
-// file are gone. The descriptor and diff_id are the
+// file are gone (a fresh directory per input, removed after it). The descriptor and diff_id are the
 // real digests (computed here), so well-formed layers get through
 // verification and reach Take().
 #include <dirent.h>
@@ -34,6 +34,7 @@
 #include "layer/decompressor.h"
 #include "layer/disk_extractor.h"
 #include "oci/media_types.h"
+#include "util/fs.h"
 
 namespace {
 
@@ -41,8 +42,19 @@ using namespace regdisk;
 
 constexpr uint64_t kLimit = 16 << 20;  // bytes per file and per layer
 
+// The scratch directory of the input being run (empty between inputs). It is
+// made for each input and removed with everything in it after it, so no way
+// the process ends between inputs leaves one behind: libFuzzer's -runs and
+// -max_total_time end with exit() and the replay main() just returns, and
+// nothing would remove a directory made once for the whole process. A finding
+// of this harness removes it before aborting; only a sanitizer report, a
+// timeout or a signal mid-input (libFuzzer then _Exit()s) still leaves one.
+std::string g_scratch;
+
 void Check(bool ok) {
-  if (!ok) std::abort();
+  if (ok) return;
+  if (!g_scratch.empty()) (void)RemoveAll(g_scratch);
+  std::abort();
 }
 
 void CheckError(const Status& st) {
@@ -113,15 +125,24 @@ bool Verbose() {
   return on;
 }
 
-const std::string& WorkDir() {
-  static const std::string dir = [] {
-    const char* shm = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    std::string t = std::string(shm) + "/regdisk-layer-fuzz-XXXXXX";
+// Makes g_scratch (in /dev/shm when it can, a tmpfs: no disk writes) for one
+// input and removes it, with everything in it, when destroyed.
+class Scratch {
+ public:
+  Scratch() {
+    const char* parent = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    std::string t = std::string(parent) + "/regdisk-layer-fuzz-XXXXXX";
     Check(::mkdtemp(t.data()) != nullptr);
-    return t;
-  }();
-  return dir;
-}
+    g_scratch = t;
+  }
+  ~Scratch() {
+    (void)RemoveAll(g_scratch);
+    g_scratch.clear();
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  const std::string& path() const { return g_scratch; }
+};
 
 // A relative path without empty, "." or ".." components.
 bool SafeName(const std::string& name) {
@@ -168,7 +189,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   oci::Descriptor desc{kTypes[c], oci::Digest::Of(blob), blob.size(), {}, {}};
   oci::Digest diff_id = DiffId(blob, kCodecs[c]);
-  const std::string& work = WorkDir();
+  Scratch scratch;
+  const std::string& work = scratch.path();
   {
     layer::DiskExtractor ex(work, {.max_disk_size = kLimit, .max_layer_bytes = kLimit});
     bool ok = true;
