@@ -13,10 +13,10 @@
 // Checked: AddLayer and Take return a status (never crash, hang or throw);
 // a refusal is a non-empty single line without control characters; after one, nothing can be taken; a
 // taken disk is a regular file no larger than the limit with a clean name;
-// nothing is left in the work directory once the extractor and the taken
-// file are gone (a fresh directory per input, removed after it). The descriptor and diff_id are the
-// real digests (computed here), so well-formed layers get through
-// verification and reach Take().
+// nothing is left in the work directory (a fresh one per input, removed
+// after it) once the extractor and the taken file are gone. The descriptor
+// and diff_id are the real digests (computed here), so well-formed layers get
+// through verification and reach Take().
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
