@@ -13,16 +13,18 @@
 // Checked: AddLayer and Take return a status (never crash, hang or throw);
 // a refusal is a non-empty single line without control characters; after one, nothing can be taken; a
 // taken disk is a regular file no larger than the limit with a clean name;
-// nothing is left in the work directory once the extractor and the taken
-// file are gone. The descriptor and diff_id are the
-// real digests (computed here), so well-formed layers get through
-// verification and reach Take().
+// nothing is left in the work directory (a fresh one per input, removed
+// after it) once the extractor and the taken file are gone. The descriptor
+// and diff_id are the real digests (computed here), so well-formed layers get
+// through verification and reach Take().
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -34,6 +36,7 @@
 #include "layer/decompressor.h"
 #include "layer/disk_extractor.h"
 #include "oci/media_types.h"
+#include "util/fs.h"
 
 namespace {
 
@@ -41,8 +44,21 @@ using namespace regdisk;
 
 constexpr uint64_t kLimit = 16 << 20;  // bytes per file and per layer
 
+// The scratch directory of the input being run (empty between inputs). It is
+// made for each input and removed with everything in it after it, so no way
+// the process ends between inputs leaves one behind: libFuzzer's -runs and
+// -max_total_time end with exit() and the replay main() just returns, and
+// nothing would remove a directory made once for the whole process. A finding
+// of this harness removes it before aborting. A sanitizer report, a timeout or
+// a signal mid-input (libFuzzer then _Exit()s) still leaves one; its name holds
+// the pid, and the next run removes those of processes that are gone.
+std::string g_scratch;
+constexpr std::string_view kScratchPrefix = "regdisk-layer-fuzz-";
+
 void Check(bool ok) {
-  if (!ok) std::abort();
+  if (ok) return;
+  if (!g_scratch.empty()) (void)RemoveAll(g_scratch);
+  std::abort();
 }
 
 void CheckError(const Status& st) {
@@ -113,15 +129,51 @@ bool Verbose() {
   return on;
 }
 
-const std::string& WorkDir() {
-  static const std::string dir = [] {
-    const char* shm = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    std::string t = std::string(shm) + "/regdisk-layer-fuzz-XXXXXX";
-    Check(::mkdtemp(t.data()) != nullptr);
-    return t;
-  }();
-  return dir;
+// True if process `pid` has ended: it does not exist or is a zombie (a
+// fuzzer killed with its script waits as one until pid 1 reaps it).
+bool ProcessGone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return errno == ESRCH;
+  // /proc/PID/stat is one line: "pid (comm) state ..." (comm may hold ')').
+  constexpr uint64_t kMaxStatBytes = 4096;  // the line is a few hundred bytes
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", kMaxStatBytes);
+  if (!stat.ok()) return !PathExists("/proc/" + std::to_string(pid));
+  size_t paren = stat->rfind(')');
+  return paren != std::string::npos && paren + 2 < stat->size() &&
+         ((*stat)[paren + 2] == 'Z' || (*stat)[paren + 2] == 'X');
 }
+
+// Removes the scratch directories (PREFIX-PID-XXXXXX) in `parent` left by
+// processes that have ended.
+void RemoveDeadScratch(const std::string& parent) {
+  for (const std::string& name : ListDir(parent)) {
+    if (!name.starts_with(kScratchPrefix)) continue;
+    long pid = std::strtol(name.c_str() + kScratchPrefix.size(), nullptr, 10);
+    if (pid > 0 && ProcessGone(static_cast<pid_t>(pid))) (void)RemoveAll(parent + "/" + name);
+  }
+}
+
+// Makes g_scratch (in /dev/shm when it can, a tmpfs: no disk writes) for one
+// input and removes it, with everything in it, when destroyed.
+class Scratch {
+ public:
+  Scratch() {
+    static const std::string parent = [] {
+      std::string p = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+      RemoveDeadScratch(p);
+      return p;
+    }();
+    std::string t = parent + "/" + std::string(kScratchPrefix) + std::to_string(::getpid()) + "-XXXXXX";
+    Check(::mkdtemp(t.data()) != nullptr);
+    g_scratch = t;
+  }
+  ~Scratch() {
+    (void)RemoveAll(g_scratch);
+    g_scratch.clear();
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  const std::string& path() const { return g_scratch; }
+};
 
 // A relative path without empty, "." or ".." components.
 bool SafeName(const std::string& name) {
@@ -168,7 +220,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   oci::Descriptor desc{kTypes[c], oci::Digest::Of(blob), blob.size(), {}, {}};
   oci::Digest diff_id = DiffId(blob, kCodecs[c]);
-  const std::string& work = WorkDir();
+  Scratch scratch;
+  const std::string& work = scratch.path();
   {
     layer::DiskExtractor ex(work, {.max_disk_size = kLimit, .max_layer_bytes = kLimit});
     bool ok = true;
