@@ -18,13 +18,11 @@
 // and diff_id are the real digests (computed here), so well-formed layers get
 // through verification and reach Take().
 #include <dirent.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -49,11 +47,9 @@ constexpr uint64_t kLimit = 16 << 20;  // bytes per file and per layer
 // the process ends between inputs leaves one behind: libFuzzer's -runs and
 // -max_total_time end with exit() and the replay main() just returns, and
 // nothing would remove a directory made once for the whole process. A finding
-// of this harness removes it before aborting. A sanitizer report, a timeout or
-// a signal mid-input (libFuzzer then _Exit()s) still leaves one; its name holds
-// the pid, and the next run removes those of processes that are gone.
+// of this harness removes it before aborting; only a sanitizer report, a
+// timeout or a signal mid-input (libFuzzer then _Exit()s) still leaves one.
 std::string g_scratch;
-constexpr std::string_view kScratchPrefix = "regdisk-layer-fuzz-";
 
 void Check(bool ok) {
   if (ok) return;
@@ -129,40 +125,13 @@ bool Verbose() {
   return on;
 }
 
-// True if process `pid` has ended: it does not exist or is a zombie (a
-// fuzzer killed with its script waits as one until pid 1 reaps it).
-bool ProcessGone(pid_t pid) {
-  if (::kill(pid, 0) != 0) return errno == ESRCH;
-  // /proc/PID/stat is one line: "pid (comm) state ..." (comm may hold ')').
-  constexpr uint64_t kMaxStatBytes = 4096;  // the line is a few hundred bytes
-  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", kMaxStatBytes);
-  if (!stat.ok()) return !PathExists("/proc/" + std::to_string(pid));
-  size_t paren = stat->rfind(')');
-  return paren != std::string::npos && paren + 2 < stat->size() &&
-         ((*stat)[paren + 2] == 'Z' || (*stat)[paren + 2] == 'X');
-}
-
-// Removes the scratch directories (PREFIX-PID-XXXXXX) in `parent` left by
-// processes that have ended.
-void RemoveDeadScratch(const std::string& parent) {
-  for (const std::string& name : ListDir(parent)) {
-    if (!name.starts_with(kScratchPrefix)) continue;
-    long pid = std::strtol(name.c_str() + kScratchPrefix.size(), nullptr, 10);
-    if (pid > 0 && ProcessGone(static_cast<pid_t>(pid))) (void)RemoveAll(parent + "/" + name);
-  }
-}
-
 // Makes g_scratch (in /dev/shm when it can, a tmpfs: no disk writes) for one
 // input and removes it, with everything in it, when destroyed.
 class Scratch {
  public:
   Scratch() {
-    static const std::string parent = [] {
-      std::string p = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-      RemoveDeadScratch(p);
-      return p;
-    }();
-    std::string t = parent + "/" + std::string(kScratchPrefix) + std::to_string(::getpid()) + "-XXXXXX";
+    const char* parent = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    std::string t = std::string(parent) + "/regdisk-layer-fuzz-XXXXXX";
     Check(::mkdtemp(t.data()) != nullptr);
     g_scratch = t;
   }
